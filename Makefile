@@ -1,0 +1,62 @@
+# lmforge: every target creates/updates the virtualenv it needs.
+# The two commands a newcomer needs: `make demo` and `make test`.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.lmforge-installed
+
+# Variables for the thin wrappers (override on the command line).
+INPUT  ?= data/sample/raw
+OUT    ?= runs/dataset
+DATA   ?= $(OUT)
+RUN    ?= runs/train
+NPROC  ?= 2
+CONFIG ?=
+TRAIN_ARGS ?=
+PREPARE_ARGS ?=
+DIR    ?= $(OUT)
+
+.PHONY: setup test demo lint format bench prepare train report verify clean-venv
+
+setup: $(STAMP)
+
+# Reinstall only when the packaging metadata changed; otherwise this is a no-op.
+$(STAMP): setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -n 2 tests
+
+demo: setup
+	$(PY) scripts/demo.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m bench.run_all
+
+prepare: setup
+	$(PY) -m pipelines.prepare $(foreach i,$(INPUT),--input=$(i)) --output=$(OUT) $(if $(CONFIG),--config=$(CONFIG)) $(PREPARE_ARGS)
+
+verify: setup
+	$(PY) -m pipelines.verify $(DIR)
+
+train: setup
+	$(VENV)/bin/torchrun --standalone --nproc-per-node=$(NPROC) -m lm_train.train --data=$(DATA) --out=$(RUN) $(if $(CONFIG),--config=$(CONFIG)) $(TRAIN_ARGS)
+
+report: setup
+	$(PY) -m pipelines.report $(DIR)
+	@test ! -d $(RUN) || $(PY) -m lm_train.report $(RUN)
+
+clean-venv:
+	rm -rf $(VENV)

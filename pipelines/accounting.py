@@ -1,0 +1,166 @@
+"""Accounting inside Beam: every document ends kept, dropped, duplicate or quarantined.
+
+Counts are *data*, not only metrics: each step emits flat count dicts on its
+``counts`` output; they are summed with ``SumCounts`` and written to ``stats.json``,
+so the numbers are exact on every runner. Steps also bump ``beam.metrics`` counters
+for live monitoring (Dataflow/Flink UIs), but nothing relies on those.
+
+Record formats written next to the outputs:
+  * quarantine: ``{"stage", "path", "offset", "reason", "error", "sample"}``
+  * dropped (``--keep-dropped``): the document plus ``{"stage", "reason"}`` and, for
+    duplicates, ``"duplicate_of"``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from pipelines import fsutil
+from pipelines.hashing import stable_bucket
+from schemas import Counts
+
+# Tagged-output names shared by every stage.
+DOCS = "docs"
+COUNTS = "counts"
+DROPPED = "dropped"
+QUARANTINE = "quarantine"
+
+STATS_FILENAME = "stats.json"
+SAMPLE_CHARS = 200
+
+
+class StageOutputs(NamedTuple):
+    """What a stage PTransform returns: surviving chunks plus its accounting streams."""
+
+    docs: beam.PCollection  # (chunk_key, list[document dict])
+    counts: beam.PCollection  # flat count dicts
+    dropped: beam.PCollection  # dropped-document records
+    quarantine: beam.PCollection  # quarantine records
+
+
+def quarantine_record(stage: str, path: str, offset: int | None, reason: str, error: str, sample: Any = None) -> dict:
+    """A quarantine record: enough to find the bad bytes again and to see why they were refused."""
+    if isinstance(sample, bytes):
+        sample = sample[:SAMPLE_CHARS].decode("utf-8", errors="backslashreplace")
+    elif sample is not None:
+        sample = str(sample)[:SAMPLE_CHARS]
+    return {"stage": stage, "path": path, "offset": offset, "reason": reason, "error": error[:1000], "sample": sample}
+
+
+def dropped_record(stage: str, doc: Mapping[str, Any], reason: str, **extra: Any) -> dict:
+    return {**doc, "stage": stage, "reason": reason, **extra}
+
+
+def bump(namespace: str, flat_counts: Mapping[str, int]) -> None:
+    """Mirror flat counts into ``beam.metrics`` counters (for runner UIs)."""
+    for key, n in flat_counts.items():
+        if n:
+            beam.metrics.Metrics.counter(namespace, key).inc(n)
+
+
+class SumCounts(beam.CombineFn):
+    """Sum flat count dicts; the result is a plain dict (deterministic key order)."""
+
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, acc: Counter, element: Mapping[str, int]) -> Counter:
+        acc.update(element)
+        return acc
+
+    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
+        out: Counter = Counter()
+        for acc in accumulators:
+            out.update(acc)
+        return out
+
+    def extract_output(self, acc: Counter) -> dict[str, int]:
+        return dict(sorted(acc.items()))
+
+
+def stats_document(flat: Mapping[str, int], stage: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``stats.json`` payload: nested counts, whether they balance, and stage details."""
+    counts = Counts.from_flat({k: v for k, v in flat.items() if "/" in k or k in ("input", "kept")})
+    return {
+        "stage": stage,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "counts": counts.to_dict(),
+        "balanced": counts.is_balanced(),
+        **(dict(extra) if extra else {}),
+    }
+
+
+class WriteStats(beam.PTransform):
+    """Sum the counts and write ``OUTPUT/stats.json`` after every ``after`` PCollection is complete."""
+
+    def __init__(self, output_dir: str, stage: str, after: list[beam.PCollection] | None = None,
+                 extra: Mapping[str, Any] | None = None):
+        super().__init__()
+        self.output_dir = output_dir
+        self.stage = stage
+        self.after = after or []
+        self.extra = dict(extra or {})
+
+    def expand(self, counts: beam.PCollection) -> beam.PCollection:
+        total = counts | "SumCounts" >> beam.CombineGlobally(SumCounts())
+        waits = [pvalue.AsList(p | f"Done{i}" >> beam.combiners.Count.Globally()) for i, p in enumerate(self.after)]
+        path = fsutil.join(self.output_dir, STATS_FILENAME)
+
+        def write(flat: dict[str, int], *_done: Any) -> dict[str, Any]:
+            doc = stats_document(flat, self.stage, self.extra)
+            fsutil.atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            return doc
+
+        return total | "WriteStatsJson" >> beam.Map(write, *waits)
+
+
+class WriteJsonl(beam.PTransform):
+    """Write dict records as ``PREFIX-00000-of-0000N.jsonl.gz``, deterministically and atomically.
+
+    Records are spread over ``num_shards`` files by a stable hash of ``key_fn(record)`` and
+    sorted inside each file, so the bytes do not depend on the runner or worker count.
+    Shards with no records are not written.
+    """
+
+    def __init__(self, path_prefix: str, num_shards: int = 1, key_fn=None):
+        super().__init__()
+        self.path_prefix = path_prefix
+        self.num_shards = num_shards
+        self.key_fn = key_fn or (lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False))
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        n, key_fn, prefix = self.num_shards, self.key_fn, self.path_prefix
+
+        def to_line(rec: dict) -> tuple[int, tuple[str, str]]:
+            key = key_fn(rec)
+            return stable_bucket(key, n), (key, json.dumps(rec, ensure_ascii=False, sort_keys=True))
+
+        def write(item: tuple[int, Iterable[tuple[str, str]]]) -> str:
+            import gzip
+            import io
+
+            shard, lines = item
+            buf = io.BytesIO()
+            with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+                for _, line in sorted(lines):
+                    gz.write(line.encode("utf-8") + b"\n")
+            path = f"{prefix}-{shard:05d}-of-{n:05d}.jsonl.gz"
+            fsutil.atomic_write_bytes(path, buf.getvalue())
+            return path
+
+        return records | "Key" >> beam.Map(to_line) | "Group" >> beam.GroupByKey() | "Write" >> beam.Map(write)
+
+
+def empty_outputs(pipeline: beam.Pipeline, label: str) -> tuple[beam.PCollection, beam.PCollection]:
+    """Empty ``dropped`` and ``quarantine`` collections for stages that produce none."""
+    return (
+        pipeline | f"{label}NoDropped" >> beam.Create([]),
+        pipeline | f"{label}NoQuarantine" >> beam.Create([]),
+    )

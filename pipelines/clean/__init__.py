@@ -1,0 +1,1 @@
+"""Cleaning and annotation: HTML extraction, normalisation, language ID, quality filters, PII masking."""

@@ -1,0 +1,1 @@
+"""Deduplication: exact, line-level boilerplate and MinHash-LSH fuzzy."""

@@ -1,0 +1,149 @@
+"""Filesystem helpers over fsspec: glob expansion, path joins and atomic writes.
+
+Every output file is written to a temporary name in its destination directory and
+renamed into place, so a reader never sees a partial file. On object stores, where a
+single PUT is already atomic, the rename is a copy + delete of a complete object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import fsspec
+
+TMP_PREFIX = "._tmp-"
+
+
+def get_fs(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and fs-internal path for a local path or URL."""
+    return fsspec.core.url_to_fs(path)
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts with '/', for local paths and URLs alike."""
+    out = base.rstrip("/")
+    for p in parts:
+        out = f"{out}/{p.strip('/')}"
+    return out
+
+
+def _protocol_prefix(path: str) -> str:
+    return path.split("://", 1)[0] + "://" if "://" in path else ""
+
+
+@dataclass(frozen=True, order=True)
+class InputFile:
+    """One input file and what identifies its content version (for incremental runs)."""
+
+    path: str  # full URL or local path, as a user would write it
+    size: int
+    mtime: str  # modification time or etag, as a string; "" when the filesystem has neither
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.path}|{self.size}|{self.mtime}"
+
+
+def _mtime_of(info: dict) -> str:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created", "ETag", "etag"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return ""
+
+
+def expand_inputs(patterns: list[str]) -> list[InputFile]:
+    """Expand globs (local or remote) into a sorted, de-duplicated list of files.
+
+    A directory expands to every file below it. A pattern that matches nothing is an
+    error naming the pattern: a silent empty run is worse than a loud failure.
+    """
+    found: dict[str, InputFile] = {}
+    for pattern in patterns:
+        fs, fs_path = get_fs(pattern)
+        prefix = _protocol_prefix(pattern)
+        matches = fs.glob(fs_path) if any(c in fs_path for c in "*?[") else ([fs_path] if fs.exists(fs_path) else [])
+        if not matches:
+            raise FileNotFoundError(f"--input {pattern!r} matches no file")
+        for m in matches:
+            entries = fs.find(m, detail=True) if fs.isdir(m) else {m: fs.info(m)}
+            for name, info in entries.items():
+                if info.get("type") == "directory" or os.path.basename(name).startswith((".", "_")):
+                    continue
+                full = name if prefix in ("", "file://") else fs.unstrip_protocol(name)
+                found[full] = InputFile(full, int(info.get("size") or 0), _mtime_of(info))
+    return sorted(found.values())
+
+
+def makedirs(path: str) -> None:
+    fs, p = get_fs(path)
+    fs.makedirs(p, exist_ok=True)
+
+
+def exists(path: str) -> bool:
+    fs, p = get_fs(path)
+    return fs.exists(p)
+
+
+def _tmp_path(path: str) -> str:
+    head, _, tail = path.rpartition("/")
+    return f"{head}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{tail}" if head else f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{tail}"
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "wb") -> Iterator[io.IOBase]:
+    """Open ``path`` for writing through a temporary sibling; rename into place on success only."""
+    if mode not in ("wb", "w"):
+        raise ValueError("atomic_open supports 'wb' and 'w'")
+    fs, fs_path = get_fs(path)
+    parent = fs_path.rpartition("/")[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = _tmp_path(fs_path)
+    try:
+        with fs.open(tmp, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
+            if hasattr(f, "flush"):
+                f.flush()
+            if hasattr(f, "fileno"):
+                with contextlib.suppress(OSError, io.UnsupportedOperation, AttributeError):
+                    os.fsync(f.fileno())
+        fs.mv(tmp, fs_path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_bytes(path: str) -> bytes:
+    fs, p = get_fs(path)
+    with fs.open(p, "rb") as f:
+        return f.read()
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def remove_stale_temporaries(directory: str) -> int:
+    """Delete temporary files a crashed run left behind in ``directory``; return how many."""
+    fs, p = get_fs(directory)
+    if not fs.exists(p):
+        return 0
+    stale = [f for f in fs.find(p) if os.path.basename(f).startswith(TMP_PREFIX)]
+    for f in stale:
+        fs.rm(f)
+    return len(stale)

@@ -1,0 +1,1 @@
+"""Readers and writers: every supported input format in, document Parquet out."""

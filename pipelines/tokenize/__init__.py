@@ -1,0 +1,1 @@
+"""Tokenizer training, batched tokenization and deterministic Arrow token shards."""

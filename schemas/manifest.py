@@ -1,0 +1,327 @@
+"""``manifest.json``: the index of a token dataset, written last and validated on load.
+
+A manifest names the tokenizer, lists every shard with its checksum and counts, says
+where every input document went, and records the configuration that produced it.
+Paths inside it are relative to the dataset directory and may never leave it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+
+from schemas.checksum import sha256_file
+from schemas.counts import Counts, CountsError
+from schemas.token_shard import TOKEN_DTYPES
+
+MANIFEST_SCHEMA_VERSION = "1.0"
+MANIFEST_FILENAME = "manifest.json"
+MANIFEST_KIND = "lmforge.token_dataset"
+SPLITS = ("train", "validation")
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+class ManifestError(ValueError):
+    """A manifest that is malformed; the message names the offending field."""
+
+
+class ChecksumError(ManifestError):
+    """A shard or tokenizer whose bytes do not match the manifest's sha256."""
+
+
+# -- field checks ------------------------------------------------------------------------
+def _where(path: str) -> str:
+    return f"manifest.json: field {path!r}"
+
+
+def _get(obj: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in obj:
+        raise ManifestError(f"{_where(path)} is missing")
+    return obj[key]
+
+
+def _str(obj: Mapping[str, Any], key: str, path: str, *, optional: bool = False) -> str | None:
+    if optional and obj.get(key) is None:
+        return None
+    value = _get(obj, key, path)
+    if not isinstance(value, str) or not value:
+        raise ManifestError(f"{_where(path)} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str, path: str, *, optional: bool = False) -> int | None:
+    if optional and obj.get(key) is None:
+        return None
+    value = _get(obj, key, path)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ManifestError(f"{_where(path)} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _sha(obj: Mapping[str, Any], key: str, path: str) -> str:
+    value = _str(obj, key, path)
+    if not _HEX64.match(value):
+        raise ManifestError(f"{_where(path)} must be a 64-character lowercase hex sha256, got {value!r}")
+    return value
+
+
+def _obj(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ManifestError(f"{_where(path)} must be an object, got {type(value).__name__}")
+    return value
+
+
+def check_relative_path(rel: str, path: str = "path") -> str:
+    """Refuse a path that could escape the dataset directory; return it normalised."""
+    if not isinstance(rel, str) or not rel:
+        raise ManifestError(f"{_where(path)} must be a non-empty relative path, got {rel!r}")
+    if "\\" in rel or "\x00" in rel:
+        raise ManifestError(f"{_where(path)} = {rel!r} contains a backslash or NUL")
+    if rel.startswith(("/", "~")) or _SCHEME.match(rel):
+        raise ManifestError(f"{_where(path)} = {rel!r} is absolute; paths must be relative to the dataset")
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise ManifestError(f"{_where(path)} = {rel!r} escapes or is not normalised (no '', '.', '..' parts)")
+    return posixpath.normpath(rel)
+
+
+def resolve_dataset_path(base_dir: str, rel: str) -> str:
+    """Join a manifest-relative path onto the dataset directory (local path or URL)."""
+    return base_dir.rstrip("/") + "/" + check_relative_path(rel)
+
+
+# -- records ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenizerInfo:
+    file: str
+    sha256: str
+    vocab_size: int
+    special_tokens: dict[str, int]
+    eos_id: int
+    pad_id: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "tokenizer") -> TokenizerInfo:
+        data = _obj(data, path)
+        specials = _obj(_get(data, "special_tokens", f"{path}.special_tokens"), f"{path}.special_tokens")
+        for tok, tid in specials.items():
+            if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
+                raise ManifestError(f"{_where(f'{path}.special_tokens.{tok}')} must be a non-negative integer")
+        info = cls(
+            file=check_relative_path(_str(data, "file", f"{path}.file"), f"{path}.file"),
+            sha256=_sha(data, "sha256", f"{path}.sha256"),
+            vocab_size=_int(data, "vocab_size", f"{path}.vocab_size"),
+            special_tokens=dict(specials),
+            eos_id=_int(data, "eos_id", f"{path}.eos_id"),
+            pad_id=_int(data, "pad_id", f"{path}.pad_id", optional=True),
+        )
+        if info.vocab_size == 0:
+            raise ManifestError(f"{_where(f'{path}.vocab_size')} must be positive")
+        for name, tid in [("eos_id", info.eos_id), ("pad_id", info.pad_id), *info.special_tokens.items()]:
+            if tid is not None and tid >= info.vocab_size:
+                raise ManifestError(f"{_where(f'{path}.{name}')} = {tid} is not below vocab_size {info.vocab_size}")
+        return info
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "vocab_size": self.vocab_size,
+            "special_tokens": dict(sorted(self.special_tokens.items())),
+            "eos_id": self.eos_id,
+            "pad_id": self.pad_id,
+        }
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    path: str
+    split: str
+    sha256: str
+    num_docs: int
+    num_tokens: int
+    num_bytes: int
+    dtype: str
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> ShardInfo:
+        data = _obj(data, path)
+        shard = cls(
+            path=check_relative_path(_str(data, "path", f"{path}.path"), f"{path}.path"),
+            split=_str(data, "split", f"{path}.split"),
+            sha256=_sha(data, "sha256", f"{path}.sha256"),
+            num_docs=_int(data, "num_docs", f"{path}.num_docs"),
+            num_tokens=_int(data, "num_tokens", f"{path}.num_tokens"),
+            num_bytes=_int(data, "num_bytes", f"{path}.num_bytes"),
+            dtype=_str(data, "dtype", f"{path}.dtype"),
+        )
+        if shard.split not in SPLITS:
+            raise ManifestError(f"{_where(f'{path}.split')} must be one of {SPLITS}, got {shard.split!r}")
+        if shard.dtype not in TOKEN_DTYPES:
+            raise ManifestError(f"{_where(f'{path}.dtype')} must be one of {TOKEN_DTYPES}, got {shard.dtype!r}")
+        return shard
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "split": self.split,
+            "sha256": self.sha256,
+            "num_docs": self.num_docs,
+            "num_tokens": self.num_tokens,
+            "num_bytes": self.num_bytes,
+            "dtype": self.dtype,
+        }
+
+
+@dataclass
+class Manifest:
+    """A token dataset. ``base_dir`` (where it was loaded from) is not serialised."""
+
+    tokenizer: TokenizerInfo
+    shards: list[ShardInfo]
+    counts: Counts
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    code_version: str = ""
+    version: int = 1
+    parent_fingerprint: str | None = None
+    schema_version: str = MANIFEST_SCHEMA_VERSION
+    base_dir: str = ""
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over what determines the token stream: schema, tokenizer and shard bytes.
+
+        Timestamps and configuration are excluded so that two identical runs share it.
+        """
+        payload = {
+            "schema_version": self.schema_version,
+            "tokenizer_sha256": self.tokenizer.sha256,
+            "shards": sorted([s.path, s.split, s.sha256] for s in self.shards),
+        }
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    # -- views -----------------------------------------------------------------------------
+    @property
+    def dtype(self) -> str:
+        dtypes = {s.dtype for s in self.shards}
+        return dtypes.pop() if len(dtypes) == 1 else "uint32"
+
+    def shards_for(self, split: str) -> list[ShardInfo]:
+        return [s for s in self.shards if s.split == split]
+
+    def path_of(self, rel: str) -> str:
+        if not self.base_dir:
+            raise ManifestError("manifest has no base_dir; load it with load_manifest()")
+        return resolve_dataset_path(self.base_dir, rel)
+
+    def verify_checksum(self, shard: ShardInfo, fs: fsspec.AbstractFileSystem | None = None) -> None:
+        """Hash the shard's bytes and raise ``ChecksumError`` naming the shard when they differ."""
+        target = self.path_of(shard.path)
+        try:
+            actual = sha256_file(target, fs)
+        except FileNotFoundError as exc:
+            raise ChecksumError(f"shard {shard.path!r} is listed in the manifest but missing ({target})") from exc
+        if actual != shard.sha256:
+            raise ChecksumError(
+                f"shard {shard.path!r} is corrupted: sha256 {actual} does not match the manifest's {shard.sha256}"
+            )
+
+    # -- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": MANIFEST_KIND,
+            "schema_version": self.schema_version,
+            "version": self.version,
+            "parent_fingerprint": self.parent_fingerprint,
+            "created_at": self.created_at,
+            "code_version": self.code_version,
+            "fingerprint": self.fingerprint,
+            "tokenizer": self.tokenizer.to_dict(),
+            "shards": [s.to_dict() for s in self.shards],
+            "counts": self.counts.to_dict(),
+            "config": self.config,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Any, base_dir: str = "") -> Manifest:
+        data = _obj(data, "<root>")
+        schema_version = _str(data, "schema_version", "schema_version")
+        if schema_version.split(".")[0] != MANIFEST_SCHEMA_VERSION.split(".")[0]:
+            raise ManifestError(
+                f"{_where('schema_version')} = {schema_version!r}: this code reads major version "
+                f"{MANIFEST_SCHEMA_VERSION.split('.')[0]}"
+            )
+        if data.get("kind", MANIFEST_KIND) != MANIFEST_KIND:
+            raise ManifestError(f"{_where('kind')} must be {MANIFEST_KIND!r}, got {data.get('kind')!r}")
+        shards_raw = _get(data, "shards", "shards")
+        if not isinstance(shards_raw, list):
+            raise ManifestError(f"{_where('shards')} must be a list, got {type(shards_raw).__name__}")
+        shards = [ShardInfo.from_dict(s, f"shards[{i}]") for i, s in enumerate(shards_raw)]
+        seen: set[str] = set()
+        for i, s in enumerate(shards):
+            if s.path in seen:
+                raise ManifestError(f"{_where(f'shards[{i}].path')} = {s.path!r} is listed twice")
+            seen.add(s.path)
+        try:
+            counts = Counts.from_dict(_get(data, "counts", "counts"))
+            counts.check_balanced("manifest.json: counts")
+        except CountsError as exc:
+            raise ManifestError(str(exc) if str(exc).startswith("manifest") else f"manifest.json: {exc}") from exc
+        config = data.get("config", {})
+        if not isinstance(config, Mapping):
+            raise ManifestError(f"{_where('config')} must be an object")
+        parent = data.get("parent_fingerprint")
+        if parent is not None and (not isinstance(parent, str) or not _HEX64.match(parent)):
+            raise ManifestError(f"{_where('parent_fingerprint')} must be null or a sha256 hex string")
+        manifest = cls(
+            tokenizer=TokenizerInfo.from_dict(_get(data, "tokenizer", "tokenizer")),
+            shards=shards,
+            counts=counts,
+            config=dict(config),
+            created_at=_str(data, "created_at", "created_at"),
+            code_version=_str(data, "code_version", "code_version"),
+            version=_int(data, "version", "version", optional=True) or 1,
+            parent_fingerprint=parent,
+            schema_version=schema_version,
+            base_dir=base_dir,
+        )
+        recorded = data.get("fingerprint")
+        if recorded is not None and recorded != manifest.fingerprint:
+            raise ManifestError(
+                f"{_where('fingerprint')} = {recorded!r} does not match the shards and tokenizer it lists "
+                f"({manifest.fingerprint}); the manifest was edited or is corrupt"
+            )
+        return manifest
+
+
+def load_manifest(path: str) -> Manifest:
+    """Load and validate ``DIR/manifest.json`` (``path`` may be the directory, the file, or a URL)."""
+    path = path.rstrip("/")
+    if not path.endswith(".json"):
+        path = f"{path}/{MANIFEST_FILENAME}"
+    base_dir = path.rsplit("/", 1)[0] if "/" in path else "."
+    try:
+        with fsspec.open(path, "rt", encoding="utf-8") as f:
+            raw = f.read()
+    except FileNotFoundError as exc:
+        raise ManifestError(f"no manifest at {path}: is this a dataset directory written by pipelines.tokenize?") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path} is not valid JSON: {exc}") from exc
+    return Manifest.from_dict(data, base_dir=base_dir)

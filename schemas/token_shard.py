@@ -1,0 +1,168 @@
+"""The *token shard*: an uncompressed Arrow IPC file whose rows are tokenized documents.
+
+A shard holds exactly one record batch, so a memory-mapped shard exposes the whole
+concatenated token stream (``tokens`` list values) and the document offsets (the list
+offsets) as zero-copy numpy arrays. Every document's tokens end with the tokenizer's
+end-of-document id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+TOKEN_SHARD_SCHEMA_VERSION = "1.0"
+TOKEN_DTYPES = ("uint16", "uint32")
+MAX_TOKENS_PER_SHARD = 2**31 - 1  # list offsets are int32
+
+_ARROW_TYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
+
+
+class TokenShardError(ValueError):
+    """A shard that does not match the token-shard schema."""
+
+
+def token_dtype_for_vocab(vocab_size: int) -> str:
+    """The narrowest token dtype that holds every id of a vocabulary of ``vocab_size``."""
+    if vocab_size <= 0:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    if vocab_size <= 2**16:
+        return "uint16"
+    if vocab_size <= 2**32:
+        return "uint32"
+    raise ValueError(f"vocab_size {vocab_size} does not fit in uint32")
+
+
+def token_shard_schema(dtype: str, split: str | None = None) -> pa.Schema:
+    """Arrow schema of a token shard whose token ids are ``dtype`` (uint16 or uint32)."""
+    if dtype not in _ARROW_TYPES:
+        raise TokenShardError(f"token dtype must be one of {TOKEN_DTYPES}, got {dtype!r}")
+    metadata = {
+        b"lmforge.kind": b"token_shard",
+        b"lmforge.schema_version": TOKEN_SHARD_SCHEMA_VERSION.encode(),
+        b"lmforge.token_dtype": dtype.encode(),
+    }
+    if split is not None:
+        metadata[b"lmforge.split"] = split.encode()
+    return pa.schema(
+        [
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("lang", pa.string(), nullable=True),
+            pa.field("num_bytes", pa.int64(), nullable=False),
+            pa.field("tokens", pa.list_(pa.field("item", _ARROW_TYPES[dtype], nullable=False)), nullable=False),
+        ],
+        metadata=metadata,
+    )
+
+
+def build_token_shard_table(
+    doc_ids: Sequence[str],
+    sources: Sequence[str],
+    langs: Sequence[str | None],
+    num_bytes: Sequence[int] | np.ndarray,
+    tokens: Sequence[np.ndarray],
+    dtype: str,
+    split: str | None = None,
+) -> pa.Table:
+    """Assemble a one-batch shard table from per-document token arrays (one concatenate, no Python loop per token)."""
+    n = len(doc_ids)
+    if not (len(sources) == len(langs) == len(num_bytes) == len(tokens) == n):
+        raise TokenShardError("doc_ids, sources, langs, num_bytes and tokens must have the same length")
+    np_dtype = np.dtype(dtype)
+    lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] > MAX_TOKENS_PER_SHARD:
+        raise TokenShardError(f"shard would hold {offsets[-1]} tokens, more than {MAX_TOKENS_PER_SHARD}")
+    flat = np.concatenate(tokens).astype(np_dtype, copy=False) if n else np.zeros(0, np_dtype)
+    token_list = pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)), pa.array(flat, type=_ARROW_TYPES[dtype])
+    )
+    schema = token_shard_schema(dtype, split)
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(doc_ids, type=pa.string()),
+            pa.array(sources, type=pa.string()),
+            pa.array(langs, type=pa.string()),
+            pa.array(np.asarray(num_bytes, dtype=np.int64)),
+            token_list.cast(schema.field("tokens").type),
+        ],
+        schema=schema,
+    )
+    return pa.Table.from_batches([batch], schema=schema)
+
+
+def validate_token_shard_table(table: pa.Table, dtype: str | None = None, vocab_size: int | None = None) -> None:
+    """Raise ``TokenShardError`` when ``table`` breaks the contract (schema, one batch, nulls, ids)."""
+    if "tokens" not in table.schema.names:
+        raise TokenShardError("token shard has no 'tokens' column")
+    tok_type = table.schema.field("tokens").type
+    if not pa.types.is_list(tok_type) or str(tok_type.value_type) not in TOKEN_DTYPES:
+        raise TokenShardError(f"'tokens' must be list<uint16|uint32>, got {tok_type}")
+    found_dtype = str(tok_type.value_type)
+    if dtype is not None and found_dtype != dtype:
+        raise TokenShardError(f"token dtype is {found_dtype}, manifest says {dtype}")
+    expected = token_shard_schema(found_dtype)
+    if not table.schema.equals(expected, check_metadata=False):
+        raise TokenShardError(f"schema mismatch:\n  expected {expected}\n  found    {table.schema}")
+    if len(table.column("tokens").chunks) > 1:
+        raise TokenShardError("token shard must hold exactly one record batch")
+    for name in ("doc_id", "source", "num_bytes", "tokens"):
+        if table.column(name).null_count:
+            raise TokenShardError(f"column {name!r} has {table.column(name).null_count} null value(s)")
+    if vocab_size is not None and table.num_rows:
+        values = table.column("tokens").chunks[0].values.to_numpy(zero_copy_only=False)
+        if values.size and int(values.max()) >= vocab_size:
+            raise TokenShardError(f"token id {int(values.max())} is not below the vocabulary size {vocab_size}")
+
+
+def token_shard_to_bytes(table: pa.Table) -> bytes:
+    """Serialise a shard table as an uncompressed Arrow IPC *file* (memory-mappable)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        for batch in table.to_batches():
+            writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+@dataclass(frozen=True)
+class TokenShard:
+    """Zero-copy views over one shard: ``tokens[offsets[i]:offsets[i+1]]`` is document ``i``."""
+
+    table: pa.Table
+    tokens: np.ndarray  # the concatenated token stream, dtype uint16/uint32
+    offsets: np.ndarray  # int32, length num_docs + 1, starting at 0
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.offsets[-1] - self.offsets[0])
+
+    def document(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+
+def open_token_shard(source: str | pa.NativeFile | pa.Buffer) -> TokenShard:
+    """Open a shard from a local path (memory-mapped), an Arrow file object or a buffer."""
+    if isinstance(source, str):
+        source = pa.memory_map(source, "r")
+    table = pa.ipc.open_file(source).read_all()
+    validate_token_shard_table(table)
+    if table.num_rows == 0:
+        dtype = np.dtype(str(table.schema.field("tokens").type.value_type))
+        return TokenShard(table, np.zeros(0, dtype), np.zeros(1, np.int32))
+    tokens_list = table.column("tokens").chunks[0]
+    offsets = tokens_list.offsets.to_numpy()
+    values = tokens_list.values.to_numpy()
+    # A sliced list array keeps absolute offsets; rebase so offsets[0] == 0 over the same values.
+    start = int(offsets[0])
+    if start:
+        offsets = offsets - start
+    return TokenShard(table, values[start : start + int(offsets[-1])], offsets)

@@ -1,0 +1,57 @@
+"""lmforge: raw text in, a trained language model out.
+
+One distribution with three packages: ``schemas`` (the data contract),
+``pipelines`` (Apache Beam data preparation) and ``lm_train`` (PyTorch trainer).
+"""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    # Beam caps pyarrow (<26) and numpy (<2.5); stay inside its range.
+    "apache-beam==2.77.*",
+    "pyarrow>=18,<26",
+    "numpy>=1.26,<2.5",
+    # A CPU wheel of exactly this version lies on disk; other versions download gigabytes.
+    "torch==2.13.0",
+    "tokenizers>=0.21,<0.24",
+    "datasketch>=1.6,<3",
+    "fsspec>=2024.6",
+    "xxhash>=3.4",
+    "zstandard>=0.22",
+    "warcio>=1.7",
+    "resiliparse>=0.15",
+    "trafilatura>=2.0",
+    "py3langid>=0.3",
+    "rjieba>=0.2",
+    "ftfy>=6.1",
+    "pyyaml>=6",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+    "tensorboard>=2.16",
+    "psutil>=5.9",
+]
+
+EXTRAS_REQUIRE = {
+    "dev": [
+        "pytest>=8",
+        "pytest-xdist>=3.5",
+        "pytest-timeout>=2.3",
+        "hypothesis>=6.100",
+        "ruff>=0.8",
+    ],
+    "s3": ["s3fs>=2024.6"],
+    "gcs": ["gcsfs>=2024.6"],
+    "airflow": ["apache-airflow>=2.9", "apache-airflow-providers-apache-beam>=5.7"],
+}
+
+setup(
+    name="lmforge",
+    version="0.1.0",
+    description="Beam pipelines that turn raw text into Arrow token shards, and a DDP trainer that streams them.",
+    python_requires=">=3.11",
+    packages=find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"]),
+    package_data={"pipelines": ["configs/*.yaml", "configs/**/*.yaml"], "schemas": ["README.md"]},
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+)

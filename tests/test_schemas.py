@@ -1,0 +1,254 @@
+"""The data contract: round trips and validation errors that name the problem."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from schemas import (
+    ChecksumError,
+    Counts,
+    CountsError,
+    DocumentError,
+    Manifest,
+    ManifestError,
+    ShardInfo,
+    TokenizerInfo,
+    TokenShardError,
+    build_token_shard_table,
+    documents_to_table,
+    load_manifest,
+    open_token_shard,
+    resolve_dataset_path,
+    sha256_bytes,
+    table_to_documents,
+    token_dtype_for_vocab,
+    token_shard_to_bytes,
+    validate_document,
+    validate_token_shard_table,
+)
+
+DOCS = [
+    {"id": "a", "text": "Hello world.", "source": "web", "url": "https://x.org", "lang": "en", "lang_score": 0.5, "meta": {"k": [1, 2]}},
+    {"id": "b", "text": "你好，世界。", "source": "zh", "url": None, "lang": "zh", "lang_score": None, "meta": {}},
+]
+
+
+# -- documents -----------------------------------------------------------------------------------
+def test_document_parquet_round_trip(tmp_path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(documents_to_table(DOCS), path)
+    back = table_to_documents(pq.read_table(path))
+    assert back[0]["meta"] == {"k": [1, 2]}
+    assert back[1]["text"] == "你好，世界。"
+    assert [d["id"] for d in back] == ["a", "b"]
+    assert back[0]["lang_score"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"text": "x", "source": "s"}, "'id' is missing"),
+        ({"id": "a", "text": 5, "source": "s"}, "'text' must be a string"),
+        ({"id": "a", "text": "x", "source": "s", "lang_score": "high"}, "lang_score"),
+        ({"id": "a", "text": "x", "source": "s", "meta": [1]}, "'meta' must be an object"),
+    ],
+)
+def test_document_validation_names_the_field(doc, field):
+    with pytest.raises(DocumentError, match=field):
+        validate_document(doc)
+
+
+# -- token shards ------------------------------------------------------------------------------------
+def _shard(dtype="uint16", docs=((1, 2, 3, 0), (4, 5, 0))):
+    tokens = [np.array(d, dtype=np.int64) for d in docs]
+    return build_token_shard_table(
+        [f"d{i}" for i in range(len(docs))], ["s"] * len(docs), ["en"] * len(docs), [10] * len(docs), tokens, dtype
+    )
+
+
+@pytest.mark.parametrize("vocab,dtype", [(256, "uint16"), (65536, "uint16"), (65537, "uint32"), (200_000, "uint32")])
+def test_token_dtype_follows_vocabulary_size(vocab, dtype):
+    assert token_dtype_for_vocab(vocab) == dtype
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint32"])
+def test_token_shard_memory_map_is_zero_copy(tmp_path, dtype):
+    path = tmp_path / "s.arrow"
+    path.write_bytes(token_shard_to_bytes(_shard(dtype)))
+    shard = open_token_shard(str(path))
+    assert shard.tokens.dtype == np.dtype(dtype)
+    assert shard.tokens.tolist() == [1, 2, 3, 0, 4, 5, 0]
+    assert shard.offsets.tolist() == [0, 4, 7]
+    assert shard.document(1).tolist() == [4, 5, 0]
+    # Zero copies: the token array is a view into the memory-mapped file.
+    assert not shard.tokens.flags.owndata
+    assert shard.tokens.base is not None
+
+
+def test_token_shard_readable_by_plain_pyarrow(tmp_path):
+    path = tmp_path / "s.arrow"
+    path.write_bytes(token_shard_to_bytes(_shard()))
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    assert table.column("doc_id").to_pylist() == ["d0", "d1"]
+    assert table.column("tokens").to_pylist() == [[1, 2, 3, 0], [4, 5, 0]]
+    assert table.schema.metadata[b"lmforge.kind"] == b"token_shard"
+
+
+def test_token_shard_validation_catches_ids_over_vocab():
+    with pytest.raises(TokenShardError, match="not below the vocabulary size 5"):
+        validate_token_shard_table(_shard(), vocab_size=5)
+    validate_token_shard_table(_shard(), vocab_size=6)
+
+
+def test_token_shard_validation_catches_wrong_schema():
+    bad = pa.table({"tokens": pa.array([[1, 2]], type=pa.list_(pa.int64()))})
+    with pytest.raises(TokenShardError, match="list<uint16"):
+        validate_token_shard_table(bad)
+
+
+# -- counts ---------------------------------------------------------------------------------------------
+def test_counts_flat_round_trip_and_balance():
+    flat = {"input": 10, "kept": 5, "dropped/too_short": 2, "duplicates/exact": 2, "quarantined/bad_json": 1}
+    counts = Counts.from_flat(flat)
+    assert counts.is_balanced()
+    assert counts.to_flat() == flat
+    assert (counts + counts).input == 20
+
+
+def test_counts_that_do_not_add_up_say_by_how_much():
+    with pytest.raises(CountsError, match="difference 1"):
+        Counts(input=3, kept=1, dropped={"x": 1}).check_balanced()
+
+
+def test_counts_reject_unknown_counter():
+    with pytest.raises(CountsError, match="unknown counter 'lost/x'"):
+        Counts.from_flat({"lost/x": 1})
+
+
+# -- manifest -----------------------------------------------------------------------------------------------
+def _write_dataset(root) -> Manifest:
+    data = token_shard_to_bytes(_shard())
+    (root / "shards").mkdir(parents=True)
+    (root / "shards" / "train-00000.arrow").write_bytes(data)
+    tok = b'{"model": {}}'
+    (root / "tokenizer.json").write_bytes(tok)
+    manifest = Manifest(
+        tokenizer=TokenizerInfo("tokenizer.json", sha256_bytes(tok), 6, {"<|endoftext|>": 0}, eos_id=0),
+        shards=[ShardInfo("shards/train-00000.arrow", "train", sha256_bytes(data), 2, 7, 20, "uint16")],
+        counts=Counts(input=3, kept=2, dropped={"too_short": 1}),
+        config={"vocab_size": 6},
+        created_at="2026-01-01T00:00:00Z",
+        code_version="lmforge test",
+    )
+    (root / "manifest.json").write_text(manifest.to_json())
+    return manifest
+
+
+def test_manifest_round_trip_and_checksum(tmp_path):
+    written = _write_dataset(tmp_path)
+    loaded = load_manifest(str(tmp_path))
+    assert loaded.fingerprint == written.fingerprint
+    assert loaded.shards_for("train")[0].num_tokens == 7
+    loaded.verify_checksum(loaded.shards[0])  # intact: no error
+
+
+def test_manifest_fingerprint_ignores_timestamps(tmp_path):
+    m = _write_dataset(tmp_path)
+    other = Manifest(**{**m.__dict__, "created_at": "2030-01-01T00:00:00Z"})
+    assert other.fingerprint == m.fingerprint
+
+
+def test_flipped_byte_in_shard_is_named(tmp_path):
+    _write_dataset(tmp_path)
+    shard = tmp_path / "shards" / "train-00000.arrow"
+    data = bytearray(shard.read_bytes())
+    data[-20] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    m = load_manifest(str(tmp_path))
+    with pytest.raises(ChecksumError, match="shards/train-00000.arrow"):
+        m.verify_checksum(m.shards[0])
+
+
+def test_missing_shard_is_named(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "shards" / "train-00000.arrow").unlink()
+    m = load_manifest(str(tmp_path))
+    with pytest.raises(ChecksumError, match="missing"):
+        m.verify_checksum(m.shards[0])
+
+
+def _edit(tmp_path, fn):
+    _write_dataset(tmp_path)
+    path = tmp_path / "manifest.json"
+    data = json.loads(path.read_text())
+    fn(data)
+    data.pop("fingerprint", None)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["shards"][0].pop("sha256"), "'shards[0].sha256' is missing"),
+        (lambda d: d["shards"][0].update(num_tokens="7"), "'shards[0].num_tokens' must be a non-negative integer"),
+        (lambda d: d["tokenizer"].update(vocab_size=-1), "'tokenizer.vocab_size'"),
+        (lambda d: d.pop("tokenizer"), "'tokenizer' is missing"),
+        (lambda d: d["shards"][0].update(dtype="int8"), "'shards[0].dtype' must be one of"),
+        (lambda d: d["shards"][0].update(sha256="abc"), "64-character"),
+        (lambda d: d["counts"].update(kept=1), "difference 1"),
+        (lambda d: d.update(schema_version="9.0"), "major version"),
+        (lambda d: d["tokenizer"].update(eos_id=99), "not below vocab_size"),
+    ],
+)
+def test_manifest_errors_name_the_field(tmp_path, edit, message):
+    _edit(tmp_path, edit)
+    with pytest.raises(ManifestError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        load_manifest(str(tmp_path))
+
+
+@pytest.mark.parametrize("bad", ["../outside.arrow", "/etc/passwd", "shards/../../x", "s3://bucket/x", "a\\b", "~/x", "shards//x"])
+def test_manifest_refuses_paths_that_escape(tmp_path, bad):
+    _edit(tmp_path, lambda d: d["shards"][0].update(path=bad))
+    with pytest.raises(ManifestError, match="shards\\[0\\].path"):
+        load_manifest(str(tmp_path))
+    with pytest.raises(ManifestError):
+        resolve_dataset_path(str(tmp_path), bad)
+
+
+def test_edited_manifest_fails_fingerprint_check(tmp_path):
+    _write_dataset(tmp_path)
+    path = tmp_path / "manifest.json"
+    data = json.loads(path.read_text())
+    data["shards"][0]["sha256"] = "0" * 64
+    path.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="fingerprint"):
+        load_manifest(str(tmp_path))
+
+
+def test_manifest_loads_from_memory_filesystem():
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    data = token_shard_to_bytes(_shard())
+    fs.pipe("/ds/shards/train-00000.arrow", data)
+    m = Manifest(
+        tokenizer=TokenizerInfo("tokenizer.json", "a" * 64, 6, {}, eos_id=0),
+        shards=[ShardInfo("shards/train-00000.arrow", "train", sha256_bytes(data), 2, 7, 20, "uint16")],
+        counts=Counts(input=2, kept=2),
+        created_at="t",
+        code_version="c",
+    )
+    fs.pipe("/ds/manifest.json", m.to_json().encode())
+    loaded = load_manifest("memory://ds")
+    loaded.verify_checksum(loaded.shards[0])
+    assert loaded.path_of("shards/train-00000.arrow") == "memory://ds/shards/train-00000.arrow"
+
+
+def test_missing_manifest_says_what_to_do(tmp_path):
+    with pytest.raises(ManifestError, match="no manifest"):
+        load_manifest(str(tmp_path))
