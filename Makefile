@@ -43,7 +43,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 prepare: setup
 	$(PY) -m pipelines.prepare $(foreach i,$(INPUT),--input=$(i)) --output=$(OUT) $(if $(CONFIG),--config=$(CONFIG)) $(PREPARE_ARGS)
