@@ -49,7 +49,9 @@ setup(
     version="0.1.0",
     description="Beam pipelines that turn raw text into Arrow token shards, and a DDP trainer that streams them.",
     python_requires=">=3.11",
-    packages=find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"]),
+    packages=find_packages(
+        include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"]
+    ),
     package_data={"pipelines": ["configs/*.yaml", "configs/**/*.yaml"], "schemas": ["README.md"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -45,13 +45,22 @@ class StageOutputs(NamedTuple):
     quarantine: beam.PCollection  # quarantine records
 
 
-def quarantine_record(stage: str, path: str, offset: int | None, reason: str, error: str, sample: Any = None) -> dict:
+def quarantine_record(
+    stage: str, path: str, offset: int | None, reason: str, error: str, sample: Any = None
+) -> dict:
     """A quarantine record: enough to find the bad bytes again and to see why they were refused."""
     if isinstance(sample, bytes):
         sample = sample[:SAMPLE_CHARS].decode("utf-8", errors="backslashreplace")
     elif sample is not None:
         sample = str(sample)[:SAMPLE_CHARS]
-    return {"stage": stage, "path": path, "offset": offset, "reason": reason, "error": error[:1000], "sample": sample}
+    return {
+        "stage": stage,
+        "path": path,
+        "offset": offset,
+        "reason": reason,
+        "error": error[:1000],
+        "sample": sample,
+    }
 
 
 def dropped_record(stage: str, doc: Mapping[str, Any], reason: str, **extra: Any) -> dict:
@@ -85,7 +94,9 @@ class SumCounts(beam.CombineFn):
         return dict(sorted(acc.items()))
 
 
-def stats_document(flat: Mapping[str, int], stage: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def stats_document(
+    flat: Mapping[str, int], stage: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The ``stats.json`` payload: nested counts, whether they balance, and stage details."""
     counts = Counts.from_flat({k: v for k, v in flat.items() if "/" in k or k in ("input", "kept")})
     return {
@@ -100,8 +111,13 @@ def stats_document(flat: Mapping[str, int], stage: str, extra: Mapping[str, Any]
 class WriteStats(beam.PTransform):
     """Sum the counts and write ``OUTPUT/stats.json`` after every ``after`` PCollection is complete."""
 
-    def __init__(self, output_dir: str, stage: str, after: list[beam.PCollection] | None = None,
-                 extra: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        output_dir: str,
+        stage: str,
+        after: list[beam.PCollection] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         self.output_dir = output_dir
         self.stage = stage
@@ -110,7 +126,9 @@ class WriteStats(beam.PTransform):
 
     def expand(self, counts: beam.PCollection) -> beam.PCollection:
         total = counts | "SumCounts" >> beam.CombineGlobally(SumCounts())
-        waits = [pvalue.AsList(p | f"Done{i}" >> beam.combiners.Count.Globally()) for i, p in enumerate(self.after)]
+        waits = [
+            pvalue.AsList(p | f"Done{i}" >> beam.combiners.Count.Globally()) for i, p in enumerate(self.after)
+        ]
         path = fsutil.join(self.output_dir, STATS_FILENAME)
 
         def write(flat: dict[str, int], *_done: Any) -> dict[str, Any]:
@@ -155,7 +173,9 @@ class WriteJsonl(beam.PTransform):
             fsutil.atomic_write_bytes(path, buf.getvalue())
             return path
 
-        return records | "Key" >> beam.Map(to_line) | "Group" >> beam.GroupByKey() | "Write" >> beam.Map(write)
+        return (
+            records | "Key" >> beam.Map(to_line) | "Group" >> beam.GroupByKey() | "Write" >> beam.Map(write)
+        )
 
 
 def empty_outputs(pipeline: beam.Pipeline, label: str) -> tuple[beam.PCollection, beam.PCollection]:

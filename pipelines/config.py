@@ -130,7 +130,9 @@ def load_yaml(path: str) -> dict[str, Any]:
     return dict(data)
 
 
-def load_pipeline_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
+def load_pipeline_config(
+    path: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> PipelineConfig:
     """Defaults, then the YAML file at ``path``, then ``overrides``."""
     data: dict[str, Any] = load_yaml(path) if path else {}
     if overrides:

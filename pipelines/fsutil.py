@@ -66,7 +66,11 @@ def expand_inputs(patterns: list[str]) -> list[InputFile]:
     for pattern in patterns:
         fs, fs_path = get_fs(pattern)
         prefix = _protocol_prefix(pattern)
-        matches = fs.glob(fs_path) if any(c in fs_path for c in "*?[") else ([fs_path] if fs.exists(fs_path) else [])
+        matches = (
+            fs.glob(fs_path)
+            if any(c in fs_path for c in "*?[")
+            else ([fs_path] if fs.exists(fs_path) else [])
+        )
         if not matches:
             raise FileNotFoundError(f"--input {pattern!r} matches no file")
         for m in matches:
@@ -91,7 +95,11 @@ def exists(path: str) -> bool:
 
 def _tmp_path(path: str) -> str:
     head, _, tail = path.rpartition("/")
-    return f"{head}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{tail}" if head else f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{tail}"
+    return (
+        f"{head}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{tail}"
+        if head
+        else f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{tail}"
+    )
 
 
 @contextlib.contextmanager

@@ -38,7 +38,9 @@ class LmforgeOptions(PipelineOptions):
         )
 
 
-def parse_options(argv: list[str], options_cls: type[LmforgeOptions], description: str) -> tuple[PipelineOptions, LmforgeOptions]:
+def parse_options(
+    argv: list[str], options_cls: type[LmforgeOptions], description: str
+) -> tuple[PipelineOptions, LmforgeOptions]:
     """Parse ``argv`` into Beam options; handle ``--help``; check that --input and --output are given."""
     if any(a in ("-h", "--help") for a in argv):
         parser = argparse.ArgumentParser(

@@ -40,8 +40,14 @@ class WriteAccounting(beam.PTransform):
     Returns the stats document as a one-element PCollection.
     """
 
-    def __init__(self, output_dir: str, stage: str, keep_dropped: bool = False,
-                 after: list[beam.PCollection] | None = None, extra: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        output_dir: str,
+        stage: str,
+        keep_dropped: bool = False,
+        after: list[beam.PCollection] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         self.output_dir = output_dir
         self.stage = stage
@@ -54,11 +60,13 @@ class WriteAccounting(beam.PTransform):
         waits = list(self.after)
         waits.append(
             outputs.quarantine
-            | "WriteQuarantine" >> WriteJsonl(fsutil.join(out, QUARANTINE_DIR, "quarantine"), 1, quarantine_key)
+            | "WriteQuarantine"
+            >> WriteJsonl(fsutil.join(out, QUARANTINE_DIR, "quarantine"), 1, quarantine_key)
         )
         if self.keep_dropped:
             waits.append(
-                outputs.dropped | "WriteDropped" >> WriteJsonl(fsutil.join(out, DROPPED_DIR, "dropped"), 4, dropped_key)
+                outputs.dropped
+                | "WriteDropped" >> WriteJsonl(fsutil.join(out, DROPPED_DIR, "dropped"), 4, dropped_key)
             )
         return outputs.counts | "WriteStats" >> WriteStats(out, self.stage, after=waits, extra=self.extra)
 
@@ -69,8 +77,14 @@ class WriteStageOutputs(beam.PTransform):
     Counts ``kept`` from what was actually written.
     """
 
-    def __init__(self, output_dir: str, stage: str, keep_dropped: bool = False,
-                 target_file_bytes: int = 256 * 1024 * 1024, extra: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        output_dir: str,
+        stage: str,
+        keep_dropped: bool = False,
+        target_file_bytes: int = 256 * 1024 * 1024,
+        extra: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         self.output_dir = output_dir
         self.stage = stage
@@ -82,6 +96,8 @@ class WriteStageOutputs(beam.PTransform):
         written = outputs.docs | "WriteDocuments" >> WriteDocuments(self.output_dir, self.target_file_bytes)
         kept = written | "CountKept" >> beam.Map(lambda path_n: {"kept": path_n[1]})
         counts = (outputs.counts, kept) | "AllCounts" >> beam.Flatten()
-        return StageOutputs(outputs.docs, counts, outputs.dropped, outputs.quarantine) | "Accounting" >> WriteAccounting(
+        return StageOutputs(
+            outputs.docs, counts, outputs.dropped, outputs.quarantine
+        ) | "Accounting" >> WriteAccounting(
             self.output_dir, self.stage, self.keep_dropped, after=[written], extra=self.extra
         )

@@ -33,7 +33,9 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -54,7 +56,9 @@ def format_summary(stats: dict) -> str:
 BuildFn = Callable[[beam.Pipeline, LmforgeOptions, PipelineConfig], None]
 
 
-def run_stage(argv: list[str] | None, options_cls: type[LmforgeOptions], stage: str, description: str, build: BuildFn) -> int:
+def run_stage(
+    argv: list[str] | None, options_cls: type[LmforgeOptions], stage: str, description: str, build: BuildFn
+) -> int:
     """Parse flags, load config, build the pipeline with ``build``, run it and print the summary."""
     setup_logging()
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -52,7 +52,9 @@ def validate_document(doc: Any) -> None:
     for name in _OPTIONAL_STR:
         value = doc.get(name)
         if value is not None and not isinstance(value, str):
-            raise DocumentError(f"document field {name!r} must be a string or null, got {type(value).__name__}")
+            raise DocumentError(
+                f"document field {name!r} must be a string or null, got {type(value).__name__}"
+            )
     score = doc.get("lang_score")
     if score is not None and (
         isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
@@ -92,7 +94,9 @@ def table_to_documents(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]
     missing = [name for name in _REQUIRED_STR if name not in names]
     if missing:
         raise DocumentError(f"document table lacks required column(s) {missing}")
-    cols = {name: (table.column(name).to_pylist() if name in names else [None] * n) for name in DOCUMENT_FIELDS}
+    cols = {
+        name: (table.column(name).to_pylist() if name in names else [None] * n) for name in DOCUMENT_FIELDS
+    }
     metas = [json.loads(m) if m else {} for m in cols["meta"]]
     return [
         {

@@ -115,7 +115,9 @@ class TokenizerInfo:
         specials = _obj(_get(data, "special_tokens", f"{path}.special_tokens"), f"{path}.special_tokens")
         for tok, tid in specials.items():
             if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
-                raise ManifestError(f"{_where(f'{path}.special_tokens.{tok}')} must be a non-negative integer")
+                raise ManifestError(
+                    f"{_where(f'{path}.special_tokens.{tok}')} must be a non-negative integer"
+                )
         info = cls(
             file=check_relative_path(_str(data, "file", f"{path}.file"), f"{path}.file"),
             sha256=_sha(data, "sha256", f"{path}.sha256"),
@@ -128,7 +130,9 @@ class TokenizerInfo:
             raise ManifestError(f"{_where(f'{path}.vocab_size')} must be positive")
         for name, tid in [("eos_id", info.eos_id), ("pad_id", info.pad_id), *info.special_tokens.items()]:
             if tid is not None and tid >= info.vocab_size:
-                raise ManifestError(f"{_where(f'{path}.{name}')} = {tid} is not below vocab_size {info.vocab_size}")
+                raise ManifestError(
+                    f"{_where(f'{path}.{name}')} = {tid} is not below vocab_size {info.vocab_size}"
+                )
         return info
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +171,9 @@ class ShardInfo:
         if shard.split not in SPLITS:
             raise ManifestError(f"{_where(f'{path}.split')} must be one of {SPLITS}, got {shard.split!r}")
         if shard.dtype not in TOKEN_DTYPES:
-            raise ManifestError(f"{_where(f'{path}.dtype')} must be one of {TOKEN_DTYPES}, got {shard.dtype!r}")
+            raise ManifestError(
+                f"{_where(f'{path}.dtype')} must be one of {TOKEN_DTYPES}, got {shard.dtype!r}"
+            )
         return shard
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,7 +238,9 @@ class Manifest:
         try:
             actual = sha256_file(target, fs)
         except FileNotFoundError as exc:
-            raise ChecksumError(f"shard {shard.path!r} is listed in the manifest but missing ({target})") from exc
+            raise ChecksumError(
+                f"shard {shard.path!r} is listed in the manifest but missing ({target})"
+            ) from exc
         if actual != shard.sha256:
             raise ChecksumError(
                 f"shard {shard.path!r} is corrupted: sha256 {actual} does not match the manifest's {shard.sha256}"
@@ -281,7 +289,9 @@ class Manifest:
             counts = Counts.from_dict(_get(data, "counts", "counts"))
             counts.check_balanced("manifest.json: counts")
         except CountsError as exc:
-            raise ManifestError(str(exc) if str(exc).startswith("manifest") else f"manifest.json: {exc}") from exc
+            raise ManifestError(
+                str(exc) if str(exc).startswith("manifest") else f"manifest.json: {exc}"
+            ) from exc
         config = data.get("config", {})
         if not isinstance(config, Mapping):
             raise ManifestError(f"{_where('config')} must be an object")
@@ -319,7 +329,9 @@ def load_manifest(path: str) -> Manifest:
         with fsspec.open(path, "rt", encoding="utf-8") as f:
             raw = f.read()
     except FileNotFoundError as exc:
-        raise ManifestError(f"no manifest at {path}: is this a dataset directory written by pipelines.tokenize?") from exc
+        raise ManifestError(
+            f"no manifest at {path}: is this a dataset directory written by pipelines.tokenize?"
+        ) from exc
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:

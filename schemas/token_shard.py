@@ -53,7 +53,9 @@ def token_shard_schema(dtype: str, split: str | None = None) -> pa.Schema:
             pa.field("source", pa.string(), nullable=False),
             pa.field("lang", pa.string(), nullable=True),
             pa.field("num_bytes", pa.int64(), nullable=False),
-            pa.field("tokens", pa.list_(pa.field("item", _ARROW_TYPES[dtype], nullable=False)), nullable=False),
+            pa.field(
+                "tokens", pa.list_(pa.field("item", _ARROW_TYPES[dtype], nullable=False)), nullable=False
+            ),
         ],
         metadata=metadata,
     )
@@ -96,7 +98,9 @@ def build_token_shard_table(
     return pa.Table.from_batches([batch], schema=schema)
 
 
-def validate_token_shard_table(table: pa.Table, dtype: str | None = None, vocab_size: int | None = None) -> None:
+def validate_token_shard_table(
+    table: pa.Table, dtype: str | None = None, vocab_size: int | None = None
+) -> None:
     """Raise ``TokenShardError`` when ``table`` breaks the contract (schema, one batch, nulls, ids)."""
     if "tokens" not in table.schema.names:
         raise TokenShardError("token shard has no 'tokens' column")
@@ -117,7 +121,9 @@ def validate_token_shard_table(table: pa.Table, dtype: str | None = None, vocab_
     if vocab_size is not None and table.num_rows:
         values = table.column("tokens").chunks[0].values.to_numpy(zero_copy_only=False)
         if values.size and int(values.max()) >= vocab_size:
-            raise TokenShardError(f"token id {int(values.max())} is not below the vocabulary size {vocab_size}")
+            raise TokenShardError(
+                f"token id {int(values.max())} is not below the vocabulary size {vocab_size}"
+            )
 
 
 def token_shard_to_bytes(table: pa.Table) -> bytes:

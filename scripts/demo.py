@@ -38,18 +38,40 @@ def main() -> None:
     nproc = os.environ.get("DEMO_NPROC", "2")
     started = time.monotonic()
 
-    step("prepare: collect, clean, dedup, tokenize, shard (Apache Beam)",
-         [PY, "-m", "pipelines.prepare", "--input=data/sample/raw", f"--output={data}", "--keep-dropped"])
+    step(
+        "prepare: collect, clean, dedup, tokenize, shard (Apache Beam)",
+        [PY, "-m", "pipelines.prepare", "--input=data/sample/raw", f"--output={data}", "--keep-dropped"],
+    )
     step("verify the dataset", [PY, "-m", "pipelines.verify", str(data)])
     step("dataset report", [PY, "-m", "pipelines.report", str(data)])
-    step(f"train a tiny GPT with torchrun ({nproc} processes, CPU/gloo)",
-         [*TORCHRUN, "--standalone", f"--nproc-per-node={nproc}", "-m", "lm_train.train",
-          f"--data={data}", f"--out={run}", "--config=lm_train/configs/tiny.yaml"],
-         env={"OMP_NUM_THREADS": "1"})
+    step(
+        f"train a tiny GPT with torchrun ({nproc} processes, CPU/gloo)",
+        [
+            *TORCHRUN,
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "-m",
+            "lm_train.train",
+            f"--data={data}",
+            f"--out={run}",
+            "--config=lm_train/configs/tiny.yaml",
+        ],
+        env={"OMP_NUM_THREADS": "1"},
+    )
     for prompt in ("In the beginning God", "天下"):
-        step(f"generate from {prompt!r}",
-             [PY, "-m", "lm_train.generate", f"--checkpoint={run}", f"--prompt={prompt}",
-              "--max-new-tokens=60", "--temperature=0.8", "--top-k=40"])
+        step(
+            f"generate from {prompt!r}",
+            [
+                PY,
+                "-m",
+                "lm_train.generate",
+                f"--checkpoint={run}",
+                f"--prompt={prompt}",
+                "--max-new-tokens=60",
+                "--temperature=0.8",
+                "--top-k=40",
+            ],
+        )
     step("training report", [PY, "-m", "lm_train.report", str(run)])
 
     print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")

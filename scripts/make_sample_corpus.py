@@ -36,7 +36,11 @@ NAV_LINES = [
     "Copyright © 2024 Example Scripture Online. All rights reserved.",
     "Share this page: Facebook Twitter Email",
 ]
-ZH_NAV_LINES = ["首页 | 文库 | 搜索 | 关于我们", "本站使用 Cookie 以改善您的浏览体验。继续浏览即表示您同意。", "版权所有 © 2024 示例文库 保留所有权利"]
+ZH_NAV_LINES = [
+    "首页 | 文库 | 搜索 | 关于我们",
+    "本站使用 Cookie 以改善您的浏览体验。继续浏览即表示您同意。",
+    "版权所有 © 2024 示例文库 保留所有权利",
+]
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -176,18 +180,30 @@ def write_warc(path: Path, pages: list[tuple[str, str]]) -> None:
     for i, (url, body) in enumerate(pages):
         payload = body.encode("utf-8")
         headers = StatusAndHeaders(
-            "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(payload)))],
+            "200 OK",
+            [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(payload)))],
             protocol="HTTP/1.1",
         )
         record = writer.create_warc_record(
-            url, "response", payload=io.BytesIO(payload), http_headers=headers,
-            warc_headers_dict={"WARC-Date": "2024-01-01T00:00:00Z", "WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>"},
+            url,
+            "response",
+            payload=io.BytesIO(payload),
+            http_headers=headers,
+            warc_headers_dict={
+                "WARC-Date": "2024-01-01T00:00:00Z",
+                "WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>",
+            },
         )
         writer.write_record(record)
         if i == 0:
             req = writer.create_warc_record(
-                url, "request", payload=io.BytesIO(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"),
-                warc_headers_dict={"WARC-Date": "2024-01-01T00:00:00Z", "WARC-Record-ID": "<urn:uuid:00000000-0000-4000-9000-000000000000>"},
+                url,
+                "request",
+                payload=io.BytesIO(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"),
+                warc_headers_dict={
+                    "WARC-Date": "2024-01-01T00:00:00Z",
+                    "WARC-Record-ID": "<urn:uuid:00000000-0000-4000-9000-000000000000>",
+                },
             )
             writer.write_record(req)
     path.write_bytes(buf.getvalue())
@@ -205,7 +221,11 @@ def main() -> None:
     # English: one document per KJV chapter, split over two files by testament.
     chapters = read_kjv(args.kjv)
     en_docs = [
-        {"id": f"kjv/{book.replace(' ', '_')}/{num}", "text": text, "url": f"https://kjv.example.org/{book.replace(' ', '-').lower()}/{num}"}
+        {
+            "id": f"kjv/{book.replace(' ', '_')}/{num}",
+            "text": text,
+            "url": f"https://kjv.example.org/{book.replace(' ', '-').lower()}/{num}",
+        }
         for book, num, text in chapters
     ]
     nt_start = next(i for i, d in enumerate(en_docs) if d["id"].startswith("kjv/Matthew/"))
@@ -220,7 +240,9 @@ def main() -> None:
     short_zh = [t for t in fortunes if len(t) < 300]
     zh_docs = [{"id": f"fortunes-zh/chinese/{i}", "text": t} for i, t in enumerate(long_zh)]
     for i in range(0, len(short_zh), 12):
-        zh_docs.append({"id": f"fortunes-zh/chinese-page/{i // 12}", "text": "\n\n".join(short_zh[i : i + 12])})
+        zh_docs.append(
+            {"id": f"fortunes-zh/chinese-page/{i // 12}", "text": "\n\n".join(short_zh[i : i + 12])}
+        )
     for name in ("tang300", "song100"):
         poems = read_fortunes(args.fortunes / name)
         for i in range(0, len(poems), 8):
@@ -237,7 +259,13 @@ def main() -> None:
     # Mirror site: exact copies (new ids) and near-duplicates at known edit rates, with boilerplate lines.
     mirror = []
     for doc in rng.sample(old + new, 40):
-        mirror.append({"id": f"mirror/exact/{doc['id']}", "text": doc["text"], "url": doc["url"].replace("kjv.", "mirror.")})
+        mirror.append(
+            {
+                "id": f"mirror/exact/{doc['id']}",
+                "text": doc["text"],
+                "url": doc["url"].replace("kjv.", "mirror."),
+            }
+        )
     for k, doc in enumerate(rng.sample(old + new, 60)):
         rate = (0.02, 0.05, 0.10, 0.30)[k % 4]
         text = near_duplicate_en(doc["text"], rng, rate)
@@ -246,7 +274,12 @@ def main() -> None:
         mirror.append({"id": f"mirror/exact/{doc['id']}", "text": doc["text"]})
     for k, doc in enumerate(rng.sample(zh_docs, 30)):
         rate = (0.02, 0.05, 0.10, 0.30)[k % 4]
-        mirror.append({"id": f"mirror/near-{int(rate * 100):02d}/{doc['id']}", "text": near_duplicate_zh(doc["text"], rng, rate)})
+        mirror.append(
+            {
+                "id": f"mirror/near-{int(rate * 100):02d}/{doc['id']}",
+                "text": near_duplicate_zh(doc["text"], rng, rate),
+            }
+        )
     for rec in mirror:
         zh = bool(CJK.search(rec["text"][:200]))
         nav = ZH_NAV_LINES if zh else NAV_LINES
@@ -265,19 +298,27 @@ def main() -> None:
     write_jsonl_gz(out / "jsonl" / "junk.jsonl.gz", junk)
     # A line of invalid UTF-8 inside an otherwise good plain JSONL file.
     (out / "jsonl" / "scraped.jsonl").write_bytes(
-        json.dumps({"id": "scraped/1", "text": OTHER_LANGUAGES[0][1][:60] + " " + en_docs[5]["text"]}).encode() + b"\n"
+        json.dumps(
+            {"id": "scraped/1", "text": OTHER_LANGUAGES[0][1][:60] + " " + en_docs[5]["text"]}
+        ).encode()
+        + b"\n"
         + b'{"id": "scraped/2", "text": "caf\xe9 au lait \xff\xfe"}\n'
-        + json.dumps({"id": "scraped/3", "text": en_docs[6]["text"]}).encode() + b"\n"
+        + json.dumps({"id": "scraped/3", "text": en_docs[6]["text"]}).encode()
+        + b"\n"
     )
 
     # Web part: Psalms and some Chinese pages as HTML inside a WARC, and a few loose HTML files.
     pages = [(d["url"], html_page(d["id"], d["text"], "en")) for d in psalms]
-    pages += [(f"https://zh.example.org/{d['id']}", html_page(d["id"], d["text"], "zh")) for d in zh_docs[-30:]]
+    pages += [
+        (f"https://zh.example.org/{d['id']}", html_page(d["id"], d["text"], "zh")) for d in zh_docs[-30:]
+    ]
     write_warc(out / "warc" / "crawl-00000.warc.gz", pages)
     html_dir = out / "html"
     html_dir.mkdir(parents=True, exist_ok=True)
     for d in rng.sample(old, 5):
-        (html_dir / (d["id"].replace("/", "_") + ".html")).write_text(html_page(d["id"], d["text"], "en"), encoding="utf-8")
+        (html_dir / (d["id"].replace("/", "_") + ".html")).write_text(
+            html_page(d["id"], d["text"], "en"), encoding="utf-8"
+        )
 
     # Plain text: Ecclesiastes, one document per file.
     text_dir = out / "text"

@@ -58,7 +58,7 @@ def test_config_rejects_unknown_keys_and_wrong_types(tmp_path):
     with pytest.raises(ConfigError, match=r"config.read: unknown key\(s\) \['chunk_dcos'\]"):
         load_pipeline_config(str(cfg))
     cfg.write_text("read:\n  chunk_docs: many\n")
-    with pytest.raises(ConfigError, match="config.read.chunk_docs: expected an integer"):
+    with pytest.raises(ConfigError, match=r"config\.read\.chunk_docs: expected an integer"):
         load_pipeline_config(str(cfg))
     assert isinstance(load_pipeline_config(None), PipelineConfig)
 
@@ -70,11 +70,17 @@ def _write_jsonl_gz(path, lines):
 
 
 def _run_read_write(inputs, out, workers: int) -> None:
-    flags = [] if workers == 1 else ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    flags = (
+        [] if workers == 1 else ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    )
     with make_pipeline(PipelineOptions(flags)) as p:
         read = p | ReadDocuments(inputs, ReadConfig(chunk_docs=7))
         written = read.docs | WriteDocuments(out, target_file_bytes=2000)
-        (read.counts, written | beam.Map(lambda pn: {"kept": pn[1]})) | beam.Flatten() | WriteStats(out, "test", after=[written])
+        (
+            (read.counts, written | beam.Map(lambda pn: {"kept": pn[1]}))
+            | beam.Flatten()
+            | WriteStats(out, "test", after=[written])
+        )
 
 
 def test_read_write_documents_is_deterministic_and_accounted(tmp_path):
@@ -91,7 +97,11 @@ def test_read_write_documents_is_deterministic_and_accounted(tmp_path):
     assert files_a == files_b and len(files_a) > 1
     for name in files_a:
         assert (outs[0] / "documents" / name).read_bytes() == (outs[1] / "documents" / name).read_bytes()
-    ids = sorted(d["id"] for name in files_a for d in table_to_documents(read_document_table(str(outs[0] / "documents" / name))))
+    ids = sorted(
+        d["id"]
+        for name in files_a
+        for d in table_to_documents(read_document_table(str(outs[0] / "documents" / name)))
+    )
     assert ids == [d["id"] for d in good]
     stats = json.loads((outs[0] / "stats.json").read_text())
     assert stats["balanced"] is True

@@ -33,8 +33,24 @@ from schemas import (
 )
 
 DOCS = [
-    {"id": "a", "text": "Hello world.", "source": "web", "url": "https://x.org", "lang": "en", "lang_score": 0.5, "meta": {"k": [1, 2]}},
-    {"id": "b", "text": "你好，世界。", "source": "zh", "url": None, "lang": "zh", "lang_score": None, "meta": {}},
+    {
+        "id": "a",
+        "text": "Hello world.",
+        "source": "web",
+        "url": "https://x.org",
+        "lang": "en",
+        "lang_score": 0.5,
+        "meta": {"k": [1, 2]},
+    },
+    {
+        "id": "b",
+        "text": "你好，世界。",
+        "source": "zh",
+        "url": None,
+        "lang": "zh",
+        "lang_score": None,
+        "meta": {},
+    },
 ]
 
 
@@ -67,11 +83,18 @@ def test_document_validation_names_the_field(doc, field):
 def _shard(dtype="uint16", docs=((1, 2, 3, 0), (4, 5, 0))):
     tokens = [np.array(d, dtype=np.int64) for d in docs]
     return build_token_shard_table(
-        [f"d{i}" for i in range(len(docs))], ["s"] * len(docs), ["en"] * len(docs), [10] * len(docs), tokens, dtype
+        [f"d{i}" for i in range(len(docs))],
+        ["s"] * len(docs),
+        ["en"] * len(docs),
+        [10] * len(docs),
+        tokens,
+        dtype,
     )
 
 
-@pytest.mark.parametrize("vocab,dtype", [(256, "uint16"), (65536, "uint16"), (65537, "uint32"), (200_000, "uint32")])
+@pytest.mark.parametrize(
+    "vocab,dtype", [(256, "uint16"), (65536, "uint16"), (65537, "uint32"), (200_000, "uint32")]
+)
 def test_token_dtype_follows_vocabulary_size(vocab, dtype):
     assert token_dtype_for_vocab(vocab) == dtype
 
@@ -170,7 +193,7 @@ def test_flipped_byte_in_shard_is_named(tmp_path):
     data[-20] ^= 0xFF
     shard.write_bytes(bytes(data))
     m = load_manifest(str(tmp_path))
-    with pytest.raises(ChecksumError, match="shards/train-00000.arrow"):
+    with pytest.raises(ChecksumError, match=r"shards/train-00000\.arrow"):
         m.verify_checksum(m.shards[0])
 
 
@@ -195,7 +218,10 @@ def _edit(tmp_path, fn):
     ("edit", "message"),
     [
         (lambda d: d["shards"][0].pop("sha256"), "'shards[0].sha256' is missing"),
-        (lambda d: d["shards"][0].update(num_tokens="7"), "'shards[0].num_tokens' must be a non-negative integer"),
+        (
+            lambda d: d["shards"][0].update(num_tokens="7"),
+            "'shards[0].num_tokens' must be a non-negative integer",
+        ),
         (lambda d: d["tokenizer"].update(vocab_size=-1), "'tokenizer.vocab_size'"),
         (lambda d: d.pop("tokenizer"), "'tokenizer' is missing"),
         (lambda d: d["shards"][0].update(dtype="int8"), "'shards[0].dtype' must be one of"),
@@ -207,14 +233,18 @@ def _edit(tmp_path, fn):
 )
 def test_manifest_errors_name_the_field(tmp_path, edit, message):
     _edit(tmp_path, edit)
-    with pytest.raises(ManifestError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+    with pytest.raises(
+        ManifestError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")
+    ):
         load_manifest(str(tmp_path))
 
 
-@pytest.mark.parametrize("bad", ["../outside.arrow", "/etc/passwd", "shards/../../x", "s3://bucket/x", "a\\b", "~/x", "shards//x"])
+@pytest.mark.parametrize(
+    "bad", ["../outside.arrow", "/etc/passwd", "shards/../../x", "s3://bucket/x", "a\\b", "~/x", "shards//x"]
+)
 def test_manifest_refuses_paths_that_escape(tmp_path, bad):
     _edit(tmp_path, lambda d: d["shards"][0].update(path=bad))
-    with pytest.raises(ManifestError, match="shards\\[0\\].path"):
+    with pytest.raises(ManifestError, match=r"shards\[0\]\.path"):
         load_manifest(str(tmp_path))
     with pytest.raises(ManifestError):
         resolve_dataset_path(str(tmp_path), bad)

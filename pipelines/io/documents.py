@@ -59,7 +59,9 @@ def iter_document_chunks(path: str, chunk_docs: int = 1000) -> Iterator[list[Doc
 class WriteDocuments(beam.PTransform):
     """(chunk_key, docs) chunks -> ``OUT/documents/part-*.parquet``; returns ``(path, num_docs)`` per file."""
 
-    def __init__(self, output_dir: str, target_file_bytes: int = 256 * 1024 * 1024, subdir: str = DOCUMENTS_DIR):
+    def __init__(
+        self, output_dir: str, target_file_bytes: int = 256 * 1024 * 1024, subdir: str = DOCUMENTS_DIR
+    ):
         super().__init__()
         self.directory = fsutil.join(output_dir, subdir)
         self.target_file_bytes = target_file_bytes
