@@ -155,3 +155,30 @@ def remove_stale_temporaries(directory: str) -> int:
     for f in stale:
         fs.rm(f)
     return len(stale)
+
+
+def is_local(path: str) -> bool:
+    """True for plain paths and ``file://`` URLs (where O_EXCL and rename are atomic)."""
+    return "://" not in path or path.startswith("file://")
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists."""
+    fs, p = get_fs(path)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm(p)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a directory and everything under it, if it exists."""
+    fs, p = get_fs(path)
+    if fs.exists(p):
+        fs.rm(p, recursive=True)
+
+
+def list_names(directory: str) -> list[str]:
+    """Sorted base names in ``directory`` (empty when it does not exist)."""
+    fs, p = get_fs(directory)
+    if not fs.exists(p):
+        return []
+    return sorted(os.path.basename(str(f).rstrip("/")) for f in fs.ls(p, detail=False))
