@@ -47,7 +47,9 @@ class LockInfo:
     @classmethod
     def from_json(cls, text: str) -> LockInfo:
         data = json.loads(text)
-        return cls(str(data["host"]), int(data["pid"]), float(data["started_at"]), float(data["heartbeat_at"]))
+        return cls(
+            str(data["host"]), int(data["pid"]), float(data["started_at"]), float(data["heartbeat_at"])
+        )
 
 
 def pid_alive(pid: int) -> bool:
@@ -70,7 +72,9 @@ def is_stale(info: LockInfo, now: float, host: str, stale_after_s: float) -> boo
 class DatasetLock:
     """``with DatasetLock(out_dir): ...`` — refuse concurrent runs on one output directory."""
 
-    def __init__(self, directory: str, heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S):
+    def __init__(
+        self, directory: str, heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S
+    ):
         self.directory = directory
         self.path = fsutil.join(directory, LOCK_FILENAME)
         self.heartbeat_s = heartbeat_s
@@ -116,7 +120,9 @@ class DatasetLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
     # -- internals ----------------------------------------------------------------------------

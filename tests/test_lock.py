@@ -12,9 +12,8 @@ from pipelines.lock import LOCK_FILENAME, DatasetLock, LockedError
 
 
 def test_second_run_is_refused_with_a_message_naming_the_owner(tmp_path):
-    with DatasetLock(str(tmp_path)):
-        with pytest.raises(LockedError, match=r"being written by another run .*pid"):
-            DatasetLock(str(tmp_path)).acquire()
+    with DatasetLock(str(tmp_path)), pytest.raises(LockedError, match=r"being written by another run .*pid"):
+        DatasetLock(str(tmp_path)).acquire()
     assert not (tmp_path / LOCK_FILENAME).exists()
     with DatasetLock(str(tmp_path)):  # free again after release
         pass

@@ -1,0 +1,55 @@
+"""Dataset versions: which inputs are new, how a version is committed and repaired."""
+
+from __future__ import annotations
+
+from pipelines import versions
+from pipelines.fsutil import InputFile
+from schemas import Counts, Manifest, TokenizerInfo, load_manifest
+
+
+def _manifest(version: int) -> Manifest:
+    return Manifest(
+        tokenizer=TokenizerInfo("tokenizer.json", "0" * 64, 10, {"<|endoftext|>": 0}, eos_id=0),
+        shards=[],
+        counts=Counts(input=version, kept=version),
+        created_at="2026-01-01T00:00:00Z",
+        code_version="test",
+        version=version,
+    )
+
+
+def test_first_run_plans_version_one_over_every_file(tmp_path):
+    files = [InputFile("a.jsonl", 10, "1"), InputFile("b.jsonl", 20, "2")]
+    plan = versions.plan_run(str(tmp_path), files)
+    assert (plan.version, plan.parent, plan.files) == (1, None, files)
+
+
+def test_second_run_sees_only_new_or_changed_files(tmp_path):
+    a, b = InputFile("a.jsonl", 10, "1"), InputFile("b.jsonl", 20, "2")
+    versions.commit(str(tmp_path), _manifest(1), [a, b])
+    assert load_manifest(str(tmp_path)).version == 1
+    c, b_changed = InputFile("c.jsonl", 5, "3"), InputFile("b.jsonl", 21, "4")
+    plan = versions.plan_run(str(tmp_path), [a, b_changed, c])
+    assert plan.version == 2 and plan.parent is not None and plan.parent.version == 1
+    assert plan.files == [b_changed, c]
+    assert versions.plan_run(str(tmp_path), [a, b]).nothing_new
+
+
+def test_commit_interrupted_before_pointer_switch_is_repaired(tmp_path):
+    versions.commit(str(tmp_path), _manifest(1), [])
+    # Simulate a crash after manifest-v00002.json was written but before manifest.json moved.
+    (tmp_path / versions.manifest_name(2)).write_text(_manifest(2).to_json())
+    plan = versions.plan_run(str(tmp_path), [])
+    assert plan.repaired_pointer and plan.version == 3
+    assert load_manifest(str(tmp_path)).version == 2
+
+
+def test_uncommitted_leftovers_are_removed(tmp_path):
+    leftover = tmp_path / "shards" / "v00002"
+    leftover.mkdir(parents=True)
+    (leftover / "train-00000-of-00001.arrow").write_bytes(b"partial")
+    (tmp_path / "shards" / "v00001").mkdir()
+    (tmp_path / "._tmp-abc-manifest.json").write_text("{")
+    versions.remove_uncommitted(str(tmp_path), 2)
+    assert not leftover.exists() and (tmp_path / "shards" / "v00001").exists()
+    assert not (tmp_path / "._tmp-abc-manifest.json").exists()
