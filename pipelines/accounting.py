@@ -98,12 +98,20 @@ def stats_document(
     flat: Mapping[str, int], stage: str, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The ``stats.json`` payload: nested counts, whether they balance, and stage details."""
-    counts = Counts.from_flat({k: v for k, v in flat.items() if "/" in k or k in ("input", "kept")})
+    buckets = ("dropped/", "duplicates/", "quarantined/")
+    counts = Counts.from_flat({k: v for k, v in flat.items() if k.startswith(buckets) or k in ("input", "kept")})
+    # Anything else ("pii/email", "boilerplate/lines_removed", ...) is an annotation, not a bucket.
+    annotations: dict[str, dict[str, int]] = {}
+    for key, n in flat.items():
+        if "/" in key and not key.startswith(buckets):
+            group, _, name = key.partition("/")
+            annotations.setdefault(group, {})[name] = n
     return {
         "stage": stage,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "counts": counts.to_dict(),
         "balanced": counts.is_balanced(),
+        **({"annotations": annotations} if annotations else {}),
         **(dict(extra) if extra else {}),
     }
 

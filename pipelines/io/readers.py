@@ -1,18 +1,30 @@
 """Read raw inputs into chunks of documents: ``ReadDocuments``.
 
 One Beam element is a *chunk* ``(chunk_key, [doc, ...])``, never a single line: Beam's
-per-element overhead would dominate otherwise. Files are listed in the driver,
-reshuffled so that workers share them, and read by ``ReadFileFn``, which emits chunks
-on the main output and, for every record it cannot turn into a document, a quarantine
-record and a count.
+per-element overhead (several microseconds) would dominate otherwise. Files are listed
+in the driver, reshuffled so that workers share them, and read by ``ReadFileFn``.
 
-Chunk keys are ``<hash of path>-<chunk index>``: the same input always gives the same keys.
+Formats by extension (``.gz``/``.zst`` compression on top, except WARC which handles
+its own per-record gzip):
+
+* ``.jsonl``/``.json``/``.ndjson``: one JSON object per line (``ReadConfig`` names the fields)
+* ``.parquet``: lmforge document files, or any table with a text column
+* ``.txt``/``.md``: one document per file, or per blank-line block (``text_mode``)
+* ``.html``/``.htm``: one document per file, raw HTML (the clean stage extracts text)
+* ``.warc``/``.warc.gz``: Common-Crawl-style ``response`` records with an HTML/text payload
+
+Bad input never crashes a run and never vanishes: each unreadable record becomes a
+quarantine record (path, byte offset, reason, error, sample) and a count. Lines are read
+with a bounded ``readline`` so a 200 MB single-line record is skipped in pieces, never
+held in memory whole. Chunk keys are ``<hash of path>-<chunk index>``: the same input
+always gives the same keys.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -23,14 +35,26 @@ from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
 from pipelines.hashing import stable_hash_hex
 from pipelines.io.config import ReadConfig
-from pipelines.io.documents import iter_document_chunks
 from pipelines.progress import RateLogger
-from schemas import DocumentError, validate_document
+from schemas import DOCUMENT_FIELDS, DocumentError, validate_document
 
 Doc = dict[str, Any]
 
 COMPRESSION_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
-FORMAT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMAT_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".md": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".warc": "warc",
+}
+HTML_META = {"content_type": "text/html"}
+# Errors that mean "the compressed stream is broken or ends early".
+STREAM_ERRORS = (EOFError, zlib.error, OSError)
 
 
 def detect_format(path: str) -> tuple[str | None, str | None]:
@@ -53,6 +77,227 @@ def derived_id(path: str, index: int) -> str:
     return stable_hash_hex(f"{path}#{index}")
 
 
+class Quarantined(Exception):
+    """A record that cannot become a document; carries the quarantine reason."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_bounded_lines(raw: io.BufferedIOBase, max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """Yield ``(byte offset, line)``; an over-long line yields ``(offset, None)`` after being skipped in pieces."""
+    offset = 0
+    while True:
+        line = raw.readline(max_line_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            start, size = offset, len(line)
+            while line and not line.endswith(b"\n"):
+                line = raw.readline(1 << 20)
+                size += len(line)
+            offset = start + size
+            yield start, None
+            continue
+        yield offset, line
+        offset += len(line)
+
+
+def decode_utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Quarantined("invalid_utf8", f"not valid UTF-8: {exc}") from exc
+
+
+class FileReader:
+    """Turns one file into documents and quarantine records (pure Python, no Beam)."""
+
+    def __init__(self, config: ReadConfig, stage: str = "read"):
+        self.config = config
+        self.stage = stage
+
+    # -- records ---------------------------------------------------------------------------
+    def make_doc(self, path: str, index: int, text: Any, raw_id: Any = None, url: Any = None, meta: dict | None = None) -> Doc:
+        if not isinstance(text, str):
+            raise Quarantined("wrong_type", f"field {self.config.text_field!r} is a {type(text).__name__}, not a string")
+        if len(text) > self.config.max_doc_bytes or len(text.encode("utf-8")) > self.config.max_doc_bytes:
+            raise Quarantined("too_large", f"document of {len(text.encode('utf-8')):,} bytes exceeds max_doc_bytes")
+        if isinstance(raw_id, bool) or (raw_id is not None and not isinstance(raw_id, str | int)):
+            raise Quarantined("wrong_type", f"field {self.config.id_field!r} is a {type(raw_id).__name__}")
+        if url is not None and not isinstance(url, str):
+            raise Quarantined("wrong_type", f"field {self.config.url_field!r} is a {type(url).__name__}, not a string")
+        doc = {
+            "id": str(raw_id) if raw_id not in (None, "") else derived_id(path, index),
+            "text": text,
+            "source": self.config.source or source_label(path),
+            "url": url,
+            "lang": None,
+            "lang_score": None,
+            "meta": dict(meta or {}),
+        }
+        try:
+            validate_document(doc)
+        except DocumentError as exc:
+            raise Quarantined("wrong_type", str(exc)) from exc
+        return doc
+
+    def quarantine(self, path: str, offset: int | None, exc: Quarantined, sample: Any = None) -> Doc:
+        return quarantine_record(self.stage, path, offset, exc.reason, str(exc), sample)
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def read(self, path: str) -> Iterator[Doc]:
+        """Documents and quarantine records (dicts with ``reason``) of one file, in file order."""
+        fmt, compression = detect_format(path)
+        readers = {
+            "jsonl": self._jsonl,
+            "parquet": self._parquet,
+            "text": self._text,
+            "html": self._html,
+            "warc": self._warc,
+        }
+        if fmt not in readers:
+            yield self.quarantine(path, None, Quarantined("unsupported_format", f"cannot read {path!r}: unknown format"))
+            return
+        emitted = 0
+        position = [0]
+        try:
+            for item in readers[fmt](path, compression, position):
+                emitted += 1
+                yield item
+        except STREAM_ERRORS as exc:
+            reason = "truncated_file" if isinstance(exc, EOFError) else "corrupt_file"
+            yield self.quarantine(path, position[0], Quarantined(reason, f"{type(exc).__name__}: {exc}; records before this offset were read"))
+            return
+        if emitted == 0:
+            yield self.quarantine(path, 0, Quarantined("empty_file", "file holds no records"))
+
+    def _open(self, path: str, compression: str | None):
+        fs, p = fsutil.get_fs(path)
+        return fs.open(p, "rb", compression=compression)
+
+    # -- formats -----------------------------------------------------------------------------
+    def _jsonl(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+        cfg = self.config
+        with self._open(path, compression) as raw:
+            for index, (offset, line) in enumerate(read_bounded_lines(io.BufferedReader(raw), cfg.max_line_bytes)):
+                position[0] = offset
+                if line is None:
+                    exc = Quarantined("line_too_long", f"line longer than max_line_bytes={cfg.max_line_bytes:,}; skipped")
+                    yield self.quarantine(path, offset, exc)
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(decode_utf8(line))
+                    if not isinstance(rec, dict):
+                        raise Quarantined("wrong_type", f"record is a JSON {type(rec).__name__}, not an object")
+                    if cfg.text_field not in rec:
+                        raise Quarantined("missing_text", f"record has no {cfg.text_field!r} field")
+                    yield self.make_doc(path, index, rec[cfg.text_field], rec.get(cfg.id_field), rec.get(cfg.url_field))
+                except json.JSONDecodeError as exc:
+                    yield self.quarantine(path, offset, Quarantined("bad_json", f"invalid JSON: {exc}"), line)
+                except Quarantined as exc:
+                    yield self.quarantine(path, offset, exc, line)
+
+    def _parquet(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        cfg = self.config
+        fs, p = fsutil.get_fs(path)
+        try:
+            f = fs.open(p, "rb")
+            pf = pq.ParquetFile(f)
+        except (pa.ArrowInvalid, OSError) as exc:
+            yield self.quarantine(path, 0, Quarantined("corrupt_file", f"not a readable Parquet file: {exc}"))
+            return
+        names = set(pf.schema_arrow.names)
+        is_documents = set(DOCUMENT_FIELDS) <= names
+        if not is_documents and cfg.text_field not in names:
+            yield self.quarantine(path, 0, Quarantined("missing_text", f"Parquet file has no {cfg.text_field!r} column"))
+            return
+        index = 0
+        with f:
+            for batch in pf.iter_batches(batch_size=cfg.chunk_docs):
+                rows = batch.to_pylist()
+                for row in rows:
+                    position[0] = index
+                    try:
+                        if is_documents:
+                            meta = row.get("meta")
+                            doc = self.make_doc(path, index, row["text"], row["id"], row.get("url"), json.loads(meta) if meta else {})
+                            doc.update(source=row["source"], lang=row.get("lang"), lang_score=row.get("lang_score"))
+                        else:
+                            doc = self.make_doc(path, index, row.get(cfg.text_field), row.get(cfg.id_field), row.get(cfg.url_field))
+                        yield doc
+                    except Quarantined as exc:
+                        yield self.quarantine(path, index, exc, str(row)[:200])
+                    index += 1
+
+    def _text(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+        with self._open(path, compression) as raw:
+            data = raw.read(self.config.max_doc_bytes + 1)
+            if len(data) > self.config.max_doc_bytes:
+                yield self.quarantine(path, 0, Quarantined("too_large", "text file exceeds max_doc_bytes"))
+                return
+        try:
+            text = decode_utf8(data)
+        except Quarantined as exc:
+            yield self.quarantine(path, 0, exc, data)
+            return
+        if self.config.text_mode == "paragraph":
+            blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n")]
+            for i, block in enumerate(b for b in blocks if b):
+                yield self.make_doc(path, i, block)
+        elif text.strip():
+            yield self.make_doc(path, 0, text)
+
+    def _html(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+        with self._open(path, compression) as raw:
+            data = raw.read(self.config.max_doc_bytes + 1)
+        if len(data) > self.config.max_doc_bytes:
+            yield self.quarantine(path, 0, Quarantined("too_large", "HTML file exceeds max_doc_bytes"))
+            return
+        try:
+            yield self.make_doc(path, 0, decode_utf8(data), meta=HTML_META)
+        except Quarantined as exc:
+            yield self.quarantine(path, 0, exc, data)
+
+    def _warc(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+
+        fs, p = fsutil.get_fs(path)
+        with fs.open(p, "rb") as raw:
+            try:
+                records = ArchiveIterator(raw)
+                for record in records:
+                    if record.rec_type != "response":
+                        continue
+                    url = record.rec_headers.get_header("WARC-Target-URI")
+                    rid = record.rec_headers.get_header("WARC-Record-ID") or None
+                    ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
+                    payload = record.content_stream().read(self.config.max_doc_bytes + 1)
+                    # (warcio: ask for the offset only after reading the payload, or it reads as empty)
+                    offset = records.get_record_offset()
+                    position[0] = offset
+                    try:
+                        if not ctype.startswith(("text/", "application/xhtml")):
+                            raise Quarantined("not_text", f"response payload is {ctype or 'untyped'}, not text")
+                        if len(payload) > self.config.max_doc_bytes:
+                            raise Quarantined("too_large", "WARC payload exceeds max_doc_bytes")
+                        if b"\x00" in payload[:4096]:
+                            raise Quarantined("binary_content", "payload contains NUL bytes (binary data)")
+                        meta = {"content_type": ctype.split(";")[0].strip() or "text/html"}
+                        yield self.make_doc(path, offset, decode_utf8(payload), rid, url, meta)
+                    except Quarantined as exc:
+                        yield self.quarantine(path, offset, exc, payload[:200])
+            except ArchiveLoadFailed as exc:
+                yield self.quarantine(path, position[0], Quarantined("corrupt_file", f"unreadable WARC: {exc}"))
+
+
 class ReadFileFn(beam.DoFn):
     """InputFile -> (chunk_key, docs) chunks; bad records go to the ``quarantine`` output."""
 
@@ -62,97 +307,62 @@ class ReadFileFn(beam.DoFn):
         self.total_bytes = total_bytes
 
     def setup(self) -> None:
+        self.reader = FileReader(self.config, self.stage)
         self.progress = RateLogger(f"{self.stage}: reading", total_bytes=self.total_bytes)
 
     def process(self, file: fsutil.InputFile) -> Iterator[Any]:
-        fmt, compression = detect_format(file.path)
         prefix = stable_hash_hex(file.path)[:16]
-        reader = {"jsonl": self._read_jsonl, "parquet": self._read_parquet}.get(fmt or "")
-        if reader is None:
-            rec = quarantine_record(self.stage, file.path, None, "unsupported_format", f"cannot read {file.path!r}: unknown format")
-            yield beam.pvalue.TaggedOutput(QUARANTINE, rec)
-            yield beam.pvalue.TaggedOutput(COUNTS, {"input": 1, "quarantined/unsupported_format": 1})
-            return
         chunk: list[Doc] = []
+        chunk_bytes = 0
         index = 0
-        for item in reader(file.path, compression):
-            if isinstance(item, dict) and "reason" in item and "stage" in item:
-                yield beam.pvalue.TaggedOutput(QUARANTINE, item)
+        for item in self.reader.read(file.path):
+            if "reason" in item and "stage" in item and "text" not in item:
                 counts = {"input": 1, f"quarantined/{item['reason']}": 1}
                 bump(self.stage, counts)
+                yield beam.pvalue.TaggedOutput(QUARANTINE, item)
                 yield beam.pvalue.TaggedOutput(COUNTS, counts)
                 continue
             chunk.append(item)
-            if len(chunk) >= self.config.chunk_docs:
-                yield from self._emit(prefix, index, chunk)
-                index, chunk = index + 1, []
+            chunk_bytes += len(item["text"])
+            if len(chunk) >= self.config.chunk_docs or chunk_bytes >= self.config.chunk_bytes:
+                yield from self._emit(prefix, index, chunk, chunk_bytes)
+                index, chunk, chunk_bytes = index + 1, [], 0
         if chunk:
-            yield from self._emit(prefix, index, chunk)
+            yield from self._emit(prefix, index, chunk, chunk_bytes)
 
-    def _emit(self, prefix: str, index: int, chunk: list[Doc]) -> Iterator[Any]:
+    def _emit(self, prefix: str, index: int, chunk: list[Doc], nbytes: int) -> Iterator[Any]:
         counts = {"input": len(chunk)}
         bump(self.stage, counts)
-        self.progress.update(len(chunk), sum(len(d["text"]) for d in chunk))
+        self.progress.update(len(chunk), nbytes)
         yield beam.pvalue.TaggedOutput(COUNTS, counts)
         yield f"{prefix}-{index:06d}", chunk
 
-    # -- formats ----------------------------------------------------------------------------------
-    def _doc_from_record(self, path: str, index: int, rec: Any) -> Doc:
-        cfg = self.config
-        if not isinstance(rec, dict):
-            raise DocumentError(f"record is a {type(rec).__name__}, not an object")
-        if cfg.text_field not in rec:
-            raise DocumentError(f"record has no {cfg.text_field!r} field")
-        raw_id = rec.get(cfg.id_field)
-        doc = {
-            "id": str(raw_id) if raw_id not in (None, "") else derived_id(path, index),
-            "text": rec[cfg.text_field],
-            "source": cfg.source or source_label(path),
-            "url": rec.get(cfg.url_field),
-            "lang": None,
-            "lang_score": None,
-            "meta": {},
-        }
-        validate_document(doc)
-        return doc
-
-    def _read_jsonl(self, path: str, compression: str | None) -> Iterator[Any]:
-        fs, p = fsutil.get_fs(path)
-        with fs.open(p, "rb", compression=compression) as raw:
-            for index, line in enumerate(io.BufferedReader(raw)):
-                if not line.strip():
-                    continue
-                try:
-                    yield self._doc_from_record(path, index, json.loads(line.decode("utf-8")))
-                except UnicodeDecodeError as exc:
-                    yield quarantine_record(self.stage, path, index, "invalid_utf8", str(exc), line)
-                except json.JSONDecodeError as exc:
-                    yield quarantine_record(self.stage, path, index, "bad_json", str(exc), line)
-                except DocumentError as exc:
-                    yield quarantine_record(self.stage, path, index, "wrong_type", str(exc), line)
-
-    def _read_parquet(self, path: str, compression: str | None) -> Iterator[Any]:
-        for chunk in iter_document_chunks(path, self.config.chunk_docs):
-            yield from chunk
-
 
 class ReadDocuments(beam.PTransform):
-    """Input globs -> ``StageOutputs`` with document chunks, counts and quarantine records."""
+    """Input globs (or an explicit file list) -> ``StageOutputs`` with chunks, counts and quarantine."""
 
-    def __init__(self, patterns: list[str], config: ReadConfig | None = None, stage: str = "read"):
+    def __init__(
+        self,
+        patterns: list[str] | None = None,
+        config: ReadConfig | None = None,
+        stage: str = "read",
+        files: list[fsutil.InputFile] | None = None,
+    ):
         super().__init__()
-        self.patterns = list(patterns)
+        self.patterns = list(patterns or [])
         self.config = config or ReadConfig()
         self.stage = stage
+        self.files = files
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> StageOutputs:
-        files = fsutil.expand_inputs(self.patterns)
+        files = self.files if self.files is not None else fsutil.expand_inputs(self.patterns)
         total = sum(f.size for f in files)
         results = (
             pbegin
             | "ListFiles" >> beam.Create(files)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(ReadFileFn(self.config, self.stage, total)).with_outputs(COUNTS, QUARANTINE, main=DOCS)
+            | "ReadFiles"
+            >> beam.ParDo(ReadFileFn(self.config, self.stage, total)).with_outputs(COUNTS, QUARANTINE, main=DOCS)
         )
         dropped = pbegin | "NoDropped" >> beam.Create([])
         return StageOutputs(results[DOCS], results[COUNTS], dropped, results[QUARANTINE])

@@ -1,0 +1,36 @@
+"""Unicode and whitespace normalisation: NFC, cheap mojibake repair, control characters.
+
+ftfy repairs mojibake well but costs ~10x more than everything else here, so it only
+runs on texts that contain the tell-tale sequences of UTF-8 decoded as Latin-1/cp1252.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# "Ã©", "â€™", "Â " ...: UTF-8 bytes read as cp1252/Latin-1.
+MOJIBAKE_HINT = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac")
+# C0/C1 controls except tab and newline; zero-width and BOM characters.
+CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b\u200e\u200f\ufeff]")
+HSPACE = re.compile("[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+MANY_NEWLINES = re.compile(r"\n{3,}")
+
+
+def fix_mojibake(text: str) -> str:
+    if not MOJIBAKE_HINT.search(text):
+        return text
+    import ftfy
+
+    return ftfy.fix_encoding(text)
+
+
+def normalize_text(text: str) -> str:
+    """NFC, mojibake, controls removed, runs of spaces collapsed, at most one blank line, stripped."""
+    text = fix_mojibake(text)
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = CONTROL.sub("", text)
+    text = HSPACE.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return MANY_NEWLINES.sub("\n\n", text).strip()
