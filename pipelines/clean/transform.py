@@ -15,7 +15,7 @@ from typing import Any
 import apache_beam as beam
 import yaml
 
-from pipelines.accounting import COUNTS, DOCS, DROPPED, QUARANTINE, StageOutputs, bump, dropped_record
+from pipelines.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
 from pipelines.clean import quality
 from pipelines.clean.config import CleanConfig
 from pipelines.clean.html import extract_text
@@ -121,4 +121,4 @@ class CleanDocuments(beam.PTransform):
         return StageOutputs(out[DOCS], out[COUNTS], out[DROPPED], quarantine)
 
 
-__all__ = ["CleanDocuments", "clean_document", "QUARANTINE"]
+__all__ = ["CleanDocuments", "clean_document"]
