@@ -49,7 +49,11 @@ def parse_options(
             "--direct_running_mode=multi_processing --direct_num_workers=4, or Dataflow/Flink options. "
             "Without --runner the pipeline runs in-process on Beam's FnApiRunner.",
         )
-        options_cls._add_argparse_args(parser)
+        # Beam registers every PipelineOptions subclass, so each class adds only its own
+        # flags; for --help, collect them along the class hierarchy.
+        for klass in reversed(options_cls.__mro__):
+            if "_add_argparse_args" in vars(klass) and issubclass(klass, LmforgeOptions):
+                klass._add_argparse_args(parser)
         parser.print_help()
         raise SystemExit(0)
     options = PipelineOptions(argv)

@@ -1,0 +1,57 @@
+"""``python -m pipelines.dedup --input=DOCS --output=DIR``: remove boilerplate lines and duplicates.
+
+``--index-from=GLOB`` deduplicates against the index of earlier runs; the index of this
+run's kept documents is written to ``DIR/dedup_index/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import apache_beam as beam
+
+from pipelines import fsutil
+from pipelines.config import PipelineConfig
+from pipelines.dedup.transform import DeduplicateDocuments
+from pipelines.io.readers import ReadDocuments
+from pipelines.options import LmforgeOptions
+from pipelines.outputs import WriteStageOutputs
+from pipelines.runner import run_stage
+
+
+class DedupOptions(LmforgeOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--index-from",
+            "--index_from",
+            dest="index_from",
+            action="append",
+            default=None,
+            help="glob of dedup index Parquet files of earlier runs (e.g. OLD/dedup_index/*.parquet); repeatable",
+        )
+
+
+def build(pipeline: beam.Pipeline, opts: DedupOptions, config: PipelineConfig) -> None:
+    read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
+    dedup = read.docs | "Dedup" >> DeduplicateDocuments(
+        config.dedup,
+        index_inputs=opts.index_from or [],
+        index_output=fsutil.join(opts.output, "dedup_index"),
+        report_dir=opts.output,
+    )
+    merged = dedup._replace(
+        counts=(read.counts, dedup.counts) | "MergeCounts" >> beam.Flatten(),
+        quarantine=(read.quarantine, dedup.quarantine) | "MergeQuarantine" >> beam.Flatten(),
+    )
+    merged | "Write" >> WriteStageOutputs(opts.output, "dedup", opts.keep_dropped)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(
+        argv, DedupOptions, "dedup", "Remove boilerplate lines, exact and near duplicates.", build
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
