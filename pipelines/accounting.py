@@ -14,7 +14,6 @@ Record formats written next to the outputs:
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -23,6 +22,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from pipelines import fsutil
+from pipelines.clock import utc_now_iso
 from pipelines.hashing import stable_bucket
 from schemas import Counts
 
@@ -108,7 +108,7 @@ def stats_document(
             annotations.setdefault(group, {})[name] = n
     return {
         "stage": stage,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "finished_at": utc_now_iso(),
         "counts": counts.to_dict(),
         "balanced": counts.is_balanced(),
         **({"annotations": annotations} if annotations else {}),

@@ -1,0 +1,23 @@
+"""Timestamps written into outputs, and crash points for the crash-safety tests.
+
+``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) fixes every timestamp lmforge
+writes, so two runs over the same input produce byte-identical files, manifests included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def utc_now_iso() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    t = time.gmtime(int(epoch)) if epoch else time.gmtime()
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
+
+
+def crash_point(name: str) -> None:
+    """Die like ``kill -9`` when ``LMFORGE_CRASH_AT`` names this point (tests only)."""
+    if os.environ.get("LMFORGE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
