@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pipelines import fsutil
@@ -119,9 +119,16 @@ def remove_uncommitted(out_dir: str, version: int) -> None:
     fsutil.remove_stale_temporaries(out_dir)
 
 
-def commit(out_dir: str, manifest: Manifest, files: list[fsutil.InputFile]) -> None:
-    """Record consumed inputs, then the versioned manifest, then switch ``manifest.json``."""
+def commit(
+    out_dir: str,
+    manifest: Manifest,
+    files: list[fsutil.InputFile],
+    before_pointer: Callable[[], None] | None = None,
+) -> None:
+    """Record consumed inputs, then the versioned manifest (the commit), then switch ``manifest.json``."""
     fsutil.atomic_write_text(inputs_file(out_dir, manifest.version), inputs_record(files))
     text = manifest.to_json()
     fsutil.atomic_write_text(fsutil.join(out_dir, manifest_name(manifest.version)), text)
+    if before_pointer is not None:
+        before_pointer()
     fsutil.atomic_write_text(fsutil.join(out_dir, MANIFEST_FILENAME), text)

@@ -1,0 +1,152 @@
+"""``pipelines.prepare`` end to end: incremental versions, the lock, kill -9 at every phase.
+
+Each test runs the real CLI in a subprocess (the in-process FnApiRunner), on a small
+slice of the bundled sample so that a run takes seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.lock import DatasetLock
+from schemas import load_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample" / "raw" / "jsonl"
+CONFIG = """
+tokenize:
+  vocab_size: 600
+  validation_fraction: 0.1
+  target_shard_tokens: 30000
+dedup:
+  index_files: 2
+"""
+
+
+def _docs(name: str, n: int, start: int = 0) -> list[dict]:
+    with gzip.open(SAMPLE / name, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f][start : start + n]
+
+
+def _write(path: Path, docs: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    """(input dir with file A, config path, function adding file B)."""
+    inputs = tmp_path / "in"
+    en, zh = _docs("kjv-old-testament.jsonl.gz", 40), _docs("fortunes-zh.jsonl.gz", 25)
+    _write(inputs / "a.jsonl", en + zh)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+
+    def add_b() -> list[dict]:
+        new = _docs("kjv-new-testament.jsonl.gz", 20, start=30)
+        copies = [{**d, "id": f"copy/{d['id']}"} for d in en[:8]]
+        _write(inputs / "b.jsonl", new + copies)
+        return copies
+
+    return inputs, config, add_b
+
+
+def prepare(
+    inputs: Path, out: Path, config: Path, crash_at: str | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600", "OMP_NUM_THREADS": "1"}
+    if crash_at:
+        env["LMFORGE_CRASH_AT"] = crash_at
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipelines.prepare",
+        f"--input={inputs}",
+        f"--output={out}",
+        f"--config={config}",
+    ]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lmforge.lock"
+    }
+
+
+def test_incremental_runs_add_versions_and_touch_only_new_files(corpus, tmp_path):
+    inputs, config, add_b = corpus
+    out = tmp_path / "out"
+    first = prepare(inputs, out, config)
+    assert first.returncode == 0, first.stderr
+    v1 = load_manifest(str(out))
+    assert v1.version == 1 and v1.counts.is_balanced()
+
+    copies = add_b()
+    second = prepare(inputs, out, config)
+    assert second.returncode == 0, second.stderr
+    v2 = load_manifest(str(out))
+    assert v2.version == 2 and v2.parent_fingerprint == v1.fingerprint
+    consumed = json.loads((out / "state" / "v00002" / "inputs.json").read_text())
+    assert [Path(r["path"]).name for r in consumed] == ["b.jsonl"]
+    # v1's shards are untouched and still listed; v2 adds its own.
+    assert {s.path: s.sha256 for s in v1.shards}.items() <= {s.path: s.sha256 for s in v2.shards}.items()
+    for s in v2.shards:
+        v2.verify_checksum(s)
+    # The copies of version-1 documents were removed as duplicates of the old documents.
+    stats2 = json.loads((out / "state" / "v00002" / "stats.json").read_text())
+    assert stats2["counts"]["duplicates"].get("exact", 0) >= len(copies)
+    assert v2.counts.input == v1.counts.input + stats2["counts"]["input"]
+    # The earlier version stays readable.
+    assert load_manifest(str(out / "manifest-v00001.json")).fingerprint == v1.fingerprint
+
+    third = prepare(inputs, out, config)
+    assert third.returncode == 0 and "nothing new" in third.stderr
+    assert not (out / "manifest-v00003.json").exists()
+
+
+def test_concurrent_run_is_refused(corpus, tmp_path):
+    inputs, config, _ = corpus
+    out = tmp_path / "out"
+    with DatasetLock(str(out)):
+        result = prepare(inputs, out, config)
+    assert result.returncode == 3
+    assert "being written by another run" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("baseline")
+    inputs = tmp / "in"
+    _write(inputs / "a.jsonl", _docs("kjv-old-testament.jsonl.gz", 40) + _docs("fortunes-zh.jsonl.gz", 25))
+    config = tmp / "config.yaml"
+    config.write_text(CONFIG)
+    out = tmp / "out"
+    result = prepare(inputs, out, config)
+    assert result.returncode == 0, result.stderr
+    return inputs, config, tree_bytes(out)
+
+
+@pytest.mark.parametrize("phase", ["read", "dedup", "shards", "manifest"])
+def test_kill_9_at_any_phase_then_rerun_gives_the_same_bytes(uninterrupted, tmp_path, phase):
+    inputs, config, expected = uninterrupted
+    out = tmp_path / "out"
+    crashed = prepare(inputs, out, config, crash_at=phase)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    if (out / "manifest.json").exists():  # a manifest never references a partial shard
+        manifest = load_manifest(str(out))
+        for shard in manifest.shards:
+            manifest.verify_checksum(shard)
+    rerun = prepare(inputs, out, config)
+    assert rerun.returncode == 0, rerun.stderr
+    assert tree_bytes(out) == expected
