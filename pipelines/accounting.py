@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import apache_beam as beam
-from apache_beam import pvalue
 
 from pipelines import fsutil
 from pipelines.clock import utc_now_iso
@@ -99,7 +98,9 @@ def stats_document(
 ) -> dict[str, Any]:
     """The ``stats.json`` payload: nested counts, whether they balance, and stage details."""
     buckets = ("dropped/", "duplicates/", "quarantined/")
-    counts = Counts.from_flat({k: v for k, v in flat.items() if k.startswith(buckets) or k in ("input", "kept")})
+    counts = Counts.from_flat(
+        {k: v for k, v in flat.items() if k.startswith(buckets) or k in ("input", "kept")}
+    )
     # Anything else ("pii/email", "boilerplate/lines_removed", ...) is an annotation, not a bucket.
     annotations: dict[str, dict[str, int]] = {}
     for key, n in flat.items():
@@ -133,18 +134,25 @@ class WriteStats(beam.PTransform):
         self.extra = dict(extra or {})
 
     def expand(self, counts: beam.PCollection) -> beam.PCollection:
-        total = counts | "SumCounts" >> beam.CombineGlobally(SumCounts())
-        waits = [
-            pvalue.AsList(p | f"Done{i}" >> beam.combiners.Count.Globally()) for i, p in enumerate(self.after)
+        # Completion of each ``after`` collection joins the main input as an empty count dict:
+        # the global combine cannot finish before they do. (Side inputs would do the same in
+        # theory, but FnApiRunner can stall on many chained side inputs.)
+        done = [
+            p | f"Done{i}" >> beam.combiners.Count.Globally() | f"Empty{i}" >> beam.Map(lambda _: {})
+            for i, p in enumerate(self.after)
         ]
+        total = (
+            (counts, *done) | "WithDone" >> beam.Flatten() | "SumCounts" >> beam.CombineGlobally(SumCounts())
+        )
         path = fsutil.join(self.output_dir, STATS_FILENAME)
+        stage, extra = self.stage, self.extra
 
-        def write(flat: dict[str, int], *_done: Any) -> dict[str, Any]:
-            doc = stats_document(flat, self.stage, self.extra)
+        def write(flat: dict[str, int]) -> dict[str, Any]:
+            doc = stats_document(flat, stage, extra)
             fsutil.atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
             return doc
 
-        return total | "WriteStatsJson" >> beam.Map(write, *waits)
+        return total | "WriteStatsJson" >> beam.Map(write)
 
 
 class WriteJsonl(beam.PTransform):

@@ -72,7 +72,11 @@ def build(
         index_output=versions.version_dir(out, versions.INDEX_DIR, v),
         report_dir=versions.version_dir(out, versions.STATE_DIR, v),
     )
-    kept = dedup.docs | "CrashDuringDedup" >> beam.Map(_crash_probe("dedup"))
+    # The fusion break keeps FnApiRunner from fusing dedup's side-input consumers with
+    # tokenize's (it stalls with "watermark-pending bundles" otherwise).
+    kept = (
+        dedup.docs | "CrashDuringDedup" >> beam.Map(_crash_probe("dedup")) | "FusionBreak" >> beam.Reshuffle()
+    )
     upstream = StageOutputs(
         kept,
         (read.counts, clean.counts, dedup.counts) | "AllCounts" >> beam.Flatten(),

@@ -1,0 +1,627 @@
+"""``python -m pipelines.report DIR [--out FILE.html]``: what is in a dataset directory, with plots.
+
+Works on any stage's output and skips (and says so) what is absent:
+
+* a tokenize/prepare output: ``manifest.json`` (+ ``manifest-vNNNNN.json`` versions) and
+  token shards -> documents/tokens per source and language, length histograms, tokens
+  per shard, growth across versions;
+* a clean or dedup output: ``documents/*.parquet`` -> documents/bytes per source and
+  language, byte-length histogram;
+* every stage: ``stats.json`` (accounting, drop/duplicate/quarantine reasons, dedup
+  cluster sizes and boilerplate counts), ``quarantine/``, ``dropped/`` (examples, clusters
+  from ``duplicate_of``), ``dedup_boilerplate.json`` (most frequent removed lines).
+
+Writes ``DIR/report.html`` (self-contained: PNGs embedded as base64), the same numbers
+as ``DIR/report.json``, and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines import fsutil, report_data, versions
+from schemas import MANIFEST_FILENAME, ManifestError, load_manifest
+
+STATS_FILENAME = "stats.json"
+BOILERPLATE_FILENAME = "dedup_boilerplate.json"
+REPORT_HTML = "report.html"
+REPORT_JSON = "report.json"
+
+
+# -- what the directory holds ------------------------------------------------------------------
+@dataclass
+class DatasetFiles:
+    root: str
+    manifest: str | None = None
+    version_manifests: dict[int, str] = field(default_factory=dict)
+    run_stats: dict[int, str] = field(default_factory=dict)
+    stats: str | None = None
+    shards: list[str] = field(default_factory=list)  # listed shard files (when there is no manifest)
+    documents: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    quarantine: list[str] = field(default_factory=list)
+    boilerplate: str | None = None
+
+
+def _find(root: str, sub: str, suffix: str) -> list[str]:
+    """Files under ``root/sub`` ending in ``suffix`` (recursive, sorted), skipping temporaries."""
+    fs, base = fsutil.get_fs(fsutil.join(root, sub))
+    if not fs.exists(base):
+        return []
+    base = base.rstrip("/")
+    found = [
+        f[len(base) :].lstrip("/")
+        for f in fs.find(base)
+        if f.endswith(suffix) and not f.rsplit("/", 1)[-1].startswith((".", "_", fsutil.TMP_PREFIX))
+    ]
+    # Rebuild the paths from ``root`` as the user spelled it, so that they relate to it (URLs too).
+    return [fsutil.join(root, sub, rel) for rel in sorted(found)]
+
+
+def _first_existing(paths: list[str]) -> str | None:
+    return next((p for p in paths if fsutil.exists(p)), None)
+
+
+def discover(root: str) -> DatasetFiles:
+    """Locate every input of a report in ``root`` (nothing is read yet)."""
+    root = root.rstrip("/")
+    files = DatasetFiles(root)
+    manifest = fsutil.join(root, MANIFEST_FILENAME)
+    files.manifest = manifest if fsutil.exists(manifest) else None
+    vs = versions.committed_versions(root)
+    files.version_manifests = {v: fsutil.join(root, versions.manifest_name(v)) for v in vs}
+    state = [(v, versions.version_dir(root, versions.STATE_DIR, v)) for v in vs]
+    files.run_stats = {
+        v: fsutil.join(d, STATS_FILENAME) for v, d in state if fsutil.exists(fsutil.join(d, STATS_FILENAME))
+    }
+    files.stats = _first_existing([fsutil.join(root, STATS_FILENAME)]) or (
+        files.run_stats[max(files.run_stats)] if files.run_stats else None
+    )
+    files.boilerplate = _first_existing(
+        [fsutil.join(root, BOILERPLATE_FILENAME)]
+        + [fsutil.join(d, BOILERPLATE_FILENAME) for _, d in reversed(state)]
+    )
+    files.shards = _find(root, versions.SHARDS_DIR, ".arrow")
+    files.documents = _find(root, "documents", ".parquet")
+    files.dropped = _find(root, "dropped", ".jsonl.gz")
+    files.quarantine = _find(root, "quarantine", ".jsonl.gz")
+    return files
+
+
+def _rel(root: str, path: str) -> str:
+    return path[len(root) + 1 :] if path.startswith(root + "/") else path
+
+
+def _read_json(path: str) -> Any:
+    return json.loads(fsutil.read_text(path))
+
+
+# -- the numbers -----------------------------------------------------------------------------
+def _section(report: dict, name: str, ok: bool, note: str) -> None:
+    report["sections"][name] = {"status": "ok" if ok else "skipped", "note": note}
+
+
+def _check(report: dict, name: str, ok: bool, detail: str, level: str = "error") -> None:
+    report["checks"].append({"check": name, "ok": bool(ok), "level": level, "detail": detail})
+
+
+def _add_shard(
+    report: dict, acc: report_data.ShardsAccumulator, full: str, rel: str, split: str | None
+) -> dict | None:
+    try:
+        row = acc.add_file(full, rel, split)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        _check(report, f"shard {rel} is readable", False, f"{type(exc).__name__}: {exc}")
+        return None
+    row["version"] = report_data.version_from_path(rel)
+    return row
+
+
+def _shards_part(report: dict, files: DatasetFiles, manifest: Mapping[str, Any] | None) -> None:
+    acc = report_data.ShardsAccumulator()
+    if manifest is not None:
+        listed = manifest["shards"]
+        missing, problems = [], []
+        for s in listed:
+            full = fsutil.join(files.root, s["path"])
+            if not fsutil.exists(full):
+                missing.append(s["path"])
+                continue
+            row = _add_shard(report, acc, full, s["path"], s["split"])
+            if row is not None and (bad := report_data.shard_mismatches(row, s)):
+                problems.append(f"{s['path']}: {', '.join(bad)}")
+        _check(
+            report,
+            "every shard in the manifest exists",
+            not missing,
+            ", ".join(missing[:20]) or f"{len(listed)} shards",
+        )
+        _check(
+            report,
+            "shard contents match the manifest (documents, tokens, bytes)",
+            not problems,
+            "; ".join(problems[:20]) or f"{len(listed) - len(missing)} shards checked",
+        )
+        unlisted = sorted({_rel(files.root, p) for p in files.shards} - {s["path"] for s in listed})
+        if unlisted:
+            _check(
+                report,
+                "no shard files outside the manifest",
+                False,
+                f"{len(unlisted)} file(s) not listed (uncommitted leftovers of a killed run?): {', '.join(unlisted[:5])}",
+                level="warning",
+            )
+        where = f"{len(listed)} shards listed in manifest.json"
+    else:
+        for path in files.shards:
+            _add_shard(report, acc, path, _rel(files.root, path), None)
+        where = f"{len(files.shards)} shard files found under shards/ (no manifest.json)"
+    if not acc.shards:
+        report["tokens"] = None
+        note = "no token shards (no manifest.json and no shards/*.arrow): not a tokenize/prepare output"
+        for name in ("composition", "lengths", "shards"):
+            _section(report, name, False, note)
+        return
+    report["tokens"] = acc.result()
+    for name in ("composition", "lengths", "shards"):
+        _section(report, name, True, f"from {where}")
+
+
+def _documents_part(report: dict, files: DatasetFiles) -> None:
+    if not files.documents:
+        report["documents"] = None
+        _section(
+            report, "documents", False, "no documents/*.parquet (only clean and dedup outputs have them)"
+        )
+        return
+    acc = report_data.DocumentsAccumulator()
+    for path in files.documents:
+        acc.add_file(path)
+    report["documents"] = acc.result()
+    _section(report, "documents", True, f"from {len(files.documents)} files under documents/")
+
+
+def _accounting_part(report: dict, files: DatasetFiles, manifest: Mapping[str, Any] | None) -> dict:
+    stats = _read_json(files.stats) if files.stats else None
+    if stats is not None:
+        acc = {
+            "source": _rel(files.root, files.stats),
+            "stage": stats.get("stage"),
+            "finished_at": stats.get("finished_at"),
+            "counts": stats["counts"],
+            "balanced": stats.get("balanced"),
+            "annotations": stats.get("annotations", {}),
+        }
+    elif manifest is not None:
+        acc = {
+            "source": "manifest.json (cumulative counts)",
+            "stage": None,
+            "finished_at": None,
+            "counts": manifest["counts"],
+            "balanced": None,
+            "annotations": {},
+        }
+    else:
+        report["accounting"] = None
+        _section(
+            report,
+            "accounting",
+            False,
+            "no stats.json and no manifest.json: nothing says where documents went",
+        )
+        return {}
+    counts = acc["counts"]
+    removed = sum(sum(counts.get(b, {}).values()) for b in ("dropped", "duplicates", "quarantined"))
+    balanced = counts["input"] == counts["kept"] + removed
+    acc["balanced"] = balanced if acc["balanced"] is None else acc["balanced"]
+    acc["removals"] = report_data.removal_rows(counts)
+    acc["cumulative_counts"] = manifest["counts"] if manifest is not None else None
+    report["accounting"] = acc
+    _check(
+        report,
+        f"counts in {acc['source']} add up",
+        balanced,
+        f"input {counts['input']:,} vs kept + removed {counts['kept'] + removed:,}",
+    )
+    _section(report, "accounting", True, f"from {acc['source']}")
+    return acc
+
+
+def _records_part(report: dict, files: DatasetFiles, acc: Mapping[str, Any], versioned: bool) -> None:
+    dropped = (
+        report_data.summarise_dropped(report_data.read_dropped_tables(files.dropped))
+        if files.dropped
+        else None
+    )
+    quarantine = (
+        report_data.summarise_quarantine(report_data.iter_jsonl_gz(files.quarantine))
+        if files.quarantine
+        else None
+    )
+    report["dropped_records"] = dropped
+    report["quarantine_records"] = quarantine
+    counts = acc.get("counts") or {}
+    # In a versioned directory the record files of every version sit side by side: compare with the
+    # cumulative counts of the manifest; otherwise with the run's own stats.json.
+    reference = (acc.get("cumulative_counts") if versioned else None) or counts
+    if quarantine is not None and reference:
+        expected = sum(reference.get("quarantined", {}).values())
+        _check(
+            report,
+            "quarantine records match the counts",
+            quarantine["records"] == expected,
+            f"{quarantine['records']:,} records in quarantine/, counts say {expected:,}",
+        )
+    if dropped is not None and reference:
+        expected = sum(sum(reference.get(b, {}).values()) for b in ("dropped", "duplicates"))
+        _check(
+            report,
+            "dropped records cover every dropped or duplicate document",
+            dropped["documents"] == expected,
+            f"{dropped['documents']:,} records in dropped/, counts say {expected:,} (dropped records are "
+            "only written with --keep-dropped)",
+            level="warning",
+        )
+    removals = acc.get("removals") or []
+    has_drops = any(r["bucket"] in ("dropped", "duplicates") for r in removals)
+    has_quarantine = any(r["bucket"] == "quarantined" for r in removals) or bool(
+        quarantine and quarantine["records"]
+    )
+    _section(
+        report,
+        "drop_reasons",
+        has_drops,
+        "from the accounting counts" if has_drops else "no dropped or duplicate documents are counted",
+    )
+    _section(
+        report,
+        "quarantine",
+        has_quarantine,
+        "from the accounting counts and quarantine/ records" if has_quarantine else "nothing was quarantined",
+    )
+
+    annotations = acc.get("annotations") or {}
+    clusters = report_data.clusters_from_annotations(annotations)
+    source = "stats.json annotations dedup_clusters/size_N"
+    if not clusters and dropped and dropped["cluster_sizes"]:
+        clusters, source = dropped["cluster_sizes"], "duplicate_of in dropped/ records"
+    report["duplicate_clusters"] = {"source": source, "sizes": clusters} if clusters else None
+    _section(
+        report,
+        "duplicates",
+        bool(clusters),
+        f"from {source}"
+        if clusters
+        else (
+            "no duplicate clusters recorded (no dedup_clusters annotations in stats.json and no dropped/ "
+            "records with duplicate_of)"
+        ),
+    )
+
+    top = _read_json(files.boilerplate) if files.boilerplate else None
+    bp = report_data.boilerplate_summary(annotations, top)
+    has_bp = bool(bp["top_lines"]) or bp["lines_removed"] is not None
+    report["boilerplate"] = (
+        dict(bp, source=_rel(files.root, files.boilerplate) if files.boilerplate else None)
+        if has_bp
+        else None
+    )
+    _section(
+        report,
+        "boilerplate",
+        has_bp,
+        f"from {_rel(files.root, files.boilerplate) if files.boilerplate else 'stats.json annotations'}"
+        if has_bp
+        else f"no boilerplate annotations in stats.json and no {BOILERPLATE_FILENAME} (not a dedup output)",
+    )
+
+
+def _versions_part(report: dict, files: DatasetFiles, manifest: Mapping[str, Any] | None) -> None:
+    manifests = [load_manifest(p).to_dict() for _, p in sorted(files.version_manifests.items())]
+    if not manifests and manifest is not None:
+        manifests = [manifest]
+    run_stats = {v: _read_json(p) for v, p in files.run_stats.items()}
+    report["versions"] = report_data.version_rows(manifests, run_stats) if manifests else []
+    n = len(report["versions"])
+    _section(
+        report,
+        "versions",
+        n > 0,
+        f"{n} version(s) from manifest-v*.json"
+        if files.version_manifests
+        else ("one unversioned manifest.json" if n else "no manifest.json: not a tokenize/prepare output"),
+    )
+
+
+def _check_run_tokens(report: dict, files: DatasetFiles) -> None:
+    """The tokenize stage's ``tokens/<split>`` annotations equal the tokens of the shards that run wrote."""
+    acc, tok = report.get("accounting") or {}, report.get("tokens")
+    recorded = (acc.get("annotations") or {}).get("tokens")
+    if not recorded or not tok:
+        return
+    shards = tok["shards"]
+    if files.version_manifests:  # the last run wrote the newest version's shards
+        newest = max(files.version_manifests)
+        shards = [s for s in shards if s.get("version") == newest]
+    found: dict[str, int] = {}
+    for s in shards:
+        found[s["split"]] = found.get(s["split"], 0) + s["tokens"]
+    _check(
+        report,
+        f"tokens/<split> in {acc['source']} match the shards",
+        recorded == found,
+        f"recorded {recorded}, shards hold {found}",
+    )
+
+
+def build_report(root: str) -> dict[str, Any]:
+    """Every number of the report, as a JSON-ready dict (``report.json``)."""
+    files = discover(root)
+    report: dict[str, Any] = {
+        "dataset_dir": files.root,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "inputs": {},
+        "sections": {},
+        "checks": [],
+    }
+    manifest = None
+    if files.manifest:
+        try:
+            m = load_manifest(files.manifest)
+            manifest = m.to_dict()
+        except ManifestError as exc:
+            _check(report, "manifest.json is valid", False, str(exc))
+    report["manifest"] = (
+        {
+            k: manifest[k]
+            for k in ("version", "created_at", "code_version", "fingerprint", "parent_fingerprint")
+        }
+        | {"tokenizer": manifest["tokenizer"]}
+        if manifest
+        else None
+    )
+    _shards_part(report, files, manifest)
+    _documents_part(report, files)
+    acc = _accounting_part(report, files, manifest)
+    _records_part(report, files, acc, versioned=bool(files.version_manifests))
+    _versions_part(report, files, manifest)
+    _check_run_tokens(report, files)
+    if manifest is not None and report["tokens"] is not None:
+        shard_docs = report["tokens"]["totals"]["documents"]
+        kept = manifest["counts"]["kept"]
+        _check(
+            report,
+            "manifest counts.kept equals the documents in its shards",
+            kept == shard_docs,
+            f"kept {kept:,}, shards hold {shard_docs:,}",
+        )
+    report["inputs"] = {
+        "manifest": files.manifest is not None,
+        "version_manifests": len(files.version_manifests),
+        "stats": _rel(files.root, files.stats) if files.stats else None,
+        "shard_files": len(files.shards),
+        "document_files": len(files.documents),
+        "dropped_files": len(files.dropped),
+        "quarantine_files": len(files.quarantine),
+        "boilerplate_lines": _rel(files.root, files.boilerplate) if files.boilerplate else None,
+    }
+    return report
+
+
+# -- plots -----------------------------------------------------------------------------------
+PlotSpec = tuple[str, str, bytes]  # (name, caption, png)
+
+
+def make_plots(report: Mapping[str, Any]) -> dict[str, list[PlotSpec]]:
+    """Section name -> its figures. Only sections with data get figures."""
+    from pipelines import report_plots as rp  # matplotlib is imported only when plotting
+
+    plots: dict[str, list[PlotSpec]] = {}
+    tok = report.get("tokens")
+    if tok:
+        plots["shards"] = [
+            ("tokens_per_shard", "Tokens per shard", rp.tokens_per_shard(tok["shards"], "tokens per shard"))
+        ]
+    if tok and tok["totals"]["documents"]:
+        plots["composition"] = [
+            (
+                "tokens_by_source",
+                "Documents and tokens per source",
+                rp.totals_bars(tok["by_source"], "per source"),
+            ),
+            (
+                "tokens_by_lang",
+                "Documents and tokens per language",
+                rp.totals_bars(tok["by_lang"], "per language"),
+            ),
+        ]
+        plots["lengths"] = [
+            (
+                "length_tokens",
+                "Document length in tokens (incl. end-of-document)",
+                rp.length_histogram(tok["doc_length_tokens"], "tokens per document", "tokens"),
+            ),
+            (
+                "length_bytes",
+                "Document length in UTF-8 bytes",
+                rp.length_histogram(tok["doc_length_bytes"], "bytes per document", "bytes"),
+            ),
+        ]
+    docs = report.get("documents")
+    if docs and docs["totals"]["documents"]:
+        plots["documents"] = [
+            (
+                "documents_by_source",
+                "Documents and bytes per source",
+                rp.totals_bars(docs["by_source"], "per source"),
+            ),
+            (
+                "documents_by_lang",
+                "Documents and bytes per language",
+                rp.totals_bars(docs["by_lang"], "per language"),
+            ),
+            (
+                "documents_length_bytes",
+                "Document length in UTF-8 bytes",
+                rp.length_histogram(docs["doc_length_bytes"], "bytes per document", "bytes"),
+            ),
+        ]
+    acc = report.get("accounting") or {}
+    drops = [r for r in acc.get("removals", []) if r["bucket"] in ("dropped", "duplicates")]
+    if drops:
+        plots["drop_reasons"] = [
+            (
+                "drop_reasons",
+                "Dropped and duplicate documents by reason",
+                rp.reason_bars(drops, "documents removed, by reason"),
+            )
+        ]
+    quarantined = [r for r in acc.get("removals", []) if r["bucket"] == "quarantined"]
+    if not quarantined and report.get("quarantine_records"):
+        quarantined = [
+            dict(r, bucket="quarantined", documents=r["records"])
+            for r in report["quarantine_records"]["by_reason"]
+        ]
+    if quarantined:
+        plots["quarantine"] = [
+            (
+                "quarantine_reasons",
+                "Quarantined records by reason",
+                rp.reason_bars(quarantined, "records quarantined, by reason"),
+            )
+        ]
+    clusters = report.get("duplicate_clusters")
+    if clusters:
+        plots["duplicates"] = [
+            (
+                "duplicate_cluster_sizes",
+                "Duplicate cluster sizes",
+                rp.cluster_sizes(clusters["sizes"], "duplicate clusters by size"),
+            )
+        ]
+    bp = report.get("boilerplate")
+    if bp and bp["top_lines"]:
+        plots["boilerplate"] = [
+            (
+                "boilerplate_lines",
+                "Most frequent removed boilerplate lines",
+                rp.boilerplate_lines(bp["top_lines"], "most frequent boilerplate lines"),
+            )
+        ]
+    if report.get("versions"):
+        plots["versions"] = [
+            (
+                "growth",
+                "Growth across dataset versions",
+                rp.growth(report["versions"], "growth over versions"),
+            )
+        ]
+    return plots
+
+
+# -- console -----------------------------------------------------------------------------------
+def format_summary(report: Mapping[str, Any]) -> str:
+    """A short table for the console: totals, where documents went, top sources and languages."""
+    lines = [f"report for {report['dataset_dir']}"]
+    tok = report.get("tokens")
+    if tok:
+        t = tok["totals"]
+        lines.append(
+            f"  token shards: {len(tok['shards']):,}  documents: {t['documents']:,}  tokens: {t['tokens']:,}"
+            f"  bytes: {t['bytes']:,}  bytes/token: {t.get('bytes_per_token', 0):.3f}"
+        )
+    docs = report.get("documents")
+    if docs:
+        lines.append(
+            f"  document files: {docs['files']:,}  documents: {docs['totals']['documents']:,}"
+            f"  text bytes: {docs['totals']['bytes']:,}"
+        )
+    acc = report.get("accounting")
+    if acc:
+        c = acc["counts"]
+        rows = [("input", c["input"]), ("kept", c["kept"])]
+        rows += [(f"{r['bucket']}: {r['reason']}", r["documents"]) for r in acc["removals"]]
+        width = max(len(name) for name, _ in rows)
+        lines.append(f"  accounting ({acc['source']}, {'balanced' if acc['balanced'] else 'NOT BALANCED'}):")
+        lines += [f"    {name:<{width}}  {n:>12,}" for name, n in rows]
+    for key, title in (("by_source", "sources"), ("by_lang", "languages")):
+        part = tok or docs
+        if part and part[key]:
+            metric = "tokens" if tok else "bytes"
+            top = ", ".join(f"{r['name']} {r.get(metric, 0):,}" for r in part[key][:5])
+            lines.append(f"  top {title} by {metric}: {top}")
+    if report.get("versions"):
+        v = report["versions"][-1]
+        lines.append(
+            f"  versions: {len(report['versions'])} (latest v{v['version']}: {v['documents']:,} docs, {v['tokens']:,} tokens)"
+        )
+    failed = [c for c in report["checks"] if not c["ok"]]
+    for c in failed:
+        lines.append(f"  {c['level'].upper()}: {c['check']}: {c['detail']}")
+    skipped = [name for name, s in report["sections"].items() if s["status"] == "skipped"]
+    if skipped:
+        lines.append(f"  skipped sections (inputs absent): {', '.join(skipped)}")
+    return "\n".join(lines)
+
+
+# -- entry point -------------------------------------------------------------------------------
+def write_report(root: str, out_html: str | None = None) -> tuple[dict[str, Any], str, str]:
+    """Build the report, write ``report.html`` and ``report.json``; return (report, html path, json path)."""
+    from pipelines.report_html import render_html
+
+    report = build_report(root)
+    plots = make_plots(report)
+    report["plots"] = {section: [name for name, _, _ in specs] for section, specs in plots.items()}
+    out_html = out_html or fsutil.join(root.rstrip("/"), REPORT_HTML)
+    out_json = (out_html[: -len(".html")] if out_html.endswith(".html") else out_html) + ".json"
+    fsutil.atomic_write_text(
+        out_json, json.dumps(report, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+    )
+    fsutil.atomic_write_text(out_html, render_html(report, plots))
+    return report, out_html, out_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("dir", help="dataset directory (local path or fsspec URL)")
+    ap.epilog = (
+        "Exit status: 0 ok, 1 a consistency check failed (the report is still written), 2 nothing to report."
+    )
+    ap.add_argument(
+        "--out", default=None, help="HTML file to write (default DIR/report.html; JSON goes next to it)"
+    )
+    args = ap.parse_args(argv)
+    if not fsutil.exists(args.dir):
+        print(f"error: {args.dir} does not exist", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    found = discover(args.dir)
+    if not (
+        found.manifest or found.stats or found.shards or found.documents or found.dropped or found.quarantine
+    ):
+        print(
+            f"error: {args.dir} holds no lmforge output (no manifest.json, stats.json, shards/, documents/, "
+            "dropped/ or quarantine/)",
+            file=sys.stderr,
+        )
+        return 2
+    report, html_path, json_path = write_report(args.dir, args.out)
+    print(format_summary(report))
+    print(f"wrote {html_path} and {json_path} in {time.monotonic() - started:.1f}s")
+    return 1 if any(not c["ok"] and c["level"] == "error" for c in report["checks"]) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
