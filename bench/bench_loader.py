@@ -1,0 +1,228 @@
+"""Benchmark lm_train.data: throughput vs raw memmap slicing, time to first batch, memory, data wait.
+
+    python -m bench.bench_loader [--quick] [--keep]
+
+Full: a synthetic 1 M-document / ~1 B-token dataset (~2 GB, uint16) under /tmp, deleted
+afterwards. Quick: 20 k documents / ~10 M tokens. Results: bench/results/loader.json.
+Each measurement runs in a fresh subprocess so that memory and start-up are honest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _child(args: argparse.Namespace) -> dict:
+    """One measurement in this process (called via --child)."""
+    import numpy as np
+    import psutil
+
+    from lm_train.data import LoaderConfig, PackedLoader
+    from schemas import load_manifest, open_token_shard
+
+    proc = psutil.Process()
+    out: dict = {}
+    cfg = LoaderConfig(
+        seq_len=args.seq_len,
+        global_batch_size=args.batch,
+        packing=args.packing,
+        num_workers=args.workers,
+        index_cache_dir=args.index_dir,
+    )
+    if args.what == "raw":
+        m = load_manifest(args.data)
+        shards = [open_token_shard(m.path_of(s.path)).tokens for s in m.shards_for("train")]
+        rng = np.random.default_rng(0)
+        width = args.seq_len + 1
+        t0 = time.perf_counter()
+        for _ in range(args.batches):
+            batch = np.empty((args.batch, width), np.int64)
+            for i in range(args.batch):
+                tok = shards[rng.integers(len(shards))]
+                s = int(rng.integers(0, len(tok) - width))
+                batch[i] = tok[s : s + width]
+            x, y = np.ascontiguousarray(batch[:, :-1]), np.ascontiguousarray(batch[:, 1:])  # noqa: F841
+        dt = time.perf_counter() - t0
+        out["tokens_per_s"] = args.batches * args.batch * args.seq_len / dt
+        return out
+    t0 = time.perf_counter()
+    loader = PackedLoader(args.data, "train", cfg)
+    out["construct_s"] = time.perf_counter() - t0
+    it = iter(loader)
+    next(it)
+    out["first_batch_s"] = time.perf_counter() - t0
+    out["index_cached"] = loader.index_cached
+    out["index_bytes"] = sum(
+        a.nbytes
+        for a in (
+            loader.index.piece_shard,
+            loader.index.piece_start,
+            loader.index.piece_len,
+            loader.index.piece_bpt,
+            loader.index.sample_ptr,
+        )
+    )
+    if args.what == "start":
+        return out
+    t1 = time.perf_counter()
+    n, wait = 0, 0.0
+    while True:
+        tw = time.perf_counter()
+        try:
+            next(it)
+        except StopIteration:
+            break
+        wait += time.perf_counter() - tw
+        n += 1
+        if args.step_ms:
+            time.sleep(args.step_ms / 1000)
+        if n == args.batches:
+            break
+    dt = time.perf_counter() - t1
+    mem = proc.memory_full_info()
+    anon = 0.0  # private anonymous memory: what the loader allocates (mmap'd shard pages are page cache)
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Anonymous:"):
+                anon = int(line.split()[1]) / 1024
+    st = loader.stats()
+    out.update(
+        tokens_per_s=n * loader.micro_batch_size * args.seq_len / dt,
+        ms_per_batch=1000 * dt / n,
+        rss_mb=mem.rss / 2**20,
+        uss_mb=mem.uss / 2**20,
+        anon_mb=anon,
+        padding_rate=st["padding_rate"],
+        truncation_rate=st["truncation_rate"],
+        split_doc_rate=st["split_doc_rate"],
+        trained_fraction=st["trained_fraction"],
+        samples_per_epoch=st["samples_per_epoch"],
+    )
+    if args.step_ms:
+        out["data_wait_fraction"] = wait / dt  # steady state: the first batch is excluded
+    return out
+
+
+def run(data: str, what: str, **kw) -> dict:
+    cmd = [sys.executable, "-m", "bench.bench_loader", "--child", "--data", data, "--what", what]
+    for k, v in kw.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    if res.returncode:
+        raise RuntimeError(res.stderr[-3000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the synthetic dataset")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--data", default="")
+    ap.add_argument("--what", default="iterate")
+    ap.add_argument("--seq-len", type=int, default=2048)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--packing", default="concat")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--batches", type=int, default=200)
+    ap.add_argument("--step-ms", type=float, default=0.0)
+    ap.add_argument("--index-dir", default="")
+    args = ap.parse_args(argv)
+    if args.child:
+        args.index_dir = args.index_dir or None
+        print(json.dumps(_child(args)))
+        return 0
+
+    from lm_train.data import write_synthetic_dataset
+
+    sizes = [(20_000, 500)] if args.quick else [(20_000, 500), (1_000_000, 1000)]
+    root = Path(tempfile.mkdtemp(prefix="lmforge-bench-loader-", dir="/tmp"))
+    results: dict = {
+        "quick": args.quick,
+        "cpu_count": os.cpu_count(),
+        "note": "2 shared cores; other jobs ran concurrently",
+        "datasets": {},
+    }
+    try:
+        for num_docs, mean_len in sizes:
+            need = num_docs * mean_len * 2 * 1.2
+            free = shutil.disk_usage("/tmp").free
+            if free < need + 5 * 2**30:
+                print(f"skip {num_docs} docs: {free / 2**30:.1f} GiB free, need {need / 2**30:.1f}")
+                continue
+            d = root / f"ds-{num_docs}"
+            t0 = time.perf_counter()
+            m = write_synthetic_dataset(
+                str(d), num_docs=num_docs, mean_len=mean_len, sigma=1.0, max_len=32768, vocab_size=32000,
+                validation_fraction=0.0, num_shards=max(2, num_docs * mean_len // 2**27),
+            )  # fmt: skip
+            tokens = sum(s.num_tokens for s in m.shards)
+            r: dict = {"docs": num_docs, "tokens": tokens, "write_s": time.perf_counter() - t0}
+            print(f"\n== {num_docs} docs, {tokens / 1e6:.0f} M tokens (written in {r['write_s']:.0f}s)")
+            idx = str(root / f"idx-{num_docs}")
+            for packing in ("concat", "best_fit"):
+                shutil.rmtree(idx, ignore_errors=True)
+                cold = run(str(d), "start", packing=packing, index_dir=idx)
+                warm = run(str(d), "start", packing=packing, index_dir=idx)
+                r[f"{packing}_first_batch_s_uncached"] = cold["first_batch_s"]
+                r[f"{packing}_first_batch_s_cached"] = warm["first_batch_s"]
+                r[f"{packing}_index_mb"] = cold["index_bytes"] / 2**20
+                print(f"{packing:9s} first batch: index not cached {cold['first_batch_s']:.2f}s, cached {warm['first_batch_s']:.2f}s "
+                      f"(index {cold['index_bytes'] / 2**20:.1f} MiB)")  # fmt: skip
+            n = 100 if args.quick else 300
+            raw = run(str(d), "raw", batches=n)
+            r["raw_memmap_tokens_per_s"] = raw["tokens_per_s"]
+            for packing in ("concat", "best_fit"):
+                it = run(str(d), "iterate", packing=packing, batches=n, index_dir=idx)
+                r[packing] = it
+                ratio = it["tokens_per_s"] / raw["tokens_per_s"]
+                r[f"{packing}_vs_raw"] = ratio
+                print(f"{packing:9s} {it['tokens_per_s'] / 1e6:.1f} M tok/s vs raw memmap {raw['tokens_per_s'] / 1e6:.1f} M tok/s "
+                      f"= {100 * ratio:.0f}%  ({it['ms_per_batch']:.2f} ms/batch of {8 * 2048} tokens); padding "
+                      f"{100 * it['padding_rate']:.2f}%, truncation {100 * it['truncation_rate']:.3f}%, "
+                      f"anonymous {it['anon_mb']:.0f} MiB, USS {it['uss_mb']:.0f} MiB (incl. mmap'd pages)")  # fmt: skip
+            wait = run(
+                str(d), "iterate", packing="best_fit", batches=60, step_ms=50, workers=1, index_dir=idx
+            )
+            r["data_wait_fraction_50ms_step_1_worker"] = wait["data_wait_fraction"]
+            print(
+                f"data wait with a 50 ms training step, 1 worker: {100 * wait['data_wait_fraction']:.2f}% of the time"
+            )
+            results["datasets"][str(num_docs)] = r
+            if not args.keep:
+                shutil.rmtree(d, ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    ds = results["datasets"]
+    if len(ds) == 2:
+        small, big = ds["20000"], ds["1000000"]
+        results["memory_growth"] = {
+            p: {
+                "anon_mb_small": small[p]["anon_mb"],
+                "anon_mb_large": big[p]["anon_mb"],
+                "index_mb_large": big[f"{p}_index_mb"],
+                "anon_growth_minus_index_mb": big[p]["anon_mb"] - small[p]["anon_mb"] - big[f"{p}_index_mb"],
+                "uss_mb_large_incl_mmapped_page_cache": big[p]["uss_mb"],
+            }
+            for p in ("concat", "best_fit")
+        }
+        print("memory:", json.dumps(results["memory_growth"]))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "loader.json").write_text(json.dumps(results, indent=2))
+    print(f"results in {RESULTS / 'loader.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

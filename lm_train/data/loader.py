@@ -1,0 +1,351 @@
+"""``PackedLoader``: the trainer's only entry point to data (see docs/architecture.md).
+
+The global stream is endless: position ``p`` holds sample ``order.samples(p)``. It is cut
+into micro-steps of ``micro_batch_size × world_size`` positions; rank ``r`` receives
+slice ``r`` of each. A global step is ``grad_accum`` consecutive micro-steps, so the
+samples of a step do not depend on how they are split across ranks and accumulation.
+``consumed_samples`` counts positions handed out by every rank together; resuming sets it
+and computes the next batch directly (nothing is replayed). DataLoader worker ``w`` of
+``W`` builds micro-steps ``u ≡ w (mod W)``; the DataLoader hands them back in order, so
+the sequence is the same for any worker count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from lm_train.data.batch import build_batch, pieces_of
+from lm_train.data.config import LoaderConfig, LoaderError
+from lm_train.data.index import build_index, index_key, load_index, save_index
+from lm_train.data.order import StreamOrder
+from lm_train.data.store import ShardRef, ShardStore, VerifiedRecord, is_remote, local_path, verify_local
+from schemas import Manifest, load_manifest
+
+STATE_FORMAT = "lmforge.loader/1"
+DataArg = str | Sequence[str] | Mapping[str, str]
+
+
+def _datasets(data: DataArg) -> list[tuple[str, str]]:
+    """(name, path) pairs; names are the mapping's keys, else the directory's base name."""
+    if isinstance(data, str):
+        return [(data.rstrip("/").rsplit("/", 1)[-1] or data, data)]
+    if isinstance(data, Mapping):
+        return [(str(k), str(v)) for k, v in data.items()]
+    pairs = [(p.rstrip("/").rsplit("/", 1)[-1] or p, p) for p in data]
+    if len({n for n, _ in pairs}) != len(pairs):
+        pairs = [(f"{i}:{n}", p) for i, (n, p) in enumerate(pairs)]
+    return pairs
+
+
+def _default_index_root(paths: list[str]) -> str:
+    first = paths[0]
+    if not is_remote(first):
+        root = os.path.join(local_path(first), ".lmforge-index")
+        try:
+            os.makedirs(root, exist_ok=True)
+            if os.access(root, os.W_OK):
+                return root
+        except OSError:
+            pass
+    return os.path.join(os.path.expanduser("~"), ".cache", "lmforge", "index")
+
+
+class _Plan:
+    """Everything a worker needs to build micro-step ``u`` for one rank; picklable."""
+
+    def __init__(
+        self,
+        index,
+        order: StreamOrder,
+        store: ShardStore,
+        seq_len: int,
+        pad_id: int,
+        micro: int,
+        world_size: int,
+        rank: int,
+        end: int | None,
+        prefetch: int,
+    ) -> None:
+        self.index, self.order, self.store = index, order, store
+        self.seq_len, self.pad_id = seq_len, pad_id
+        self.micro, self.world_size, self.rank, self.end = micro, world_size, rank, end
+        self.prefetch = prefetch
+
+    def positions(self, u: int) -> np.ndarray:
+        base = u * self.micro * self.world_size + self.rank * self.micro
+        pos = np.arange(base, base + self.micro, dtype=np.int64)
+        return pos
+
+    def samples(self, u: int) -> np.ndarray:
+        pos = self.positions(u)
+        ids = np.full(len(pos), -1, np.int64)
+        live = pos < self.end if self.end is not None else np.ones(len(pos), bool)
+        if live.any():
+            ids[live] = self.order.samples(pos[live])
+        return ids
+
+    def batch(self, u: int) -> dict[str, np.ndarray]:
+        if self.prefetch and u % self.prefetch == 0 and any(is_remote(r.url) for r in self.store.refs):
+            ahead = np.concatenate([self.samples(v) for v in range(u + 1, u + 1 + self.prefetch)])
+            pieces, _ = pieces_of(self.index, ahead[ahead >= 0])
+            self.store.prefetch(np.unique(self.index.piece_shard[pieces]).tolist())
+        return build_batch(self.index, self.samples(u), self.seq_len, self.store.tokens, self.pad_id)
+
+
+def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in batch.items()}
+
+
+class _MicroSteps(IterableDataset):
+    def __init__(self, plan: _Plan, start: int, stop: int | None) -> None:
+        self.plan, self.start, self.stop = plan, start, stop
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        u = self.start + wid
+        while self.stop is None or u < self.stop:
+            yield _to_torch(self.plan.batch(u))
+            u += nw
+
+
+def _worker_init(_wid: int) -> None:
+    info = get_worker_info()
+    info.dataset.plan.store = ShardStore(
+        info.dataset.plan.store.refs, info.dataset.plan.store.cache_dir, info.dataset.plan.store.cache_bytes
+    )
+
+
+class PackedLoader:
+    """Deterministic, resumable micro-batches of packed sequences for one DDP rank."""
+
+    def __init__(
+        self,
+        data: DataArg,
+        split: str = "train",
+        config: LoaderConfig | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.config = cfg = config or LoaderConfig()
+        if not 0 <= rank < world_size:
+            raise LoaderError(f"rank {rank} is not in [0, {world_size})")
+        self.split, self.rank, self.world_size = split, rank, world_size
+        self.micro_batch_size, self.grad_accum = cfg.split_batch(world_size)
+        self.datasets = _datasets(data)
+        self.manifests: list[Manifest] = [load_manifest(p) for _, p in self.datasets]
+        tok = {m.tokenizer.sha256 for m in self.manifests}
+        if len(tok) > 1:
+            raise LoaderError("the datasets were tokenized with different tokenizers; they cannot be mixed")
+        self.tokenizer = self.manifests[0].tokenizer
+        self.pad_id = self.tokenizer.pad_id if self.tokenizer.pad_id is not None else self.tokenizer.eos_id
+        self.fingerprint = self._fingerprint()
+
+        refs, shard_dataset = [], []
+        for (name, _), m in zip(self.datasets, self.manifests):
+            for s in sorted(m.shards_for(split), key=lambda s: s.path):
+                refs.append(ShardRef(s.path, m.path_of(s.path), s.sha256, 0))
+                shard_dataset.append(name)
+        if not refs:
+            raise LoaderError(f"no {split!r} shards in {[p for _, p in self.datasets]}")
+        remote_dir = cfg.remote_cache_dir or os.path.join(
+            os.path.expanduser("~"), ".cache", "lmforge", "shards"
+        )
+        self.store = ShardStore(refs, remote_dir, cfg.remote_cache_bytes)
+        self.index_root = cfg.index_cache_dir or _default_index_root([p for _, p in self.datasets])
+        self._verify_local(refs)
+
+        t0 = time.perf_counter()
+        names = [n for n, _ in self.datasets]
+        key = index_key(self.fingerprint, split, cfg.seq_len, cfg.packing, cfg.mix_by, names)
+        built = load_index(self.index_root, key)
+        self.index_cached = built is not None
+        if built is None:
+            self.store.prefetch(list(range(len(refs))))
+            built = build_index(self.store, shard_dataset, cfg.seq_len, cfg.packing, cfg.mix_by)
+            save_index(self.index_root, key, built)
+        self.index_seconds = time.perf_counter() - t0
+        self.group_names = built.group_names
+        self._index_stats = built.stats
+        weights = None
+        if cfg.weights is not None:
+            unknown = set(cfg.weights) - set(built.group_names)
+            if unknown:
+                raise LoaderError(
+                    f"weights name unknown {cfg.mix_by} group(s) {sorted(unknown)}; groups are {built.group_names}"
+                )
+            weights = [float(cfg.weights.get(n, 0.0)) for n in built.group_names]
+        self.order = StreamOrder(built.group_ptr, built.group_names, cfg.seed, weights)
+        if self.order.epoch_len == 0:
+            raise LoaderError(f"split {split!r} yields no sample of seq_len {cfg.seq_len}")
+        self.index = built.samples
+        self._consumed = 0
+        self._wait_s = 0.0
+        self._batches = 0
+
+    # -- identity ------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        if len(self.manifests) == 1:
+            return self.manifests[0].fingerprint
+        blob = json.dumps([[n, m.fingerprint] for (n, _), m in zip(self.datasets, self.manifests)])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _verify_local(self, refs: list[ShardRef]) -> None:
+        mode = self.config.verify_checksums
+        local = [r for r in refs if not is_remote(r.url)]
+        if mode == "never" or not local:
+            return
+        record = VerifiedRecord(os.path.join(self.index_root, "verified-shards.json"))
+        for ref in local:
+            verify_local(ref, record, always=mode == "always")
+        record.save()
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def samples_per_epoch(self) -> int:
+        return self.order.epoch_len
+
+    @property
+    def samples_per_micro_step(self) -> int:
+        return self.micro_batch_size * self.world_size
+
+    @property
+    def steps_per_epoch(self) -> float:
+        """Optimizer steps (global batches) per epoch; fractional when the epoch does not divide."""
+        return self.samples_per_epoch / self.config.global_batch_size
+
+    def _end(self) -> int | None:
+        return None if self.config.num_epochs is None else self.config.num_epochs * self.samples_per_epoch
+
+    def __len__(self) -> int:
+        """Micro-batches per rank in a finite pass (``num_epochs`` set); endless loaders raise."""
+        end = self._end()
+        if end is None:
+            raise TypeError("an endless loader (num_epochs=None) has no length")
+        return -(-end // self.samples_per_micro_step)
+
+    # -- iteration ---------------------------------------------------------------------------
+    def _plan(self) -> _Plan:
+        cfg = self.config
+        return _Plan(
+            self.index,
+            self.order,
+            self.store,
+            cfg.seq_len,
+            self.pad_id,
+            self.micro_batch_size,
+            self.world_size,
+            self.rank,
+            self._end(),
+            cfg.remote_prefetch_batches,
+        )
+
+    def sample_ids(self, micro_step: int) -> np.ndarray:
+        """Sample ids in this rank's micro-batch ``micro_step`` (-1 for padding rows past the end)."""
+        return self._plan().samples(micro_step)
+
+    def batch_at(self, micro_step: int) -> dict[str, torch.Tensor]:
+        """Micro-batch ``micro_step`` of this rank (random access; does not move the counter)."""
+        return _to_torch(self._plan().batch(micro_step))
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        end = self._end()
+        per = self.samples_per_micro_step
+        start = self._consumed // per
+        stop = None if end is None else -(-end // per)
+        ds = _MicroSteps(self._plan(), start, stop)
+        if self.config.num_workers:
+            it = iter(
+                DataLoader(
+                    ds,
+                    batch_size=None,
+                    num_workers=self.config.num_workers,
+                    prefetch_factor=self.config.prefetch_factor,
+                    worker_init_fn=_worker_init,
+                )
+            )
+        else:
+            it = iter(ds)
+        u = start
+        while True:
+            t0 = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            self._wait_s += time.perf_counter() - t0
+            self._batches += 1
+            u += 1
+            self._consumed = u * per if end is None else min(u * per, end)
+            yield batch
+        if end is not None and self._consumed >= end:
+            self._consumed = 0  # a finite loader starts a fresh pass next time
+
+    # -- resume -----------------------------------------------------------------------------
+    @property
+    def consumed_samples(self) -> int:
+        return self._consumed
+
+    def state_dict(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "format": STATE_FORMAT,
+            "fingerprint": self.fingerprint,
+            "split": self.split,
+            "seed": cfg.seed,
+            "seq_len": cfg.seq_len,
+            "packing": cfg.packing,
+            "mix_by": cfg.mix_by,
+            "weights": dict(cfg.weights) if cfg.weights is not None else None,
+            "global_batch_size": cfg.global_batch_size,
+            "consumed_samples": self._consumed,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from ``state``; refuse a state of another dataset or stream settings."""
+        if state.get("format") != STATE_FORMAT:
+            raise LoaderError(
+                f"not a loader state (format {state.get('format')!r}, expected {STATE_FORMAT!r})"
+            )
+        if state["fingerprint"] != self.fingerprint:
+            raise LoaderError(
+                f"loader state belongs to dataset fingerprint {state['fingerprint']}, but this loader reads "
+                f"{self.fingerprint}: resuming would feed different data"
+            )
+        mine = self.state_dict()
+        for key in ("split", "seed", "seq_len", "packing", "mix_by", "weights", "global_batch_size"):
+            if state.get(key) != mine[key]:
+                raise LoaderError(f"loader state has {key}={state.get(key)!r}, this loader {mine[key]!r}")
+        consumed = int(state["consumed_samples"])
+        if consumed % self.samples_per_micro_step:
+            raise LoaderError(
+                f"consumed_samples {consumed} is not a multiple of micro_batch_size × world_size "
+                f"= {self.samples_per_micro_step}; resume at an optimizer-step boundary"
+            )
+        self._consumed = consumed
+
+    # -- reporting -------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Packing quality (padding, truncation, per group), epoch sizes and time spent waiting."""
+        return {
+            **self._index_stats,
+            "packing": self.config.packing,
+            "seq_len": self.config.seq_len,
+            "samples_per_epoch": self.samples_per_epoch,
+            "groups_per_epoch": dict(zip(self.group_names, self.order.quota.tolist())),
+            "index_cached": self.index_cached,
+            "index_seconds": self.index_seconds,
+            "consumed_samples": self._consumed,
+            "epoch": self._consumed / self.samples_per_epoch,
+            "batches": self._batches,
+            "wait_seconds": self._wait_s,
+        }

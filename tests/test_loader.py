@@ -1,0 +1,244 @@
+"""lm_train.data: packing, order, determinism, resume, remote access and checksums."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import fsspec
+import numpy as np
+import pytest
+import torch
+
+from lm_train.data import LoaderConfig, LoaderError, PackedLoader, write_synthetic_dataset
+from lm_train.data.order import StreamOrder
+from lm_train.data.packing import best_fit, best_fit_decreasing, concat_windows
+from schemas import ChecksumError, load_manifest, open_token_shard
+
+SEQ = 32
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("ds")
+    write_synthetic_dataset(str(root), num_docs=400, mean_len=40, sigma=1.0, max_len=200, num_shards=3)
+    return str(root)
+
+
+def _loader(data: str, tmp_path, **kw) -> PackedLoader:
+    rank = kw.pop("rank", 0)
+    world = kw.pop("world_size", 1)
+    split = kw.pop("split", "train")
+    cfg = LoaderConfig(
+        **{"seq_len": SEQ, "global_batch_size": 8, "index_cache_dir": str(tmp_path / "idx"), **kw}
+    )
+    return PackedLoader(data, split, cfg, rank=rank, world_size=world)
+
+
+def _take(loader: PackedLoader, n: int) -> list[dict[str, torch.Tensor]]:
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n:
+            break
+    return out
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- packing (pure numpy) -------------------------------------------------------------------------
+def _reference_best_fit(sizes: list[int], capacity: int) -> int:
+    rooms: list[int] = []
+    for s in sorted(sizes, reverse=True):
+        fits = [i for i, r in enumerate(rooms) if r >= s]
+        if fits:
+            best = min(fits, key=lambda i: rooms[i])
+            rooms[best] -= s
+        else:
+            rooms.append(capacity - s)
+    return len(rooms)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_fit_matches_one_by_one_best_fit_and_respects_capacity(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 33, 300)
+    bins = best_fit_decreasing(sizes, 33)
+    assert np.bincount(bins, weights=sizes).max() <= 33
+    assert bins.max() + 1 == _reference_best_fit(sizes.tolist(), 33)
+
+
+def test_best_fit_keeps_every_token_and_splits_long_documents():
+    lengths = np.array([5, 100, 33, 1, 17, 2])
+    packed = best_fit(lengths, SEQ)
+    # each doc is covered exactly: pieces share one token at each cut
+    for d, n in enumerate(lengths.tolist()):
+        mine = np.flatnonzero(packed.doc == d)
+        if n < 2:
+            assert len(mine) == 0
+            continue
+        offs, lens = packed.offset[mine], packed.length[mine]
+        assert offs[0] == 0 and offs[-1] + lens[-1] == n
+        assert int((lens - 1).sum()) == n - 1  # every prediction inside the document once
+    assert packed.dropped_tokens == 1 and packed.split_docs == 1  # the 1-token doc; the 100-token doc
+
+
+def test_concat_windows_are_stride_seq_len_slices_of_the_stream():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 50, 200)
+    stream = np.arange(lengths.sum())
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    packed = concat_windows(lengths, SEQ)
+    for s in range(packed.num_samples):
+        sl = slice(packed.ptr[s], packed.ptr[s + 1])
+        got = np.concatenate(
+            [stream[a : a + n] for a, n in zip(starts[packed.doc[sl]] + packed.offset[sl], packed.length[sl])]
+        )
+        assert np.array_equal(got, stream[s * SEQ : s * SEQ + SEQ + 1])
+    assert packed.dropped_tokens == len(stream) - packed.num_samples * SEQ - 1
+
+
+# -- order -----------------------------------------------------------------------------------------
+def test_mixing_keeps_every_prefix_close_to_the_weights():
+    order = StreamOrder(np.array([0, 500, 700, 1000]), ["a", "b", "c"], seed=3, weights=[0.2, 0.5, 0.3])
+    group_of = np.searchsorted(order.group_ptr, order.samples(np.arange(3000)), side="right") - 1
+    counts = np.cumsum(np.eye(3, dtype=np.int64)[group_of], axis=0)
+    expected = np.arange(1, 3001)[:, None] * np.array([0.2, 0.5, 0.3])
+    assert np.abs(counts - expected).max() <= 2.0
+    # the up-weighted small group repeats only after a full pass over its samples
+    first_pass = order.samples(np.arange(1000))
+    b = first_pass[(first_pass >= 500) & (first_pass < 700)]
+    assert len(np.unique(b[:200])) == 200
+
+
+# -- loader -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("packing", ["concat", "best_fit"])
+def test_batches_match_source_documents(dataset, tmp_path, packing):
+    loader = _loader(dataset, tmp_path, packing=packing, num_epochs=1)
+    m = load_manifest(dataset)
+    docs = []
+    for s in sorted(m.shards_for("train"), key=lambda s: s.path):
+        shard = open_token_shard(m.path_of(s.path))
+        docs += [shard.document(i).astype(np.int64).tobytes() for i in range(shard.num_docs)]
+    corpus = np.int64(-1).tobytes().join(docs)
+    seen_loss = 0
+    for batch in loader:
+        assert batch["input_ids"].shape == (loader.micro_batch_size, SEQ)
+        assert torch.equal(batch["input_ids"][:, 1:], batch["targets"][:, :-1])
+        assert int(batch["cu_seqlens"][-1]) == batch["input_ids"].numel()
+        for r in range(batch["input_ids"].shape[0]):
+            seg, pos = batch["segment_ids"][r].numpy(), batch["position_ids"][r].numpy()
+            row = np.append(batch["input_ids"][r].numpy(), batch["targets"][r, -1].item())
+            mask = batch["loss_mask"][r].numpy()
+            for k in np.unique(seg[seg >= 0]):
+                idx = np.flatnonzero(seg == k)
+                assert np.array_equal(pos[idx], np.arange(len(idx)))  # restart at 0 per document piece
+                end = idx[-1] + 1 if mask[idx[-1]] else idx[-1]
+                piece = row[idx[0] : end + 1]
+                # the piece (inputs + its last target) is a contiguous run of one source document
+                assert corpus.find(piece.tobytes()) % 8 == 0 or len(piece) == 1
+                assert mask[idx[:-1]].all() and (mask[idx[-1]] == 0 or idx[-1] == SEQ - 1)
+            assert (mask[seg < 0] == 0).all() and (batch["token_bytes"][r].numpy()[mask == 0] == 0).all()
+        seen_loss += int(batch["loss_mask"].sum())
+    assert seen_loss == loader.stats()["trained_positions"]  # every prediction of the epoch, once
+
+
+def test_ranks_are_disjoint_and_cover_every_sample_once_per_epoch(dataset, tmp_path):
+    world = 3
+    loaders = [
+        _loader(dataset, tmp_path, global_batch_size=6, world_size=world, rank=r, num_epochs=1)
+        for r in range(world)
+    ]
+    n = loaders[0].samples_per_epoch
+    ids = np.concatenate([ld.sample_ids(u) for u in range(len(loaders[0])) for ld in loaders])
+    ids = ids[ids >= 0]
+    assert len(ids) == n and np.array_equal(np.sort(ids), np.arange(n))
+    # epoch 2 is a different order of the same samples
+    e2 = np.concatenate([loaders[0].order.samples(np.arange(n, 2 * n))])
+    assert np.array_equal(np.sort(e2), np.arange(n)) and not np.array_equal(
+        e2, loaders[0].order.samples(np.arange(n))
+    )
+    assert len({len(list(ld)) for ld in loaders}) == 1  # same number of micro-batches on every rank
+
+
+def test_resume_mid_epoch_with_new_world_size_and_workers(dataset, tmp_path):
+    ref = _take(_loader(dataset, tmp_path, micro_batch_size=4), 12)  # world 1, accumulation 2
+    first = _loader(dataset, tmp_path, micro_batch_size=4)
+    _take(first, 4)
+    state = first.state_dict()
+    assert state["consumed_samples"] == 16
+    resumed = [
+        _loader(dataset, tmp_path, micro_batch_size=4, world_size=2, rank=r, num_workers=2 * r)
+        for r in (0, 1)
+    ]
+    for ld in resumed:
+        ld.load_state_dict(state)
+    got = [_take(ld, 4) for ld in resumed]
+    for u in range(4):  # micro-step u of world 2 == micro-steps 2u, 2u+1 of world 1
+        for r in (0, 1):
+            assert _same(got[r][u], ref[4 + 2 * u + r])
+
+
+def test_worker_count_does_not_change_the_stream(dataset, tmp_path):
+    base = _take(_loader(dataset, tmp_path, packing="best_fit"), 7)
+    with_workers = _take(_loader(dataset, tmp_path, packing="best_fit", num_workers=2), 7)
+    assert all(_same(a, b) for a, b in zip(base, with_workers))
+
+
+def test_state_from_another_dataset_or_setting_is_refused(dataset, tmp_path):
+    other = tmp_path / "other"
+    write_synthetic_dataset(str(other), num_docs=50, mean_len=40, seed=7)
+    state = _loader(str(other), tmp_path).state_dict()
+    loader = _loader(dataset, tmp_path)
+    with pytest.raises(LoaderError, match="fingerprint"):
+        loader.load_state_dict(state)
+    with pytest.raises(LoaderError, match="seq_len"):
+        loader.load_state_dict({**loader.state_dict(), "seq_len": 64})
+
+
+def test_index_is_cached_and_gives_the_same_batches(dataset, tmp_path):
+    a = _loader(dataset, tmp_path, packing="best_fit")
+    b = _loader(dataset, tmp_path, packing="best_fit")
+    assert not a.index_cached and b.index_cached
+    assert all(_same(x, y) for x, y in zip(_take(a, 3), _take(b, 3)))
+    assert 0 < a.stats()["padding_rate"] < 0.05 and a.stats()["truncation_rate"] < 0.05
+
+
+def test_memory_filesystem_gives_the_same_batches(dataset, tmp_path):
+    fs = fsspec.filesystem("memory")
+    for dirpath, _, files in os.walk(dataset):
+        for f in files:
+            if ".lmforge-index" not in dirpath:
+                rel = os.path.relpath(os.path.join(dirpath, f), dataset)
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    fs.pipe(f"/loader-ds/{rel}", fh.read())
+    local = _take(_loader(dataset, tmp_path), 5)
+    remote = _loader(
+        "memory://loader-ds", tmp_path, remote_cache_dir=str(tmp_path / "cache"), remote_cache_bytes=10**9
+    )
+    assert all(_same(x, y) for x, y in zip(local, _take(remote, 5)))
+    assert sorted(os.listdir(tmp_path / "cache")) == sorted(
+        f"{s.sha256}.arrow" for s in load_manifest(dataset).shards_for("train")
+    )
+    # corrupt the remote copy: a fresh cache refuses it and names the shard
+    name = sorted(s.path for s in load_manifest(dataset).shards_for("train"))[0]
+    data = bytearray(fs.cat(f"/loader-ds/{name}"))
+    data[len(data) // 2] ^= 0xFF
+    fs.pipe(f"/loader-ds/{name}", bytes(data))
+    with pytest.raises(ChecksumError, match=name):
+        _loader("memory://loader-ds", tmp_path / "x", remote_cache_dir=str(tmp_path / "cache2"))
+    fs.rm("/loader-ds", recursive=True)
+
+
+def test_corrupted_local_shard_is_named_even_after_a_verified_start(dataset, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns(".lmforge-index"))
+    _loader(str(copy), tmp_path)  # verifies and remembers every shard
+    name = sorted(s.path for s in load_manifest(str(copy)).shards_for("train"))[1]
+    data = bytearray((copy / name).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / name).write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match=name):
+        _loader(str(copy), tmp_path)
