@@ -126,10 +126,15 @@ def validate_token_shard_table(
             )
 
 
-def token_shard_to_bytes(table: pa.Table) -> bytes:
-    """Serialise a shard table as an uncompressed Arrow IPC *file* (memory-mappable)."""
+def token_shard_to_bytes(table: pa.Table, compression: str | None = None) -> bytes:
+    """Serialise a shard table as an Arrow IPC *file*.
+
+    Uncompressed by default (memory-mappable); ``compression="zstd"`` or ``"lz4"`` gives
+    smaller files for remote storage, which readers must load with ``read_all`` instead.
+    """
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_file(sink, table.schema, options=options) as writer:
         for batch in table.to_batches():
             writer.write_batch(batch)
     return sink.getvalue().to_pybytes()

@@ -1,10 +1,58 @@
-"""Settings for the tokenize stage."""
+"""Settings for the tokenize stage (the ``tokenize:`` section of ``--config``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+EOD_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
 
 
 @dataclass
 class TokenizeConfig:
-    vocab_size: int = 8192
+    # -- tokenizer: train a byte-level BPE, or load tokenizer_path -------------------------
+    tokenizer_path: str | None = None  # an existing HF tokenizers JSON file; skips training
+    vocab_size: int = 8192  # including the special tokens
+    min_frequency: int = 2  # a pair must occur this often to be merged
+    eod_token: str = EOD_TOKEN  # appended to every document; always a special token
+    pad_token: str | None = PAD_TOKEN
+    special_tokens: list[str] = field(default_factory=list)  # extra special tokens (after EOD, pad)
+    # -- training sample: documents whose stable hash of id falls below the fraction ------
+    sample_fraction: float = 1.0
+    sample_max_docs: int = 200_000  # of the sampled documents, those with the smallest hashes
+    sample_seed: int = 17
+    # -- tokenization ---------------------------------------------------------------------
+    max_piece_chars: int = 16_384  # longer texts are split at whitespace/punctuation before encoding
+    # -- shards -----------------------------------------------------------------------------
+    validation_fraction: float = 0.01  # documents whose stable hash of id falls below it
+    split_seed: int = 23
+    target_shard_tokens: int = 100_000_000  # shards per split = ceil(split tokens / this)
+    compression: str | None = None  # None (memory-mappable) or "zstd"/"lz4" for remote storage
+    shard_seed: int = 29
+
+    def all_special_tokens(self) -> list[str]:
+        """EOD first (id 0), then pad, then the extra ones, without repeats."""
+        out: list[str] = []
+        for tok in (self.eod_token, self.pad_token, *self.special_tokens):
+            if tok and tok not in out:
+                out.append(tok)
+        return out
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first setting out of range."""
+        if not self.eod_token:
+            raise ValueError("tokenize.eod_token must be a non-empty string")
+        if self.vocab_size < 256 + len(self.all_special_tokens()):
+            raise ValueError("tokenize.vocab_size must cover the 256 byte tokens plus the special tokens")
+        if not 0.0 < self.sample_fraction <= 1.0:
+            raise ValueError("tokenize.sample_fraction must be in (0, 1]")
+        if self.sample_max_docs < 1:
+            raise ValueError("tokenize.sample_max_docs must be positive")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError("tokenize.validation_fraction must be in [0, 1)")
+        if not 1 <= self.target_shard_tokens <= 2**30:
+            raise ValueError("tokenize.target_shard_tokens must be in [1, 2**30]")
+        if self.max_piece_chars < 64:
+            raise ValueError("tokenize.max_piece_chars must be at least 64")
+        if self.compression not in (None, "zstd", "lz4"):
+            raise ValueError("tokenize.compression must be null, 'zstd' or 'lz4'")

@@ -1,0 +1,396 @@
+"""Beam wiring of the tokenize stage: tokenizer, batched encoding, shards, stats, manifest.
+
+    chunks ──► TrainOrLoadTokenizer ──► DIR/tokenizer.json ──(side input: JSON)──┐
+       └─────► TokenizeFn (encode_batch per chunk, + EOD) ◄──────────────────────┘
+                 ├─► tokens per split ─► shards per split (side input)
+                 └─► (split, shard) groups ─► sorted rows ─► DIR/shards/*.arrow
+    counts + kept-from-shards ─► stats.json ─► manifest.json (last)
+
+The logic lives in ``bpe``, ``encode``, ``shards`` and ``dataset``; this module only
+batches, routes and counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from pipelines import fsutil
+from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
+from pipelines.hashing import stable_hash64
+from pipelines.outputs import WriteAccounting
+from pipelines.progress import RateLogger
+from pipelines.tokenize import bpe, encode, shards
+from pipelines.tokenize.config import TokenizeConfig
+from pipelines.tokenize.dataset import SHARDS_DIR, TOKENIZER_FILENAME, build_manifest, code_version
+from schemas import MANIFEST_FILENAME, Manifest, TokenizerInfo, sha256_bytes, token_dtype_for_vocab
+from schemas.token_shard import token_shard_to_bytes
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig
+
+log = logging.getLogger("lmforge.tokenize")
+Doc = dict[str, Any]
+Chunk = tuple[str, list[Doc]]
+
+
+# -- tokenizer -------------------------------------------------------------------------------------
+def _sample(chunk: Chunk, fraction: float, seed: int) -> Iterator[tuple[int, str, str]]:
+    for doc in chunk[1]:
+        if doc["text"] and bpe.in_sample(doc["id"], fraction, seed):
+            yield bpe.sample_key(doc["id"], seed), doc["id"], doc["text"]
+
+
+class TrainOrLoadTokenizer(beam.PTransform):
+    """chunks -> one-element PCollection holding the tokenizer JSON, written to ``DIR/tokenizer.json``.
+
+    Trains a byte-level BPE on the documents with the ``sample_max_docs`` smallest stable
+    hashes among those under ``sample_fraction`` (so the sample does not depend on the
+    runner), or loads ``config.tokenizer_path``.
+    """
+
+    def __init__(self, output_dir: str, config: TokenizeConfig):
+        super().__init__()
+        self.path = fsutil.join(output_dir, TOKENIZER_FILENAME)
+        self.config = config
+
+    def expand(self, chunks: beam.PCollection) -> beam.PCollection:
+        cfg, path = self.config, self.path
+        if cfg.tokenizer_path:
+            source = cfg.tokenizer_path
+
+            def load(_: Any) -> str:
+                text = fsutil.read_text(source)
+                bpe.check_json(text)
+                bpe.describe(text, cfg)  # fails early without the EOD token
+                if fsutil.get_fs(source)[1] != fsutil.get_fs(path)[1] or not fsutil.exists(path):
+                    fsutil.atomic_write_text(path, text)
+                return text
+
+            return (
+                chunks.pipeline | "TokenizerPath" >> beam.Create([None]) | "LoadTokenizer" >> beam.Map(load)
+            )
+
+        def train(sample: list[tuple[int, str, str]]) -> str:
+            texts = [text for _, _, text in sorted(sample)]
+            log.info("tokenize: training a %d-token BPE on %d documents", cfg.vocab_size, len(texts))
+            text = bpe.train_bpe(texts, cfg)
+            fsutil.atomic_write_text(path, text)
+            return text
+
+        return (
+            chunks
+            | "Sample" >> beam.FlatMap(_sample, cfg.sample_fraction, cfg.sample_seed)
+            | "SmallestHashes" >> beam.combiners.Top.Smallest(cfg.sample_max_docs)
+            | "TrainBPE" >> beam.Map(train)
+        )
+
+
+def tokenizer_info(tokenizer_json: str, config: TokenizeConfig) -> TokenizerInfo:
+    spec = bpe.describe(tokenizer_json, config)
+    return TokenizerInfo(
+        file=TOKENIZER_FILENAME,
+        sha256=sha256_bytes(tokenizer_json.encode("utf-8")),
+        vocab_size=spec.vocab_size,
+        special_tokens=spec.special_tokens,
+        eos_id=spec.eos_id,
+        pad_id=spec.pad_id,
+    )
+
+
+# -- tokenization ----------------------------------------------------------------------------------
+class TokenizeFn(beam.DoFn):
+    """(chunk_key, docs) -> (split, TokenizedDocs) per split present in the chunk.
+
+    The tokenizer arrives as a side input (its JSON) and is parsed once per worker:
+    ``setup()`` prepares the cache, the first bundle fills it, later bundles reuse it.
+    Empty texts are dropped (``empty_text``); a text the tokenizer refuses (e.g. a lone
+    surrogate) is quarantined (``tokenize_error``).
+    """
+
+    def __init__(self, config: TokenizeConfig, stage: str = "tokenize"):
+        self.config = config
+        self.stage = stage
+
+    def setup(self) -> None:
+        self._json_key: int | None = None
+        self._tokenizer = None
+        self._eos_id = 0
+        self._dtype = "uint32"
+        self.progress = RateLogger(f"{self.stage}: tokenizing")
+
+    def _ensure_tokenizer(self, tokenizer_json: str) -> None:
+        key = stable_hash64(tokenizer_json)
+        if key != self._json_key:
+            spec = bpe.describe(tokenizer_json, self.config)
+            self._tokenizer = bpe.load_tokenizer(tokenizer_json)
+            self._eos_id = spec.eos_id
+            self._dtype = token_dtype_for_vocab(spec.vocab_size)
+            self._json_key = key
+
+    def _encode(self, texts: list[str]) -> list[Any]:
+        """Token arrays, or None for a text the tokenizer refuses (found by retrying one by one)."""
+        cfg = self.config
+        try:
+            return encode.encode_texts(self._tokenizer, texts, self._eos_id, cfg.max_piece_chars, self._dtype)
+        except Exception:
+            out: list[Any] = []
+            for text in texts:
+                try:
+                    out.extend(
+                        encode.encode_texts(
+                            self._tokenizer, [text], self._eos_id, cfg.max_piece_chars, self._dtype
+                        )
+                    )
+                except Exception as exc:
+                    out.append(exc)
+            return out
+
+    def process(self, chunk: Chunk, tokenizer_json: str) -> Iterator[Any]:
+        self._ensure_tokenizer(tokenizer_json)
+        cfg = self.config
+        docs = [d for d in chunk[1] if d["text"]]
+        counts: dict[str, int] = {}
+        if len(docs) < len(chunk[1]):
+            counts["dropped/empty_text"] = len(chunk[1]) - len(docs)
+        encoded = self._encode([d["text"] for d in docs])
+        by_split: dict[str, shards.TokenizedDocs] = {}
+        nbytes_total = 0
+        for doc, tokens in zip(docs, encoded, strict=True):
+            if isinstance(tokens, Exception):
+                counts["quarantined/tokenize_error"] = counts.get("quarantined/tokenize_error", 0) + 1
+                yield pvalue.TaggedOutput(
+                    QUARANTINE,
+                    quarantine_record(
+                        self.stage,
+                        doc.get("source") or "",
+                        None,
+                        "tokenize_error",
+                        f"{doc['id']}: {type(tokens).__name__}: {tokens}",
+                        doc["text"].encode("utf-8", "backslashreplace"),
+                    ),
+                )
+                continue
+            nbytes = len(doc["text"].encode("utf-8", "surrogatepass"))
+            nbytes_total += nbytes
+            split = shards.split_of(doc["id"], cfg.validation_fraction, cfg.split_seed)
+            part = by_split.setdefault(split, shards.TokenizedDocs.empty())
+            part.doc_ids.append(doc["id"])
+            part.sources.append(doc["source"])
+            part.langs.append(doc.get("lang"))
+            part.num_bytes.append(nbytes)
+            part.tokens.append(tokens)
+        self.progress.update(len(docs), nbytes_total)
+        if counts:
+            bump(self.stage, counts)
+            yield pvalue.TaggedOutput(COUNTS, counts)
+        for split in sorted(by_split):
+            yield split, by_split[split]
+
+
+def _assign_shards(
+    item: tuple[str, shards.TokenizedDocs], num_shards: dict[str, int], seed: int
+) -> Iterator[tuple[tuple[str, int], shards.TokenizedDocs]]:
+    split, docs = item
+    n = num_shards[split]
+    groups: dict[int, list[int]] = {}
+    for i, doc_id in enumerate(docs.doc_ids):
+        groups.setdefault(shards.shard_of(doc_id, n, seed), []).append(i)
+    for index in sorted(groups):
+        yield (split, index), docs.select(groups[index])
+
+
+class ShardWriter:
+    """Writes one (split, shard index) group; returns the shard's ``ShardInfo`` as a dict."""
+
+    def __init__(self, output_dir: str, shards_dir: str, compression: str | None):
+        self.output_dir = output_dir
+        self.shards_dir = shards_dir.strip("/")
+        self.compression = compression
+
+    def __call__(
+        self,
+        item: tuple[tuple[str, int], Iterable[shards.TokenizedDocs]],
+        num_shards: dict[str, int],
+        info: TokenizerInfo,
+    ) -> dict[str, Any]:
+        (split, index), parts = item
+        docs = shards.merge_sorted(parts)
+        dtype = token_dtype_for_vocab(info.vocab_size)
+        table = shards.shard_table(docs, dtype, split)
+        data = token_shard_to_bytes(table, self.compression)
+        rel = f"{self.shards_dir}/{shards.shard_name(split, index, num_shards[split])}"
+        fsutil.atomic_write_bytes(fsutil.join(self.output_dir, rel), data)
+        return {
+            "path": rel,
+            "split": split,
+            "sha256": sha256_bytes(data),
+            "num_docs": len(docs),
+            "num_tokens": docs.num_tokens(),
+            "num_bytes": int(sum(docs.num_bytes)),
+            "dtype": dtype,
+        }
+
+
+class ShardOutputs(NamedTuple):
+    shards: beam.PCollection  # ShardInfo dicts of the shards written
+    counts: beam.PCollection  # flat counts: dropped/empty_text, quarantined/tokenize_error, kept, tokens/*
+    quarantine: beam.PCollection
+
+
+def shard_counts(info: dict[str, Any]) -> dict[str, int]:
+    """``kept`` counted from a written shard, plus token/byte annotations for ``stats.json``."""
+    split = info["split"]
+    return {
+        "kept": info["num_docs"],
+        f"tokens/{split}": info["num_tokens"],
+        f"text_bytes/{split}": info["num_bytes"],
+        f"shards/{split}": 1,
+    }
+
+
+class TokenizeAndShard(beam.PTransform):
+    """chunks -> shards under ``DIR/<shards_dir>/``, given the tokenizer JSON as a one-element PCollection."""
+
+    def __init__(
+        self,
+        output_dir: str,
+        config: TokenizeConfig,
+        tokenizer_json: beam.PCollection,
+        shards_dir: str = SHARDS_DIR,
+        stage: str = "tokenize",
+    ):
+        super().__init__()
+        self.output_dir = output_dir
+        self.config = config
+        self.tokenizer_json = tokenizer_json
+        self.shards_dir = shards_dir
+        self.stage = stage
+
+    def expand(self, chunks: beam.PCollection) -> ShardOutputs:
+        cfg = self.config
+        tok_side = pvalue.AsSingleton(self.tokenizer_json)
+        info = self.tokenizer_json | "TokenizerInfo" >> beam.Map(tokenizer_info, cfg)
+        tokenized = chunks | "Tokenize" >> beam.ParDo(TokenizeFn(cfg, self.stage), tok_side).with_outputs(
+            COUNTS, QUARANTINE, main=DOCS
+        )
+        docs = tokenized[DOCS]
+        num_shards = (
+            docs
+            | "SplitTokens" >> beam.Map(lambda kv: (kv[0], kv[1].num_tokens()))
+            | "SumSplitTokens" >> beam.CombinePerKey(sum)
+            | "NumShards"
+            >> beam.Map(lambda kv, t: (kv[0], shards.num_shards_for(kv[1], t)), cfg.target_shard_tokens)
+        )
+        n_side = pvalue.AsDict(num_shards)
+        written = (
+            docs
+            | "AssignShards" >> beam.FlatMap(_assign_shards, n_side, cfg.shard_seed)
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShards"
+            >> beam.Map(
+                ShardWriter(self.output_dir, self.shards_dir, cfg.compression),
+                n_side,
+                pvalue.AsSingleton(info),
+            )
+        )
+        kept = written | "CountKept" >> beam.Map(shard_counts)
+        counts = (tokenized[COUNTS], kept) | "ShardCounts" >> beam.Flatten()
+        return ShardOutputs(written, counts, tokenized[QUARANTINE])
+
+
+# -- the whole stage -------------------------------------------------------------------------------
+ManifestWriter = Callable[[Manifest], None]
+
+
+class ManifestFileWriter:
+    """Default manifest sink: ``DIR/manifest.json``, atomically."""
+
+    def __init__(self, output_dir: str):
+        self.path = fsutil.join(output_dir, MANIFEST_FILENAME)
+
+    def __call__(self, manifest: Manifest) -> None:
+        fsutil.atomic_write_text(self.path, manifest.to_json())
+
+
+class TokenDatasetOutputs(NamedTuple):
+    tokenizer_json: beam.PCollection  # one element
+    shards: beam.PCollection  # ShardInfo dicts
+    stats: beam.PCollection  # the stats.json document
+    manifest: beam.PCollection  # the manifest dict, once written
+
+
+class WriteTokenDataset(beam.PTransform):
+    """Upstream ``StageOutputs`` -> tokenizer, shards, ``stats.json`` and, last, the manifest.
+
+    Counts in the manifest = the upstream counts + this stage's drops/quarantine + ``kept``
+    counted from the shards written. ``parent`` (an earlier version's manifest) makes the
+    manifest cumulative; ``manifest_writer`` replaces the plain ``DIR/manifest.json`` write
+    (e.g. with ``pipelines.versions.commit``).
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        config: PipelineConfig,
+        stage: str = "tokenize",
+        keep_dropped: bool = False,
+        shards_dir: str = SHARDS_DIR,
+        parent: Manifest | None = None,
+        manifest_writer: ManifestWriter | None = None,
+        accounting_dir: str | None = None,
+    ):
+        super().__init__()
+        self.accounting_dir = accounting_dir or output_dir  # stats.json, quarantine/, dropped/
+        config.tokenize.check()
+        self.output_dir = output_dir
+        self.config = config
+        self.stage = stage
+        self.keep_dropped = keep_dropped
+        self.shards_dir = shards_dir
+        self.parent = parent
+        self.manifest_writer = manifest_writer or ManifestFileWriter(output_dir)
+        self.code_version = code_version()  # at construction: workers may have no git checkout
+
+    def expand(self, upstream: StageOutputs) -> TokenDatasetOutputs:
+        cfg = self.config.tokenize
+        tok_json = upstream.docs | "Tokenizer" >> TrainOrLoadTokenizer(self.output_dir, cfg)
+        out = upstream.docs | "TokenizeAndShard" >> TokenizeAndShard(
+            self.output_dir, cfg, tok_json, self.shards_dir, self.stage
+        )
+        counts = (upstream.counts, out.counts) | "AllCounts" >> beam.Flatten()
+        quarantine = (upstream.quarantine, out.quarantine) | "AllQuarantine" >> beam.Flatten()
+        stats = StageOutputs(
+            upstream.docs, counts, upstream.dropped, quarantine
+        ) | "Accounting" >> WriteAccounting(
+            self.accounting_dir, self.stage, self.keep_dropped, after=[out.shards, tok_json]
+        )
+        config_dict = dataclasses.asdict(self.config)
+        parent, writer, version, stage = self.parent, self.manifest_writer, self.code_version, self.stage
+
+        def write_manifest(stats_doc: dict, shard_infos: list[dict], tok: str) -> dict:
+            manifest = build_manifest(
+                tokenizer_info(tok, cfg),
+                shard_infos,
+                stats_doc["counts"],
+                config_dict,
+                parent,
+                version_string=version,
+            )
+            if not manifest.counts.is_balanced():
+                # stats.json already says so and the CLI exits non-zero; an unbalanced
+                # manifest would be refused by every reader, so none is written.
+                log.error("%s: counts do not add up; manifest.json not written", stage)
+                return {}
+            writer(manifest)
+            return manifest.to_dict()
+
+        manifest = stats | "WriteManifest" >> beam.Map(
+            write_manifest, pvalue.AsList(out.shards), pvalue.AsSingleton(tok_json)
+        )
+        return TokenDatasetOutputs(tok_json, out.shards, stats, manifest)
