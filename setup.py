@@ -52,7 +52,10 @@ setup(
     packages=find_packages(
         include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"]
     ),
-    package_data={"pipelines": ["configs/*.yaml", "configs/**/*.yaml"], "schemas": ["README.md"]},
+    package_data={
+        "pipelines": ["configs/*.yaml", "configs/**/*.yaml", "clean/languages/*.yaml"],
+        "schemas": ["README.md"],
+    },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

@@ -23,7 +23,9 @@ def build(pipeline: beam.Pipeline, opts: LmforgeOptions, config: PipelineConfig)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(argv, LmforgeOptions, "clean", "Collect and clean raw text into document Parquet files.", build)
+    return run_stage(
+        argv, LmforgeOptions, "clean", "Collect and clean raw text into document Parquet files.", build
+    )
 
 
 if __name__ == "__main__":

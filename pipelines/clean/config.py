@@ -11,7 +11,7 @@ class CleanConfig:
     languages: list[str] = field(default_factory=lambda: ["en", "zh"])  # allowed; empty list = any language
     html_extractor: str = "resiliparse"  # or "trafilatura"
     normalize: bool = True
-    langid_chars: int = 2000  # characters given to language identification
+    langid_chars: int = 600  # characters given to language identification (its cost grows with them)
     gopher_quality: bool = True
     gopher_repetition: bool = True
     c4: bool = True

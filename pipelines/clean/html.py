@@ -1,11 +1,21 @@
 """HTML -> main text.
 
-Choice: resiliparse (``extract_plain_text(main_content=True)``). Measured on the sample's
-HTML and WARC pages (185 pages, see ``bench/bench_clean.py``): both resiliparse and
-trafilatura keep the article paragraphs and drop ``<nav>``, ``<footer>``, scripts and
-styles, but resiliparse is ~20-50x faster (C++ DOM), which matters at web scale.
-trafilatura stays available as ``clean.html_extractor: trafilatura`` for pages where its
-heuristics do better (it also drops cookie banners inside ``<div>``s more often).
+Choice: resiliparse (``extract_plain_text(main_content=True)``), measured with
+``python -m bench.bench_clean --quick`` on the sample's 185 pages (5 HTML files, 180 WARC
+responses, English and Chinese; machine shared with other jobs):
+
+=============  ===========  ========================  ==================================
+extractor      pages/s      article paragraphs found  pages with nav/cookie/footer/script
+=============  ===========  ========================  ==================================
+resiliparse    3,215        100.0 %                   0 / 185
+trafilatura    253          100.0 %                   0 / 185
+=============  ===========  ========================  ==================================
+
+Both keep the article and drop ``<nav>``, the cookie banner, ``<footer>``, scripts and
+styles on these pages; resiliparse does it ~13x faster (a C++ DOM), which decides it at
+web scale. trafilatura stays available as ``clean.html_extractor: trafilatura`` for sites
+where its heuristics do better. The sample pages are simple; on messy real pages both
+leave some boilerplate, which the C4 line rules and dedup's boilerplate removal catch.
 """
 
 from __future__ import annotations

@@ -27,6 +27,12 @@ class LangResult:
     score: float
 
 
-def identify(text: str, max_chars: int = 2000) -> LangResult:
-    lang, score = identifier().classify(text[:max_chars])
+def identify(text: str, max_chars: int = 600, max_bytes: int = 1024) -> LangResult:
+    """Language and probability of the first ``max_chars`` characters (at most ``max_bytes`` UTF-8 bytes).
+
+    py3langid's cost is a Python loop per byte, so the byte cap keeps Chinese (3 bytes a
+    character) as cheap as English; a few hundred characters are plenty for a confident answer.
+    """
+    head = text[:max_chars].encode("utf-8")[:max_bytes]  # py3langid trims a cut-off last character
+    lang, score = identifier().classify(head)
     return LangResult(str(lang), float(score))

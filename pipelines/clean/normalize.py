@@ -15,6 +15,7 @@ MOJIBAKE_HINT = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac")
 CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b\u200e\u200f\ufeff]")
 HSPACE = re.compile("[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 MANY_NEWLINES = re.compile(r"\n{3,}")
+LINE_EDGE_SPACE = re.compile(r" ?\n ?")  # after HSPACE, at most one space on each side
 
 
 def fix_mojibake(text: str) -> str:
@@ -28,9 +29,11 @@ def fix_mojibake(text: str) -> str:
 def normalize_text(text: str) -> str:
     """NFC, mojibake, controls removed, runs of spaces collapsed, at most one blank line, stripped."""
     text = fix_mojibake(text)
-    text = unicodedata.normalize("NFC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not unicodedata.is_normalized("NFC", text):  # a cheap check; most text already is
+        text = unicodedata.normalize("NFC", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = CONTROL.sub("", text)
     text = HSPACE.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = LINE_EDGE_SPACE.sub("\n", text)  # strip every line in one pass
     return MANY_NEWLINES.sub("\n\n", text).strip()

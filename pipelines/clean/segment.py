@@ -11,6 +11,7 @@ import re
 
 WORD = re.compile(r"\w+(?:['’\-]\w+)*")
 HAS_WORD_CHAR = re.compile(r"\w")
+DIGIT = re.compile(r"\d")
 CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 SEGMENTED_LANGUAGES = frozenset({"zh", "ja"})
 
@@ -18,6 +19,21 @@ SEGMENTED_LANGUAGES = frozenset({"zh", "ja"})
 def is_cjk_text(text: str, sample: int = 400) -> bool:
     head = text[:sample]
     return len(CJK.findall(head)) > 0.3 * max(len(head.replace(" ", "")), 1)
+
+
+def merge_digit_runs(tokens: list[str]) -> list[str]:
+    """Join digit tokens that jieba splits one by one (full-width "１００２" -> 4 tokens).
+
+    Without this a poem header with two years counts 8 non-alphabetic "words" and fails
+    Gopher's alphabetic-word ratio.
+    """
+    out: list[str] = []
+    for tok in tokens:
+        if out and tok.isdigit() and out[-1].isdigit():
+            out[-1] += tok
+        else:
+            out.append(tok)
+    return out
 
 
 def words(text: str, lang: str | None, with_tokens: bool = False):
@@ -31,7 +47,9 @@ def words(text: str, lang: str | None, with_tokens: bool = False):
         import rjieba
 
         tokens = [t for t in rjieba.cut(text) if not t.isspace()]
-        found = [t for t in tokens if HAS_WORD_CHAR.search(t)]
+        if DIGIT.search(text):
+            tokens = merge_digit_runs(tokens)
+        found = [t for t in tokens if t.isalnum() or HAS_WORD_CHAR.search(t)]
     else:
         found = WORD.findall(text)
         tokens = text.split() if with_tokens else []

@@ -33,6 +33,9 @@ class Thresholds:
     min_alpha_words_ratio: float = 0.8
     min_stop_words: int = 2
     stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
+    # Lines starting with these are citations ("-- 李白《将进酒》"), left out of line
+    # statistics (duplicate lines, FineWeb line rules): anthologies repeat them by design.
+    attribution_prefixes: tuple[str, ...] = ()
     # Gopher repetition
     max_dup_line_frac: float = 0.3
     max_dup_para_frac: float = 0.3
@@ -47,6 +50,7 @@ class Thresholds:
     c4_min_words_per_line: int = 3
     c4_min_sentences: int = 5
     c4_max_word_length: int = 1000
+    c4_join_wrapped_lines: bool = False  # zh: undo hard wrapping before the line rules
     c4_bad_line_phrases: tuple[str, ...] = (
         "javascript",
         "terms of use",
@@ -74,7 +78,7 @@ class Thresholds:
         if unknown:
             raise ValueError(f"{where}: unknown threshold(s) {unknown}")
         values = dict(data)
-        for key in ("stop_words", "c4_bad_line_phrases", "c4_bad_page_phrases"):
+        for key in ("stop_words", "c4_bad_line_phrases", "c4_bad_page_phrases", "attribution_prefixes"):
             if key in values:
                 values[key] = tuple(values[key])
         for key in ("top_ngram_max_frac", "dup_ngram_max_frac"):

@@ -14,7 +14,11 @@ its own per-record gzip):
 * ``.warc``/``.warc.gz``: Common-Crawl-style ``response`` records with an HTML/text payload
 
 Bad input never crashes a run and never vanishes: each unreadable record becomes a
-quarantine record (path, byte offset, reason, error, sample) and a count. Lines are read
+quarantine record (path, byte offset, reason, error, sample) and a count. Reasons:
+``bad_json``, ``invalid_utf8``, ``wrong_type``, ``missing_text``, ``line_too_long``,
+``too_large``, ``empty_file``, ``truncated_file`` (gzip/zstd cut short: what came before is
+kept), ``corrupt_file``, ``not_text``/``binary_content`` (WARC payloads), ``unsupported_format``
+and, for any error not foreseen, ``read_error``. Lines are read
 with a bounded ``readline`` so a 200 MB single-line record is skipped in pieces, never
 held in memory whole. Chunk keys are ``<hash of path>-<chunk index>``: the same input
 always gives the same keys.
@@ -104,6 +108,19 @@ def read_bounded_lines(raw: io.BufferedIOBase, max_line_bytes: int) -> Iterator[
         offset += len(line)
 
 
+def parse_meta(meta: str | None) -> dict:
+    """The ``meta`` column of a document file (JSON text) as a dict."""
+    if not meta:
+        return {}
+    try:
+        value = json.loads(meta)
+    except json.JSONDecodeError as exc:
+        raise Quarantined("bad_json", f"meta is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise Quarantined("wrong_type", f"meta is a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def decode_utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -119,15 +136,23 @@ class FileReader:
         self.stage = stage
 
     # -- records ---------------------------------------------------------------------------
-    def make_doc(self, path: str, index: int, text: Any, raw_id: Any = None, url: Any = None, meta: dict | None = None) -> Doc:
+    def make_doc(
+        self, path: str, index: int, text: Any, raw_id: Any = None, url: Any = None, meta: dict | None = None
+    ) -> Doc:
         if not isinstance(text, str):
-            raise Quarantined("wrong_type", f"field {self.config.text_field!r} is a {type(text).__name__}, not a string")
+            raise Quarantined(
+                "wrong_type", f"field {self.config.text_field!r} is a {type(text).__name__}, not a string"
+            )
         if len(text) > self.config.max_doc_bytes or len(text.encode("utf-8")) > self.config.max_doc_bytes:
-            raise Quarantined("too_large", f"document of {len(text.encode('utf-8')):,} bytes exceeds max_doc_bytes")
+            raise Quarantined(
+                "too_large", f"document of {len(text.encode('utf-8')):,} bytes exceeds max_doc_bytes"
+            )
         if isinstance(raw_id, bool) or (raw_id is not None and not isinstance(raw_id, str | int)):
             raise Quarantined("wrong_type", f"field {self.config.id_field!r} is a {type(raw_id).__name__}")
         if url is not None and not isinstance(url, str):
-            raise Quarantined("wrong_type", f"field {self.config.url_field!r} is a {type(url).__name__}, not a string")
+            raise Quarantined(
+                "wrong_type", f"field {self.config.url_field!r} is a {type(url).__name__}, not a string"
+            )
         doc = {
             "id": str(raw_id) if raw_id not in (None, "") else derived_id(path, index),
             "text": text,
@@ -158,7 +183,9 @@ class FileReader:
             "warc": self._warc,
         }
         if fmt not in readers:
-            yield self.quarantine(path, None, Quarantined("unsupported_format", f"cannot read {path!r}: unknown format"))
+            yield self.quarantine(
+                path, None, Quarantined("unsupported_format", f"cannot read {path!r}: unknown format")
+            )
             return
         emitted = 0
         position = [0]
@@ -168,7 +195,20 @@ class FileReader:
                 yield item
         except STREAM_ERRORS as exc:
             reason = "truncated_file" if isinstance(exc, EOFError) else "corrupt_file"
-            yield self.quarantine(path, position[0], Quarantined(reason, f"{type(exc).__name__}: {exc}; records before this offset were read"))
+            yield self.quarantine(
+                path,
+                position[0],
+                Quarantined(reason, f"{type(exc).__name__}: {exc}; records before this offset were read"),
+            )
+            return
+        except Exception as exc:  # a decoder or library error we did not foresee: still never a crash
+            yield self.quarantine(
+                path,
+                position[0],
+                Quarantined(
+                    "read_error", f"{type(exc).__name__}: {exc}; records before this offset were read"
+                ),
+            )
             return
         if emitted == 0:
             yield self.quarantine(path, 0, Quarantined("empty_file", "file holds no records"))
@@ -181,10 +221,14 @@ class FileReader:
     def _jsonl(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
         cfg = self.config
         with self._open(path, compression) as raw:
-            for index, (offset, line) in enumerate(read_bounded_lines(io.BufferedReader(raw), cfg.max_line_bytes)):
+            for index, (offset, line) in enumerate(
+                read_bounded_lines(io.BufferedReader(raw), cfg.max_line_bytes)
+            ):
                 position[0] = offset
                 if line is None:
-                    exc = Quarantined("line_too_long", f"line longer than max_line_bytes={cfg.max_line_bytes:,}; skipped")
+                    exc = Quarantined(
+                        "line_too_long", f"line longer than max_line_bytes={cfg.max_line_bytes:,}; skipped"
+                    )
                     yield self.quarantine(path, offset, exc)
                     continue
                 if not line.strip():
@@ -192,12 +236,23 @@ class FileReader:
                 try:
                     rec = json.loads(decode_utf8(line))
                     if not isinstance(rec, dict):
-                        raise Quarantined("wrong_type", f"record is a JSON {type(rec).__name__}, not an object")
+                        raise Quarantined(
+                            "wrong_type", f"record is a JSON {type(rec).__name__}, not an object"
+                        )
                     if cfg.text_field not in rec:
                         raise Quarantined("missing_text", f"record has no {cfg.text_field!r} field")
-                    yield self.make_doc(path, index, rec[cfg.text_field], rec.get(cfg.id_field), rec.get(cfg.url_field))
+                    yield self.make_doc(
+                        path, index, rec[cfg.text_field], rec.get(cfg.id_field), rec.get(cfg.url_field)
+                    )
                 except json.JSONDecodeError as exc:
-                    yield self.quarantine(path, offset, Quarantined("bad_json", f"invalid JSON: {exc}"), line)
+                    if compression and not line.endswith(b"\n"):
+                        # zstd readers end a cut-off stream quietly: the last line is then partial.
+                        exc = Quarantined(
+                            "truncated_file", f"last line cut off (compressed stream ends early): {exc}"
+                        )
+                    else:
+                        exc = Quarantined("bad_json", f"invalid JSON: {exc}")
+                    yield self.quarantine(path, offset, exc, line)
                 except Quarantined as exc:
                     yield self.quarantine(path, offset, exc, line)
 
@@ -216,7 +271,9 @@ class FileReader:
         names = set(pf.schema_arrow.names)
         is_documents = set(DOCUMENT_FIELDS) <= names
         if not is_documents and cfg.text_field not in names:
-            yield self.quarantine(path, 0, Quarantined("missing_text", f"Parquet file has no {cfg.text_field!r} column"))
+            yield self.quarantine(
+                path, 0, Quarantined("missing_text", f"Parquet file has no {cfg.text_field!r} column")
+            )
             return
         index = 0
         with f:
@@ -227,10 +284,25 @@ class FileReader:
                     try:
                         if is_documents:
                             meta = row.get("meta")
-                            doc = self.make_doc(path, index, row["text"], row["id"], row.get("url"), json.loads(meta) if meta else {})
-                            doc.update(source=row["source"], lang=row.get("lang"), lang_score=row.get("lang_score"))
+                            doc = self.make_doc(
+                                path,
+                                index,
+                                row["text"],
+                                row["id"],
+                                row.get("url"),
+                                parse_meta(meta),
+                            )
+                            doc.update(
+                                source=row["source"], lang=row.get("lang"), lang_score=row.get("lang_score")
+                            )
                         else:
-                            doc = self.make_doc(path, index, row.get(cfg.text_field), row.get(cfg.id_field), row.get(cfg.url_field))
+                            doc = self.make_doc(
+                                path,
+                                index,
+                                row.get(cfg.text_field),
+                                row.get(cfg.id_field),
+                                row.get(cfg.url_field),
+                            )
                         yield doc
                     except Quarantined as exc:
                         yield self.quarantine(path, index, exc, str(row)[:200])
@@ -278,14 +350,18 @@ class FileReader:
                         continue
                     url = record.rec_headers.get_header("WARC-Target-URI")
                     rid = record.rec_headers.get_header("WARC-Record-ID") or None
-                    ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
+                    ctype = (
+                        record.http_headers.get_header("Content-Type") if record.http_headers else ""
+                    ) or ""
                     payload = record.content_stream().read(self.config.max_doc_bytes + 1)
                     # (warcio: ask for the offset only after reading the payload, or it reads as empty)
                     offset = records.get_record_offset()
                     position[0] = offset
                     try:
                         if not ctype.startswith(("text/", "application/xhtml")):
-                            raise Quarantined("not_text", f"response payload is {ctype or 'untyped'}, not text")
+                            raise Quarantined(
+                                "not_text", f"response payload is {ctype or 'untyped'}, not text"
+                            )
                         if len(payload) > self.config.max_doc_bytes:
                             raise Quarantined("too_large", "WARC payload exceeds max_doc_bytes")
                         if b"\x00" in payload[:4096]:
@@ -295,7 +371,9 @@ class FileReader:
                     except Quarantined as exc:
                         yield self.quarantine(path, offset, exc, payload[:200])
             except ArchiveLoadFailed as exc:
-                yield self.quarantine(path, position[0], Quarantined("corrupt_file", f"unreadable WARC: {exc}"))
+                yield self.quarantine(
+                    path, position[0], Quarantined("corrupt_file", f"unreadable WARC: {exc}")
+                )
 
 
 class ReadFileFn(beam.DoFn):
@@ -362,7 +440,9 @@ class ReadDocuments(beam.PTransform):
             | "ListFiles" >> beam.Create(files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles"
-            >> beam.ParDo(ReadFileFn(self.config, self.stage, total)).with_outputs(COUNTS, QUARANTINE, main=DOCS)
+            >> beam.ParDo(ReadFileFn(self.config, self.stage, total)).with_outputs(
+                COUNTS, QUARANTINE, main=DOCS
+            )
         )
         dropped = pbegin | "NoDropped" >> beam.Create([])
         return StageOutputs(results[DOCS], results[COUNTS], dropped, results[QUARANTINE])
