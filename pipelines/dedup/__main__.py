@@ -1,7 +1,10 @@
 """``python -m pipelines.dedup --input=DOCS --output=DIR``: remove boilerplate lines and duplicates.
 
-``--index-from=GLOB`` deduplicates against the index of earlier runs; the index of this
-run's kept documents is written to ``DIR/dedup_index/``.
+``--index-from=DIR_OR_GLOB`` (repeatable) deduplicates against the index of earlier runs
+(e.g. ``--index-from=OLD/dedup_index``); those documents always stay. The index of this
+run's kept documents is written to ``DIR/dedup_index/`` and the most frequent removed
+boilerplate lines to ``DIR/dedup_boilerplate.json``. Settings: the ``dedup:`` section of
+``--config`` (``pipelines.dedup.config.DedupConfig``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class DedupOptions(LmforgeOptions):
             dest="index_from",
             action="append",
             default=None,
-            help="glob of dedup index Parquet files of earlier runs (e.g. OLD/dedup_index/*.parquet); repeatable",
+            help="dedup index of an earlier run: directory or glob of its Parquet files "
+            "(e.g. OLD/dedup_index); its documents stay, new duplicates of them are removed; repeatable",
         )
 
 

@@ -1,53 +1,100 @@
 """C4-style boilerplate lines: lines that recur in many documents are kept only once.
 
 A line (stripped, at least ``min_chars`` long) that appears in at least ``min_docs``
-documents is boilerplate: navigation, cookie notices, licence headers. It stays in the
-document with the smallest id (so the text survives once, deterministically) and is
-removed everywhere else.
+documents is boilerplate: navigation, cookie notices, licence headers. It stays in one
+document -- the one whose id has the smallest stable hash, so the choice does not depend
+on the runner or the worker count -- and is removed everywhere else.
+
+Only (line hash, document hash) pairs are shuffled, in numpy batches per shard; the
+decision (frequent line hash -> keeper, count) is small and goes to the documents as a
+side input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import numpy as np
 
 from pipelines.hashing import stable_hash64
 
 
-def line_hashes(text: str, min_chars: int) -> Iterator[tuple[int, str]]:
-    """(hash, line) for each distinct line of the text long enough to be considered."""
-    seen: set[int] = set()
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if len(line) < min_chars:
-            continue
-        h = stable_hash64(line)
-        if h not in seen:
-            seen.add(h)
-            yield h, line
+def doc_uid(doc_id: str) -> int:
+    """The 64-bit stable hash that stands for a document id in every shuffle."""
+    return stable_hash64(doc_id)
 
 
-def remove_boilerplate(text: str, doc_id: str, keepers: dict[int, str], min_chars: int) -> tuple[str, int]:
-    """Drop boilerplate lines from ``text`` unless this document keeps them; (text, lines removed)."""
+def line_hashes(text: str, min_chars: int) -> list[int]:
+    """Distinct hashes of the text's lines long enough to be considered."""
+    return list({stable_hash64(line) for raw in text.split("\n") if len(line := raw.strip()) >= min_chars})
+
+
+def chunk_line_batches(docs: list[dict], min_chars: int, shards: int) -> list[tuple[int, tuple]]:
+    """(shard, (line hashes, doc uids, text hashes)) numpy batches for a chunk, one per non-empty shard."""
+    hs: list[int] = []
+    us: list[int] = []
+    cs: list[int] = []
+    for doc in docs:
+        lines = line_hashes(doc["text"], min_chars)
+        hs += lines
+        us += [doc_uid(doc["id"])] * len(lines)
+        cs += [stable_hash64(doc["text"])] * len(lines)
+    return split_by_shard(np.array(hs, np.uint64), shards, np.array(us, np.uint64), np.array(cs, np.uint64))
+
+
+def split_by_shard(keys: np.ndarray, shards: int, *columns: np.ndarray) -> list[tuple[int, tuple]]:
+    """Group rows by ``key % shards``: [(shard, (keys, *columns)), ...] for non-empty shards."""
+    if not len(keys):
+        return []
+    shard = keys % np.uint64(shards)
+    order = np.argsort(shard, kind="stable")
+    shard_sorted = shard[order]
+    cuts = np.flatnonzero(np.diff(shard_sorted)) + 1
+    out = []
+    for idx in np.split(order, cuts):
+        out.append((int(shard[idx[0]]), (keys[idx], *(c[idx] for c in columns))))
+    return out
+
+
+def frequent_lines(batches: list[tuple], min_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(line hashes, keeper uids, document counts) of the lines found in >= ``min_docs`` documents.
+
+    Documents are counted by distinct text, so exact copies of one page (left for the exact
+    pass to remove) do not turn all its lines into boilerplate.
+    """
+    if not batches:
+        empty = np.zeros(0, np.uint64)
+        return empty, empty, np.zeros(0, np.int64)
+    h, u, c = (np.concatenate([b[i] for b in batches]) for i in range(3))
+    order = np.lexsort((u, c, h))
+    h, u, c = h[order], u[order], c[order]
+    starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
+    new_text = np.concatenate(([True], (h[1:] != h[:-1]) | (c[1:] != c[:-1])))
+    counts = np.add.reduceat(new_text.astype(np.int64), starts)
+    keepers = np.minimum.reduceat(u, starts)
+    keep = counts >= min_docs
+    return h[starts][keep], keepers[keep], counts[keep]
+
+
+def remove_boilerplate(
+    text: str, uid: int, keepers: dict[int, tuple[int, int]], min_chars: int
+) -> tuple[str, int, list[tuple[int, str]]]:
+    """Drop boilerplate lines unless this document keeps them.
+
+    Returns (new text, lines removed, [(count, line) for the lines this document keeps]).
+    """
     if not keepers:
-        return text, 0
-    out, removed = [], 0
+        return text, 0, []
+    out, removed, kept_here = [], 0, {}
     for raw in text.split("\n"):
         line = raw.strip()
         if len(line) >= min_chars:
-            keeper = keepers.get(stable_hash64(line))
-            if keeper is not None and keeper != doc_id:
-                removed += 1
-                continue
+            hit = keepers.get(stable_hash64(line))
+            if hit is not None:
+                if hit[0] != uid:
+                    removed += 1
+                    continue
+                kept_here[line] = hit[1]
         out.append(raw)
+    kept_lines = [(n, line) for line, n in kept_here.items()]
     if not removed:
-        return text, 0
-    return "\n".join(out).strip(), removed
-
-
-class LineStats:
-    """Combine (count, smallest doc id, line text) per line hash."""
-
-    @staticmethod
-    def merge(a: tuple[int, str, str], b: tuple[int, str, str]) -> tuple[int, str, str]:
-        first = a if a[1] <= b[1] else b
-        return a[0] + b[0], first[1], first[2]
+        return text, 0, kept_lines
+    return "\n".join(out).strip(), removed, kept_lines

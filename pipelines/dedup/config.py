@@ -7,21 +7,33 @@ from dataclasses import dataclass
 
 @dataclass
 class DedupConfig:
-    exact: bool = True  # hash of normalised text
+    exact: bool = True  # hash of normalised text (case, punctuation and spacing ignored)
     boilerplate: bool = True  # C4-style lines repeated across documents
     fuzzy: bool = True  # MinHash LSH
     # boilerplate lines
-    boilerplate_min_docs: int = 5  # a line in at least this many documents is boilerplate
+    boilerplate_min_docs: int = 5  # a line found in at least this many documents is boilerplate
     boilerplate_min_chars: int = 10  # shorter lines are never considered
-    min_chars_after_boilerplate: int = 50  # documents left shorter are dropped
+    min_chars_after_boilerplate: int = 50  # documents that lost lines and are now shorter are dropped
     # MinHash LSH
-    threshold: float = 0.8  # Jaccard similarity that makes two documents duplicates
+    threshold: float = 0.8  # Jaccard similarity of shingle sets that makes two documents duplicates
     num_perm: int = 256
     seed: int = 1
-    word_ngram: int = 5  # shingles for space-separated languages
-    char_ngram: int = 5  # shingles for Chinese/Japanese
-    false_positive_weight: float = 0.3  # band x row choice (datasketch's optimiser): favour recall,
-    false_negative_weight: float = 0.7  # since verification removes false positives
-    verify: bool = True  # check candidate pairs against the full signatures
-    verify_min_jaccard: float = 0.75  # estimated Jaccard a verified pair must reach
+    word_ngram: int = 5  # word shingles for space-separated languages
+    char_ngram: int = 5  # character shingles for Chinese/Japanese
+    # bands x rows: datasketch's optimiser with these weights; recall-heavy because every
+    # candidate pair is verified afterwards, which removes the extra false positives
+    false_positive_weight: float = 0.02
+    false_negative_weight: float = 0.98
+    # candidate verification: "exact" (Jaccard of the shingle sets >= threshold; pairs with a
+    # document of an earlier run use the signature estimate), "signature" (estimated Jaccard
+    # from the full signatures >= signature_min_jaccard), or "none" (every LSH candidate)
+    verify: str = "exact"
+    signature_min_jaccard: float = 0.75  # below threshold: absorbs the estimator's noise
+    shuffle_shards: int = 32  # hash shards of the exact/band/line shuffles (numpy batches per chunk)
     index_files: int = 4  # Parquet files of the persisted index written per run
+
+    def __post_init__(self) -> None:
+        if self.verify not in ("exact", "signature", "none"):
+            raise ValueError(f"dedup.verify must be exact, signature or none, not {self.verify!r}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"dedup.threshold must be in (0, 1], not {self.threshold}")

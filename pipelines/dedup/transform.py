@@ -1,87 +1,174 @@
 """``DeduplicateDocuments``: boilerplate lines, exact and MinHash-LSH fuzzy duplicates in Beam.
 
-Data flow (only hashes, ids and signatures are shuffled; chunks of text never are):
+Data flow. Chunks of text never go through a shuffle; only hashes, 64-bit document
+uids (``xxh3(id)``) and, for candidate documents only, their shingle sets/signatures do.
+Hash shuffles move numpy batches, one element per (chunk, shard), not one per
+(document, band): that is what keeps Beam's per-element cost off the hot path.
 
-    chunks -> line hashes -> CombinePerKey(count, min id) -> boilerplate keepers  (small side input)
-    chunks + keepers -> per-doc records {id, exact hash, signature}          (vectorised per chunk)
-           (+ records of earlier runs, read from the persisted index)
-    records -> GroupBy(exact hash)       -> exact edges
-    records -> GroupBy((band, bucket))   -> candidate edges -> verify with both signatures
-    edges -> one union-find (CombineGlobally) -> removed id -> (representative, kind)
-    chunks + keepers + removals (side inputs) -> surviving chunks, counts, dropped records
+    chunks (zstd-packed) [+ earlier runs' index files as (path, None) elements]
+    chunks -> (line hash, uid, text hash) batches -> GBK(shard) -> frequent lines (side input)
+    chunks + frequent lines -> boilerplate lines removed; documents then too short dropped
+    chunks -> shingles + signatures (vectorised per chunk) -> exact-hash and band-key batches
+           (index files -> the same batches for the earlier documents, marked old)
+    batches -> GBK((kind, shard)) -> candidate pairs (numpy sort; exact pairs need no check)
+    chunks + pairs (side input: uid pairs only) -> ((uid_a, uid_b), info) for the candidate
+           documents, their shingles/signatures recomputed -> GBK(pair) -> verified edges
+           (exact Jaccard of the shingle sets, or the signature estimate for old documents)
+    edges -> union-find (one CombineGlobally) -> {removed id: (representative, kind)}
+    chunks + removals (side input) -> surviving chunks, counts, dropped records
 
-The removal map is a side input: it holds one entry per *removed* document (about 100
-bytes each), never the LSH index. The union-find runs in one combiner over the edges
-only, which holds up to tens of millions of duplicate edges per worker.
+Why side inputs for the decisions rather than joining them to the chunks: a join keyed by
+chunk would move every chunk (all the text) through one more shuffle; the side inputs
+hold only the frequent lines, the candidate uid pairs (16 bytes each) and the removed ids
+(~100 bytes per removed document), never the LSH index. Why recompute the candidates'
+shingles and signatures instead of carrying them: shuffling every signature would move
+num_perm x 4 bytes per document (as much as the text); the candidates are a fraction.
+Measured (bench/bench_dedup_scale.py): 1M ~1 KB documents, 2.6 MB of text per CPU-second
+end to end, peak 6.5 GB on the FnApiRunner.
+
+No Flatten below the first step: Beam's FnApiRunner deadlocks ("watermark-pending bundles
+did not execute") when a Flatten sits downstream of a side-input ParDo whose input also
+feeds a later side-input ParDo, so index files travel with the chunks instead.
+
+Scale limits: the union-find runs in one combiner over the verified edges (one per
+duplicate document, about 100 bytes): tens of millions of duplicates per worker; the
+candidate-pair side input holds 16 bytes per pair on every worker.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pickle
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import zstandard
 from apache_beam import pvalue
 
 from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
-from pipelines.dedup import components, index
-from pipelines.dedup.boilerplate import LineStats, line_hashes, remove_boilerplate
+from pipelines.dedup import components, index, lsh
+from pipelines.dedup.boilerplate import (
+    chunk_line_batches,
+    doc_uid,
+    frequent_lines,
+    remove_boilerplate,
+    split_by_shard,
+)
 from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.minhash import estimated_jaccard, optimal_bands, signatures
-from pipelines.dedup.shingles import is_cjk, normalize_for_hash, shingle_hashes
-from pipelines.hashing import stable_hash64
+from pipelines.dedup.minhash import band_keys, estimated_jaccard, flat_signatures, optimal_bands
+from pipelines.dedup.shingles import chunk_shingles, is_cjk
 from pipelines.progress import RateLogger
 
 Doc = dict[str, Any]
+EXACT, BANDS, INDEX, LINES = "exact", "bands", "index", "lines"
+# Earlier runs' documents take part under a salted uid (and a prefixed id in the union-find),
+# so a document re-ingested under the same id is a duplicate of its old self, not the same node.
+OLD_SALT = np.uint64(0x5A17_0000_0000_0001)
+OLD_PREFIX = "\x00old:"
 
 
-def doc_records(docs: list[Doc], cfg: DedupConfig) -> list[dict]:
-    """Per-doc dedup records (id, exact hash, signature) for a chunk, signatures in one batch."""
-    kept, shingles = [], []
-    for doc in docs:
-        text = doc["text"]
-        cjk = is_cjk(text, doc.get("lang"))
-        norm = normalize_for_hash(text, cjk)
-        kept.append({"id": doc["id"], "exact": stable_hash64(norm), "old": False})
-        shingles.append(shingle_hashes(norm, cfg.char_ngram if cjk else cfg.word_ngram, cjk))
-    if cfg.fuzzy and kept:
-        sigs = signatures(shingles, cfg.num_perm, cfg.seed)
-        for rec, sig in zip(kept, sigs, strict=True):
-            rec["sig"] = sig
-    return kept
+def chunk_records(docs: list[Doc], cfg: DedupConfig, with_signatures: bool = True) -> dict[str, Any]:
+    """Per-document dedup data of a chunk, computed in numpy batches.
+
+    Returns ``id`` (list), ``uid``/``exact`` (uint64), ``shingles`` (``ChunkShingles``) and,
+    with signatures, ``sig`` (docs x num_perm uint32) and ``bands`` (docs x bands uint64).
+    """
+    texts = [d["text"] for d in docs]
+    cjk = [is_cjk(t, d.get("lang")) for t, d in zip(texts, docs, strict=True)]
+    sh = chunk_shingles(texts, cjk, cfg.word_ngram, cfg.char_ngram)
+    rec: dict[str, Any] = {
+        "id": [d["id"] for d in docs],
+        "uid": np.fromiter((doc_uid(d["id"]) for d in docs), np.uint64, len(docs)),
+        "exact": sh.exact,
+        "shingles": sh,
+    }
+    if with_signatures:
+        rec["sig"] = flat_signatures(sh.hashes, sh.offsets, cfg.num_perm, cfg.seed)
+        bands, rows = optimal_bands(
+            cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight
+        )
+        rec["bands"] = band_keys(rec["sig"], bands, rows)
+        rec["has_shingles"] = np.diff(sh.offsets) > 0
+    return rec
 
 
-def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[tuple[int, int]]:
-    return [(b, stable_hash64(sig[b * rows : (b + 1) * rows].tobytes())) for b in range(bands)]
+def key_batches(rec: dict[str, Any], old: bool, cfg: DedupConfig) -> Iterator[tuple]:
+    """((kind, shard), arrays): exact-hash and band-key rows of some documents, per shard."""
+    n = len(rec["uid"])
+    old_col = np.full(n, old)
+    if cfg.exact:
+        for shard, arrays in split_by_shard(rec["exact"], cfg.shuffle_shards, rec["uid"], old_col):
+            yield (EXACT, shard), arrays
+    if cfg.fuzzy:
+        has = rec["has_shingles"]  # documents without any word character have no bands
+        bands = rec["bands"][has]
+        b = bands.shape[1]
+        for shard, arrays in split_by_shard(
+            bands.reshape(-1),
+            cfg.shuffle_shards,
+            np.repeat(rec["uid"][has], b),
+            np.repeat(rec["exact"][has], b),
+            np.repeat(old_col[has], b),
+        ):
+            yield (BANDS, shard), arrays
 
 
-def star_edges(members: Iterable[tuple[bool, str, int]]) -> list[tuple]:
-    """Edges from the group's first member (old docs first, then smallest id) to every other."""
-    ordered = sorted(set(members), key=lambda m: (not m[0], m[1]))
-    (old0, id0, h0), rest = ordered[0], ordered[1:]
-    return [(id0, m[1], h0, m[2], old0, m[0]) for m in rest]
+class LineBatchesFn(beam.DoFn):
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def process(self, chunk: tuple[str, list[Doc]]) -> Iterator[tuple]:
+        if is_index_element(chunk):
+            return
+        yield from chunk_line_batches(
+            unpack(chunk[1]), self.config.boilerplate_min_chars, self.config.shuffle_shards
+        )
+
+
+def shard_pairs(kv: tuple[tuple[str, int], Iterable[tuple]], collapse_exact: bool) -> tuple[np.ndarray, bool]:
+    """(pairs, needs verification) of one shard of exact hashes or band keys."""
+    (kind, _), batches = kv
+    if kind == EXACT:
+        return lsh.exact_pairs(list(batches)), False
+    return lsh.band_pairs(list(batches), collapse_exact), True
+
+
+def _keeper_table(frequent: list[tuple]) -> dict[int, tuple[int, int]]:
+    return {int(h): (int(u), int(c)) for hs, us, cs in frequent for h, u, c in zip(hs, us, cs, strict=True)}
 
 
 class BoilerplateFn(beam.DoFn):
-    """Remove boilerplate lines (all but the keeper's copy); drop documents left too short."""
+    """Remove boilerplate lines (all but the keeper's copy); drop documents then too short."""
 
     def __init__(self, config: DedupConfig, stage: str):
         self.config = config
         self.stage = stage
 
-    def process(self, chunk: tuple[str, list[Doc]], keepers: dict[int, str]) -> Iterator[Any]:
-        key, docs = chunk
+    def setup(self) -> None:
+        self._source: Any = None
+        self._keepers: dict[int, tuple[int, int]] = {}
+
+    def process(self, chunk: tuple[str, list[Doc]], frequent: list[tuple]) -> Iterator[Any]:
+        if is_index_element(chunk):
+            yield chunk
+            return
+        if frequent is not self._source:
+            self._source, self._keepers = frequent, _keeper_table(frequent)
+        key, docs = chunk[0], unpack(chunk[1])
         kept: list[Doc] = []
         counts: Counter = Counter()
         for doc in docs:
-            text, n_lines = remove_boilerplate(
-                doc["text"], doc["id"], keepers, self.config.boilerplate_min_chars
+            text, n_lines, kept_lines = remove_boilerplate(
+                doc["text"], doc_uid(doc["id"]), self._keepers, self.config.boilerplate_min_chars
             )
-            if len(text) < self.config.min_chars_after_boilerplate:
+            for item in kept_lines:
+                yield pvalue.TaggedOutput(LINES, item)
+            if n_lines and len(text) < self.config.min_chars_after_boilerplate:
                 counts["dropped/too_short_after_boilerplate"] += 1
                 yield pvalue.TaggedOutput(
                     DROPPED, dropped_record(self.stage, doc, "too_short_after_boilerplate")
@@ -95,21 +182,159 @@ class BoilerplateFn(beam.DoFn):
         if counts:
             yield pvalue.TaggedOutput(COUNTS, dict(counts))
         if kept:
-            yield key, kept
+            yield key, pack(kept) if len(kept) != len(docs) or counts else chunk[1]
 
 
-class SignatureFn(beam.DoFn):
-    def __init__(self, config: DedupConfig, stage: str):
+def pack(docs: list[Doc]) -> bytes:
+    """A chunk's documents as zstd-compressed pickle.
+
+    Between the dedup steps the runner buffers the chunks (the side-input steps wait for
+    the whole corpus to be hashed); compressed, those buffers hold a fraction of the text.
+    """
+    return zstandard.ZstdCompressor(level=1).compress(pickle.dumps(docs, protocol=5))
+
+
+def unpack(data: bytes | list[Doc]) -> list[Doc]:
+    return pickle.loads(zstandard.ZstdDecompressor().decompress(data)) if isinstance(data, bytes) else data
+
+
+def is_index_element(element: tuple) -> bool:
+    """Earlier runs' index files travel with the chunks as ``(path, None)`` (see ``expand``)."""
+    return element[1] is None
+
+
+class SignFn(beam.DoFn):
+    """Chunk -> exact/band key batches (and index rows); an index file -> its batches, marked old."""
+
+    def __init__(self, config: DedupConfig, stage: str, with_index: bool):
         self.config = config
         self.stage = stage
+        self.with_index = with_index
 
     def setup(self) -> None:
         self.progress = RateLogger(f"{self.stage}: signatures")
 
-    def process(self, chunk: tuple[str, list[Doc]]) -> Iterator[dict]:
-        records = doc_records(chunk[1], self.config)
-        self.progress.update(len(chunk[1]), sum(len(d["text"]) for d in chunk[1]))
-        yield from records
+    def process(self, element: tuple) -> Iterator[Any]:
+        if is_index_element(element):
+            for batch in index.read_batches(element[0], self.config):
+                batch["has_shingles"] = np.ones(len(batch["uid"]), bool)
+                batch["uid"] = batch["uid"] ^ OLD_SALT
+                yield from key_batches(batch, True, self.config)
+            return
+        docs = unpack(element[1])
+        rec = chunk_records(docs, self.config, with_signatures=self.config.fuzzy or self.with_index)
+        yield from key_batches(rec, False, self.config)
+        if self.with_index:
+            yield pvalue.TaggedOutput(INDEX, {k: rec[k] for k in ("id", "uid", "exact", "bands", "sig")})
+        self.progress.update(len(docs), sum(len(d["text"]) for d in docs))
+
+
+class PairTable:
+    """Distinct candidate pairs (uid_a < uid_b, needs verification) and, per uid, its pairs.
+
+    Built once per worker from the side input (a list of (pairs, verify) arrays per shard);
+    a pair found by the exact pass needs no verification even if LSH found it too.
+    """
+
+    def __init__(self, parts: list[tuple[np.ndarray, bool]]):
+        chunks = [(p, np.full(len(p), v)) for p, v in parts if len(p)]
+        if not chunks:
+            self.pairs, self.verify = np.zeros((0, 2), np.uint64), np.zeros(0, bool)
+        else:
+            pairs = np.concatenate([c[0] for c in chunks])
+            verify = np.concatenate([c[1] for c in chunks])
+            pairs = np.stack((pairs.min(axis=1), pairs.max(axis=1)), axis=1)
+            order = np.lexsort((verify, pairs[:, 1], pairs[:, 0]))
+            pairs, verify = pairs[order], verify[order]
+            first = np.concatenate(([True], np.any(pairs[1:] != pairs[:-1], axis=1)))
+            self.pairs, self.verify = pairs[first], verify[first]
+        ends = self.pairs.reshape(-1)
+        self._order = np.argsort(ends, kind="stable")
+        self._ends = ends[self._order]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def pairs_of(self, uids: np.ndarray) -> list[np.ndarray]:
+        """For each uid, the indices of the pairs it belongs to."""
+        lo = np.searchsorted(self._ends, uids, side="left")
+        hi = np.searchsorted(self._ends, uids, side="right")
+        return [self._order[a:b] // 2 for a, b in zip(lo, hi, strict=True)]
+
+
+class CandidateInfoFn(beam.DoFn):
+    """Chunk (or index file) -> ((uid_a, uid_b), info) for every pair its documents belong to.
+
+    info = (id, old, exact hash, signature, shingle hashes or None); recomputed here for
+    the candidate documents only. Grouping by the pair puts both sides together.
+    """
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def setup(self) -> None:
+        self._source: Any = None
+        self._table = PairTable([])
+
+    def process(self, element: tuple, parts: list[tuple[np.ndarray, bool]]) -> Iterator[tuple]:
+        if parts is not self._source:
+            self._source, self._table = parts, PairTable(parts)
+        table = self._table
+        if not len(table):
+            return
+        if is_index_element(element):
+            for batch in index.read_batches(element[0], self.config):
+                for j, idx in enumerate(table.pairs_of(batch["uid"] ^ OLD_SALT)):
+                    if len(idx):
+                        info = (batch["id"][j], True, int(batch["exact"][j]), batch["sig"][j], None)
+                        yield from self._emit(idx, info)
+            return
+        docs = unpack(element[1])
+        uids = np.fromiter((doc_uid(d["id"]) for d in docs), np.uint64, len(docs))
+        members = table.pairs_of(uids)
+        hit = [i for i, idx in enumerate(members) if len(idx)]
+        if not hit:
+            return
+        rec = chunk_records([docs[i] for i in hit], self.config)
+        for j, i in enumerate(hit):
+            info = (docs[i]["id"], False, int(rec["exact"][j]), rec["sig"][j], rec["shingles"].of(j))
+            yield from self._emit(members[i], info)
+
+    def _emit(self, idx: np.ndarray, info: tuple) -> Iterator[tuple]:
+        for k in idx.tolist():
+            a, b = self._table.pairs[k].tolist()
+            yield (a, b, bool(self._table.verify[k])), info
+
+
+def similar(a: tuple, b: tuple, cfg: DedupConfig) -> bool:
+    """Is a verified edge: exact Jaccard of the shingle sets, or the signature estimate."""
+    if cfg.verify == "none":
+        return True
+    if cfg.verify == "exact" and a[4] is not None and b[4] is not None:
+        return lsh.jaccard(a[4], b[4]) >= cfg.threshold
+    return estimated_jaccard(a[3], b[3]) >= cfg.signature_min_jaccard
+
+
+class CheckPairFn(beam.DoFn):
+    """A pair with both documents' info -> a verified edge (id_a, id_b, exact_a, exact_b, old_a, old_b)."""
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def process(self, kv: tuple[tuple, Iterable[tuple]]) -> Iterator[Any]:
+        (_, _, verify), infos = kv
+        infos = sorted(infos, key=lambda i: i[0])
+        if len(infos) != 2:
+            return
+        a, b = infos
+        if not verify:
+            yield pvalue.TaggedOutput(COUNTS, {"dedup_pairs/exact": 1})
+        elif similar(a, b, self.config):
+            yield pvalue.TaggedOutput(COUNTS, {"dedup_pairs/candidates": 1, "dedup_pairs/verified": 1})
+        else:
+            yield pvalue.TaggedOutput(COUNTS, {"dedup_pairs/candidates": 1})
+            return
+        yield (a[0], b[0], a[2], b[2], a[1], b[1])
 
 
 class FilterFn(beam.DoFn):
@@ -119,7 +344,9 @@ class FilterFn(beam.DoFn):
         self.stage = stage
 
     def process(self, chunk: tuple[str, list[Doc]], removed: dict[str, tuple[str, str]]) -> Iterator[Any]:
-        key, docs = chunk
+        if is_index_element(chunk):
+            return
+        key, docs = chunk[0], unpack(chunk[1])
         kept: list[Doc] = []
         counts: Counter = Counter()
         for doc in docs:
@@ -140,7 +367,7 @@ class FilterFn(beam.DoFn):
 
 
 class UnionFind(beam.CombineFn):
-    """All edges -> removal map (one combiner: edges are small, decisions need all of them)."""
+    """All verified edges -> removal map (one combiner: decisions need every edge of a cluster)."""
 
     def create_accumulator(self) -> list:
         return []
@@ -153,9 +380,18 @@ class UnionFind(beam.CombineFn):
         return [e for acc in accs for e in acc]
 
     def extract_output(self, edges: list) -> dict[str, tuple[str, str]]:
-        old = {e[0] for e in edges if e[4]} | {e[1] for e in edges if e[5]}
-        exact = {e[0]: e[2] for e in edges} | {e[1]: e[3] for e in edges}
-        return components.removals(((e[0], e[1]) for e in edges), old, exact)
+        return removals_from_edges(edges)
+
+
+def removals_from_edges(edges: list[tuple]) -> dict[str, tuple[str, str]]:
+    """Edges (id_a, id_b, exact_a, exact_b, old_a, old_b) -> {removed id: (representative, kind)}."""
+    named = [
+        (OLD_PREFIX + a if oa else a, OLD_PREFIX + b if ob else b, ea, eb) for a, b, ea, eb, oa, ob in edges
+    ]
+    old = {n for e in named for n in e[:2] if n.startswith(OLD_PREFIX)}
+    exact = {e[0]: e[2] for e in named} | {e[1]: e[3] for e in named}
+    out = components.removals(((e[0], e[1]) for e in named), old, exact)
+    return {doc: (rep.removeprefix(OLD_PREFIX), kind) for doc, (rep, kind) in out.items()}
 
 
 def cluster_sizes(removed: dict[str, tuple[str, str]]) -> dict[str, int]:
@@ -166,9 +402,13 @@ def cluster_sizes(removed: dict[str, tuple[str, str]]) -> dict[str, int]:
 class DeduplicateDocuments(beam.PTransform):
     """Chunks -> ``StageOutputs`` without duplicates; counts ``duplicates/*`` and boilerplate.
 
-    ``index_inputs``: globs of index files from earlier runs (deduplicate against them);
-    ``index_output``: directory for this run's index files (kept documents only);
-    ``report_dir``: where ``dedup_boilerplate.json`` (most frequent removed lines) goes.
+    ``index_inputs``: globs or directories of index files of earlier runs (documents are
+    deduplicated against them; those documents always stay). ``index_output``: a new
+    directory for this run's index (its *kept* documents only), written by this transform
+    with deterministic file names, each file atomically; give a fresh, versioned directory
+    so that earlier indexes stay untouched and a reader only trusts it once the run has
+    committed. ``report_dir``: where ``dedup_boilerplate.json`` (most frequent removed
+    lines) goes. ``index_dir`` is accepted as a shorthand for ``index_inputs=[index_dir]``.
     """
 
     def __init__(
@@ -178,137 +418,141 @@ class DeduplicateDocuments(beam.PTransform):
         index_output: str | None = None,
         report_dir: str | None = None,
         stage: str = "dedup",
+        index_dir: str | None = None,
     ):
         super().__init__()
         self.config = config or DedupConfig()
-        self.index_inputs = list(index_inputs or [])
+        self.index_inputs = list(index_inputs or []) + ([index_dir] if index_dir else [])
         self.index_output = index_output
         self.report_dir = report_dir
         self.stage = stage
 
     def expand(self, chunks: beam.PCollection) -> StageOutputs:
-        cfg, p = self.config, chunks.pipeline
-        bands, rows = optimal_bands(
-            cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight
-        )
+        cfg, p, stage = self.config, chunks.pipeline, self.stage
+        # Earlier runs' index files join the chunks as (path, None) elements before any
+        # step (see the module docstring: no Flatten further down).
+        index_files = index.expand(self.index_inputs)
+        if self.index_output:  # never read what this run writes (e.g. leftovers of a failed try)
+            out_prefix = _abs(self.index_output).rstrip("/") + "/"
+            index_files = [f for f in index_files if not _abs(f).startswith(out_prefix)]
+        if index_files:
+            chunks = (
+                chunks,
+                p | "IndexFiles" >> beam.Create([(path, None) for path in index_files]),
+            ) | "WithIndex" >> beam.Flatten()
+        chunks = chunks | "Pack" >> beam.Map(lambda c: c if is_index_element(c) else (c[0], pack(c[1])))
+        counts_parts: list[beam.PCollection] = []
+        dropped_parts: list[beam.PCollection] = []
 
         # 1. boilerplate lines
         if cfg.boilerplate:
-            min_chars, min_docs = cfg.boilerplate_min_chars, cfg.boilerplate_min_docs
-            line_stats = (
+            frequent = (
                 chunks
-                | "LineHashes"
-                >> beam.FlatMap(
-                    lambda c: (
-                        (h, (1, d["id"], ln)) for d in c[1] for h, ln in line_hashes(d["text"], min_chars)
-                    )
-                )
-                | "CountLines" >> beam.CombinePerKey(lambda vs: _merge_all(vs))
-                | "Frequent" >> beam.Filter(lambda kv: kv[1][0] >= min_docs)
+                | "LineBatches" >> beam.ParDo(LineBatchesFn(cfg))
+                | "GroupLines" >> beam.GroupByKey()
+                | "FrequentLines"
+                >> beam.Map(lambda kv: frequent_lines(list(kv[1]), cfg.boilerplate_min_docs))
             )
-            keepers = pvalue.AsDict(line_stats | "Keepers" >> beam.Map(lambda kv: (kv[0], kv[1][1])))
+            bp = chunks | "Boilerplate" >> beam.ParDo(
+                BoilerplateFn(cfg, stage), pvalue.AsList(frequent)
+            ).with_outputs(COUNTS, DROPPED, LINES, main=DOCS)
+            chunks = bp[DOCS]
+            counts_parts.append(bp[COUNTS])
+            dropped_parts.append(bp[DROPPED])
             if self.report_dir:
                 _ = (
-                    line_stats
-                    | "TopLines" >> beam.combiners.Top.Of(100, key=lambda kv: (kv[1][0], kv[1][2]))
+                    bp[LINES]
+                    | "TopLines" >> beam.combiners.Top.Of(100)
                     | "WriteTopLines"
                     >> beam.Map(_write_top_lines, fsutil.join(self.report_dir, "dedup_boilerplate.json"))
                 )
+
+        # 2. signatures -> key batches (new documents and earlier runs' index) -> candidate pairs
+        if cfg.exact or cfg.fuzzy:
+            signed = chunks | "Signatures" >> beam.ParDo(
+                SignFn(cfg, stage, self.index_output is not None)
+            ).with_outputs(INDEX, main="keys")
+            collapse = cfg.exact
+            pairs = (
+                signed["keys"]
+                | "GroupKeys" >> beam.GroupByKey()
+                | "Pairs" >> beam.Map(lambda kv: shard_pairs(kv, collapse))
+            )
+            # 3. verification: candidate documents' info grouped by pair (ids/hashes only)
+            checked = (
+                chunks
+                | "CandidateInfo" >> beam.ParDo(CandidateInfoFn(cfg), pvalue.AsList(pairs))
+                | "GroupPairs" >> beam.GroupByKey()
+                | "CheckPairs" >> beam.ParDo(CheckPairFn(cfg)).with_outputs(COUNTS, main="edges")
+            )
+            counts_parts.append(checked[COUNTS])
+            removed_map = checked["edges"] | "UnionFind" >> beam.CombineGlobally(UnionFind())
         else:
-            keepers = pvalue.AsDict(p | "NoKeepers" >> beam.Create([]))
-
-        # 2. boilerplate out, then per-doc records (new docs) + earlier runs' records (index)
-        bp = chunks | "Boilerplate" >> beam.ParDo(BoilerplateFn(cfg, self.stage), keepers).with_outputs(
-            COUNTS, DROPPED, main=DOCS
-        )
-        chunks = bp[DOCS]
-        new_records = chunks | "Signatures" >> beam.ParDo(SignatureFn(cfg, self.stage))
-        old_records = (
-            p
-            | "IndexFiles" >> beam.Create(index.expand(self.index_inputs))
-            | "ReadIndex" >> beam.FlatMap(index.read_records, cfg)
-        )
-        records = (new_records, old_records) | "AllRecords" >> beam.Flatten()
-
-        # 3. edges
-        edge_sets = []
-        if cfg.exact:
-            edge_sets.append(
-                records
-                | "ByExact" >> beam.Map(lambda r: (r["exact"], (r["old"], r["id"], r["exact"])))
-                | "GroupExact" >> beam.GroupByKey()
-                | "ExactEdges" >> beam.FlatMap(lambda kv: star_edges(kv[1]))
-            )
-        if cfg.fuzzy:
-            candidates = (
-                records
-                | "Bands"
-                >> beam.FlatMap(
-                    lambda r: (
-                        (bk, (r["old"], r["id"], r["exact"])) for bk in band_keys(r["sig"], bands, rows)
-                    )
-                )
-                | "GroupBands" >> beam.GroupByKey()
-                | "BandEdges" >> beam.FlatMap(lambda kv: star_edges(kv[1]))
-                | "DistinctEdges" >> beam.Distinct()
-            )
-            if cfg.verify:
-                candidates = _verify(records, candidates, cfg.verify_min_jaccard)
-            edge_sets.append(candidates)
-        edges = (
-            tuple(edge_sets) | "AllEdges" >> beam.Flatten() if edge_sets else p | "NoEdges" >> beam.Create([])
-        )
-        removed_map = edges | "UnionFind" >> beam.CombineGlobally(UnionFind())
+            removed_map = p | "NoRemovals" >> beam.Create([{}])
         removed = pvalue.AsSingleton(removed_map)
 
         # 4. apply
-        out = chunks | "Filter" >> beam.ParDo(FilterFn(self.stage), removed).with_outputs(
+        out = chunks | "Filter" >> beam.ParDo(FilterFn(stage), removed).with_outputs(
             COUNTS, DROPPED, main=DOCS
         )
-        cluster_counts = removed_map | "ClusterSizes" >> beam.Map(cluster_sizes)
-        counts = (bp[COUNTS], out[COUNTS], cluster_counts) | "DedupCounts" >> beam.Flatten()
-        dropped = (bp[DROPPED], out[DROPPED]) | "DedupDropped" >> beam.Flatten()
+        counts_parts += [out[COUNTS], removed_map | "ClusterSizes" >> beam.Map(cluster_sizes)]
+        dropped_parts.append(out[DROPPED])
+        counts = tuple(counts_parts) | "DedupCounts" >> beam.Flatten()
+        dropped = tuple(dropped_parts) | "DedupDropped" >> beam.Flatten()
 
-        if self.index_output:
-            kept_records = new_records | "KeptForIndex" >> beam.Filter(
-                lambda r, rm: r["id"] not in rm, removed
-            )
-            _ = kept_records | "WriteIndex" >> index.WriteIndex(self.index_output, cfg)
+        if self.index_output is not None and (cfg.exact or cfg.fuzzy):
+            _ = signed[INDEX] | "WriteIndex" >> WriteIndex(self.index_output, cfg, removed)
         quarantine = p | "NoQuarantine" >> beam.Create([])
         return StageOutputs(out[DOCS], counts, dropped, quarantine)
 
 
-def _merge_all(values: Iterable[tuple[int, str, str]]) -> tuple[int, str, str]:
-    acc = None
-    for v in values:
-        acc = v if acc is None else LineStats.merge(acc, v)
-    return acc
+class WriteIndex(beam.PTransform):
+    """Index rows of kept documents -> ``DIR/index-0000i-of-0000N.parquet`` (rows sorted by id)."""
 
+    def __init__(self, directory: str, cfg: DedupConfig, removed: pvalue.AsSingleton):
+        super().__init__()
+        self.directory = directory
+        self.cfg = cfg
+        self.removed = removed
 
-def _write_top_lines(top: list, path: str) -> None:
-    lines = [{"line": v[2], "documents": v[0]} for _, v in sorted(top, key=lambda kv: (-kv[1][0], kv[1][2]))]
-    fsutil.atomic_write_text(path, json.dumps(lines, ensure_ascii=False, indent=1) + "\n")
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        n, cfg, directory = self.cfg.index_files, self.cfg, self.directory
 
+        def split(row: dict, removed: dict) -> Iterator[tuple[int, dict]]:
+            keep = np.array([i not in removed for i in row["id"]], bool)
+            bucket = row["uid"] % np.uint64(n)
+            for b in np.unique(bucket[keep]):
+                sel = np.flatnonzero(keep & (bucket == b))
+                yield (
+                    int(b),
+                    {
+                        "id": [row["id"][i] for i in sel],
+                        **{k: row[k][sel] for k in ("uid", "exact", "bands", "sig")},
+                    },
+                )
 
-def _verify(records: beam.PCollection, edges: beam.PCollection, min_jaccard: float) -> beam.PCollection:
-    """Keep candidate edges whose signatures agree on at least ``min_jaccard`` of the permutations."""
-    sigs = records | "SigById" >> beam.Map(lambda r: (r["id"], r["sig"]))
-    with_a = (
-        {"sig": sigs, "edge": edges | "EdgeByA" >> beam.Map(lambda e: (e[0], e))}
-        | "JoinA" >> beam.CoGroupByKey()
-        | "AttachA"
-        >> beam.FlatMap(lambda kv: ((e[1], (e, s)) for s in list(kv[1]["sig"])[:1] for e in kv[1]["edge"]))
-    )
-    return (
-        {"sig": sigs, "pending": with_a}
-        | "JoinB" >> beam.CoGroupByKey()
-        | "Check"
-        >> beam.FlatMap(
-            lambda kv: (
-                e
-                for s in list(kv[1]["sig"])[:1]
-                for e, sa in kv[1]["pending"]
-                if estimated_jaccard(sa, s) >= min_jaccard
-            )
+        def write(item: tuple[int, Iterable[dict]]) -> str:
+            shard, parts = item
+            parts = list(parts)
+            batch = {"id": [i for part in parts for i in part["id"]]}
+            for k in ("uid", "exact", "bands", "sig"):
+                batch[k] = np.concatenate([part[k] for part in parts])
+            path = fsutil.join(directory, f"index-{shard:05d}-of-{n:05d}.parquet")
+            fsutil.atomic_write_bytes(path, index.to_parquet_bytes(batch, cfg))
+            return path
+
+        return (
+            rows
+            | "KeptRows" >> beam.FlatMap(split, self.removed)
+            | "GroupIndex" >> beam.GroupByKey()
+            | "WriteIndexFiles" >> beam.Map(write)
         )
-    )
+
+
+def _abs(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _write_top_lines(top: list[tuple[int, str]], path: str) -> None:
+    lines = [{"line": line, "documents": n} for n, line in sorted(top, key=lambda t: (-t[0], t[1]))]
+    fsutil.atomic_write_text(path, json.dumps(lines, ensure_ascii=False, indent=1) + "\n")

@@ -1,0 +1,220 @@
+"""Scale of the dedup stage: generated ~1 KB documents deduplicated end to end inside Beam.
+
+    .venv/bin/python -m bench.bench_dedup_scale [--quick] [--docs 100000 1000000] [--runner fnapi|mp2]
+
+Documents are generated inside the pipeline (Create of chunk numbers -> a ParDo that
+builds each chunk with numpy), so no input files are needed; 8% of them are near
+duplicates (a few words changed) and 4% exact copies of earlier documents. The timed
+pipeline is generate -> ``DeduplicateDocuments`` (boilerplate, exact, fuzzy with exact
+verification) -> ``WriteStageOutputs`` (Parquet documents, stats.json). Generation alone is
+timed separately and reported, so the dedup throughput can be read without it.
+
+Runners: ``fnapi`` = Beam's in-process FnApiRunner (one core); ``mp2`` =
+``--direct_running_mode=multi_processing --direct_num_workers=2``. Peak memory is the
+largest sum of RSS over this process and its children, sampled every 0.2 s.
+Results go to ``bench/results/dedup_scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import psutil
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.dedup import DedupConfig, DeduplicateDocuments
+from pipelines.outputs import WriteStageOutputs
+from pipelines.runner import make_pipeline
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "dedup_scale.json"
+CHUNK = 1000
+WORDS_PER_DOC = 170  # ~1 KB of text
+
+
+def _vocab() -> list[str]:
+    rng = np.random.default_rng(12345)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return ["".join(rng.choice(letters, rng.integers(2, 9))) for _ in range(VOCAB)]
+
+
+VOCAB = 20000
+
+
+def base_ids(docs: np.ndarray) -> np.ndarray:
+    """(len(docs), WORDS_PER_DOC) word ids of original documents: a stable hash of (doc, position)
+    mapped through u^3, so a few words are frequent (Zipf-like) and most are rare."""
+    x = docs.astype(np.uint64)[:, None] * np.uint64(WORDS_PER_DOC) + np.arange(WORDS_PER_DOC, dtype=np.uint64)
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(31))) * np.uint64(0x94D049BB133111EB)
+    u = ((x ^ (x >> np.uint64(29))) >> np.uint64(11)).astype(np.float64) / 2.0**53
+    return (VOCAB * u**3).astype(np.int64)
+
+
+class GenerateFn(beam.DoFn):
+    """Chunk number -> (chunk key, ~1 KB documents): originals, near duplicates, exact copies.
+
+    Document i is a near duplicate (3 words changed) of an earlier original when
+    i % 25 < 2, an exact copy of one when i % 25 == 2 (after the first 100), else original.
+    """
+
+    def setup(self) -> None:
+        self.vocab = _vocab()
+
+    def process(self, chunk: int):
+        idx = np.arange(chunk * CHUNK, (chunk + 1) * CHUNK)
+        kind = np.where(idx >= 100, idx % 25, 99)
+        source = idx.copy()
+        copy = kind <= 2
+        # the source is an earlier *original* document (kind >= 3)
+        back = 3 + (idx % 7) * 25
+        source[copy] = idx[copy] - back[copy] - kind[copy]
+        ids = base_ids(source)
+        near = np.flatnonzero(kind < 2)
+        pos = (idx[near, None] * 7 + np.arange(3)) % WORDS_PER_DOC
+        ids[near[:, None], pos] = (idx[near, None] * 31 + np.arange(3)) % VOCAB
+        vocab = self.vocab
+        docs = []
+        for i, row in zip(idx.tolist(), ids.tolist(), strict=True):
+            words = [vocab[w] for w in row]
+            text = " ".join(words[:85]) + ".\n" + " ".join(words[85:]) + "."
+            docs.append({"id": f"doc-{i:08d}", "text": text, "lang": "en", "source": "bench", "meta": {}})
+        yield f"gen-{chunk:06d}", docs
+
+
+class PeakMemory:
+    """Largest RSS sum of this process and its children while the block runs, and their CPU time
+    (comparable across runs on a machine loaded by others, unlike wall time)."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._stop = 0, threading.Event()
+        self._cpu: dict[int, float] = {}  # CPU time of children (worker processes)
+        t = psutil.Process().cpu_times()
+        self._own_start = t.user + t.system
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+                    if proc.pid != me.pid:  # children start at 0; our own is taken at the ends
+                        t = proc.cpu_times()
+                        self._cpu[proc.pid] = t.user + t.system
+            self.peak = max(self.peak, total)
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        t = psutil.Process().cpu_times()
+        self.cpu_seconds = t.user + t.system - self._own_start + sum(self._cpu.values())
+
+
+def options(runner: str) -> PipelineOptions:
+    if runner == "mp2":
+        return PipelineOptions(
+            ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+        )
+    return PipelineOptions([])
+
+
+def run_once(n_docs: int, runner: str, dedup: bool) -> dict:
+    n_chunks = n_docs // CHUNK
+    with tempfile.TemporaryDirectory() as tmp, PeakMemory() as mem:
+        started = time.perf_counter()
+        p = make_pipeline(options(runner))
+        chunks = p | beam.Create(list(range(n_chunks))) | beam.ParDo(GenerateFn())
+        if dedup:
+            out = chunks | DeduplicateDocuments(DedupConfig())
+            read_counts = chunks | beam.Map(lambda c: {"input": len(c[1])})
+            out = out._replace(counts=(out.counts, read_counts) | beam.Flatten())
+            _ = out | WriteStageOutputs(tmp, "dedup")
+        else:
+            _ = (
+                chunks
+                | beam.Map(lambda c: sum(len(d["text"]) for d in c[1]))
+                | beam.combiners.Count.Globally()
+            )
+        p.run().wait_until_finish()
+        seconds = time.perf_counter() - started
+        stats = json.loads((Path(tmp) / "stats.json").read_text()) if dedup else None
+    cpu = mem.cpu_seconds
+    return {
+        "seconds": round(seconds, 1),
+        "cpu_s": round(cpu, 1),
+        "peak_rss_gb": round(mem.peak / 2**30, 2),
+        "stats": stats,
+    }
+
+
+def text_mb(n_docs: int) -> float:
+    """Exact MB of generated text (a sample of chunks, scaled)."""
+    fn = GenerateFn()
+    fn.setup()
+    sample = [0, n_docs // CHUNK // 2, n_docs // CHUNK - 1]
+    per_chunk = np.mean([sum(len(d["text"]) for d in next(fn.process(c))[1]) for c in sample])
+    return per_chunk * (n_docs // CHUNK) / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="20k documents only (< 1 min)")
+    ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--runner", choices=["fnapi", "mp2"], nargs="+", default=["mp2"])
+    ap.add_argument(
+        "--no-generation-baseline", action="store_true", help="skip the generation-only run (saves time)"
+    )
+    args = ap.parse_args()
+    sizes = [20_000] if args.quick else args.docs
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # runs keyed by runner-docs
+    results.setdefault("runs", {})
+    for runner in args.runner:
+        for n in sizes:
+            mb = text_mb(n)
+            gen = (
+                {"seconds": None, "cpu_s": None}
+                if args.no_generation_baseline
+                else run_once(n, runner, dedup=False)
+            )
+            res = run_once(n, runner, dedup=True)
+            counts = res["stats"]["counts"]
+            row = {
+                "docs": n,
+                "text_mb": round(mb, 1),
+                "runner": runner,
+                "wall_s": res["seconds"],
+                "mb_per_s": round(mb / res["seconds"], 2),
+                "cpu_s": res["cpu_s"],
+                "mb_per_cpu_s": round(mb / res["cpu_s"], 2),
+                "generation_only_s": gen["seconds"],
+                "generation_only_cpu_s": gen["cpu_s"],
+                "mb_per_s_excluding_generation": (
+                    round(mb / max(res["seconds"] - gen["seconds"], 1e-9), 2) if gen["seconds"] else None
+                ),
+                "peak_rss_gb": res["peak_rss_gb"],
+                "kept": counts["kept"],
+                "duplicates": counts["duplicates"],
+                "balanced": res["stats"]["balanced"],
+                "cpu_load_1min_after": round(psutil.getloadavg()[0], 1),
+            }
+            results["runs"][f"{runner}-{n}"] = row
+            print(json.dumps(row))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
