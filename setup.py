@@ -55,6 +55,7 @@ setup(
     package_data={
         "pipelines": ["configs/*.yaml", "configs/**/*.yaml", "clean/languages/*.yaml"],
         "schemas": ["README.md"],
+        "lm_train": ["configs/*.yaml"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
