@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small versions of every benchmark")
     ap.add_argument("--only", default="", help="comma-separated areas (default: all)")
+    ap.add_argument("--summary-only", action="store_true", help="rebuild SUMMARY.md from existing results")
     args = ap.parse_args(argv)
+    if args.summary_only:
+        results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+        (RESULTS / "SUMMARY.md").write_text(summarise(results), encoding="utf-8")
+        print(f"wrote {RESULTS / 'SUMMARY.md'} from {len(results)} result files")
+        return 0
     areas = [a for a in discover() if not args.only or a in args.only.split(",")]
     RESULTS.mkdir(exist_ok=True)
     failed: list[str] = []

@@ -1,0 +1,126 @@
+"""End-to-end ``pipelines.prepare`` throughput and peak memory: the sample, and a generated corpus.
+
+The generated corpus is built from the sample's English and Chinese paragraphs, recombined
+at random (seeded) into new documents, so that most documents are unique (as in a real
+crawl) while about 5 % are exact copies and 5 % near copies. Written to a temporary
+directory, never committed.
+
+    python -m bench.bench_prepare [--quick] [--size-mb 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample" / "raw"
+RESULTS = ROOT / "bench" / "results" / "prepare.json"
+
+
+def sample_paragraphs() -> list[str]:
+    paras: list[str] = []
+    for name in ("kjv-old-testament", "kjv-new-testament", "fortunes-zh"):
+        with gzip.open(SAMPLE / "jsonl" / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
+            for line in f:
+                paras += [p for p in json.loads(line)["text"].split("\n\n") if len(p) > 80]
+    return paras
+
+
+def generate(directory: Path, size_mb: float, seed: int = 0) -> int:
+    """JSONL.gz files of recombined paragraphs; returns text bytes written."""
+    rng = random.Random(seed)
+    paras = sample_paragraphs()
+    directory.mkdir(parents=True, exist_ok=True)
+    written, n, docs = 0, 0, []
+    while written < size_mb * 1e6:
+        r = rng.random()
+        if docs and r < 0.05:
+            text = rng.choice(docs[-1000:])  # exact copy
+        elif docs and r < 0.10:
+            words = rng.choice(docs[-1000:]).split(" ")
+            text = " ".join(w for w in words if rng.random() > 0.02)  # ~2 % words deleted
+        else:
+            text = "\n\n".join(rng.choice(paras) for _ in range(rng.randint(3, 8)))
+        docs.append(text)
+        written += len(text.encode("utf-8"))
+        n += 1
+    per_file = 20000
+    for i in range(0, len(docs), per_file):
+        with gzip.open(
+            directory / f"gen-{i // per_file:04d}.jsonl.gz", "wt", encoding="utf-8", compresslevel=1
+        ) as f:
+            for j, text in enumerate(docs[i : i + per_file], start=i):
+                f.write(json.dumps({"id": f"gen/{j:08d}", "text": text}, ensure_ascii=False) + "\n")
+    return written
+
+
+def text_bytes_of_sample() -> int:
+    total = 0
+    for path in SAMPLE.rglob("*"):
+        if path.is_file():
+            opener = gzip.open if path.suffix == ".gz" and "warc" not in path.name else open
+            with opener(path, "rb") as f:
+                total += len(f.read())
+    return total
+
+
+def run_prepare(inputs: Path, out: Path, config: Path | None, text_bytes: int, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "pipelines.prepare", f"--input={inputs}", f"--output={out}", *extra]
+    if config:
+        cmd.append(f"--config={config}")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"prepare failed:\n{proc.stderr[-3000:]}")
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {
+        "input_text_mb": round(text_bytes / 1e6, 2),
+        "flags": extra,
+        "wall_s": round(wall, 1),
+        "mb_per_s": round(text_bytes / 1e6 / wall, 3),
+        "counts": manifest["counts"],
+        "tokens": sum(s["num_tokens"] for s in manifest["shards"]),
+        "peak_rss_mb_children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the sample only")
+    ap.add_argument("--size-mb", type=float, default=100.0)
+    args = ap.parse_args(argv)
+    results: dict = {"cpu_count": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory(prefix="lmforge-bench-prepare-") as tmp:
+        tmp_path = Path(tmp)
+        results["sample"] = run_prepare(SAMPLE, tmp_path / "sample", None, text_bytes_of_sample(), [])
+        print("sample:", json.dumps(results["sample"]), flush=True)
+        if not args.quick:
+            gen = tmp_path / "gen"
+            size = generate(gen, args.size_mb)
+            config = tmp_path / "config.yaml"
+            config.write_text("tokenize:\n  sample_fraction: 0.05\n")
+            flags = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+            results["generated"] = run_prepare(gen, tmp_path / "gen-out", config, size, flags)
+            print("generated:", json.dumps(results["generated"]), flush=True)
+    results["load_avg_at_end"] = os.getloadavg()[0]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
