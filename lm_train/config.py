@@ -1,0 +1,173 @@
+"""Training settings: one flat dataclass, defaults in code, a YAML file, then ``key=value`` overrides.
+
+Flat on purpose: every key is a command-line override away (``lr=3e-4 model=lstm``), and
+the effective configuration is written to ``RUNDIR/config.yaml`` so a run can be repeated
+from its own directory. Unknown keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+MODELS = ("gpt", "rnn", "lstm", "gru")
+SCHEDULES = ("cosine", "wsd", "constant")
+DTYPES = ("auto", "float32", "bfloat16")
+ATTENTION = ("auto", "sdpa", "flex")
+
+
+class ConfigError(ValueError):
+    """A configuration key that is unknown, of the wrong type or out of range."""
+
+
+@dataclass
+class TrainConfig:
+    # model
+    model: str = "gpt"  # gpt | rnn | lstm | gru
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    d_ff: int = 0  # 0: 4 × d_model
+    dropout: float = 0.0
+    rope_theta: float = 10000.0
+    tie_embeddings: bool = True
+    attention: str = "auto"  # auto | sdpa (block-diagonal mask) | flex (FlexAttention, CUDA)
+    # data
+    seq_len: int = 256
+    batch_size: int = 8  # per rank, per micro-step
+    grad_accum: int = 1
+    packing: str = "concat"  # concat | best_fit (see lm_train.data)
+    data_workers: int = 0
+    dataset_version: int = 0  # 0: whatever DIR/manifest.json is; n: refuse any other version
+    # optimisation
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1  # final lr = lr × min_lr_ratio
+    schedule: str = "cosine"  # cosine | wsd | constant (all after linear warmup)
+    warmup_steps: int = 100
+    decay_frac: float = 0.2  # wsd: fraction of max_steps spent decaying at the end
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # 0: no clipping (the norm is still logged)
+    max_steps: int = 1000
+    # evaluation, checkpoints, logging
+    eval_every: int = 200  # 0: never (except at the end)
+    eval_steps: int = 20  # validation batches (of the global batch size) per evaluation
+    ckpt_every: int = 200  # 0: only at the end
+    keep_ckpts: int = 3
+    log_every: int = 10
+    tensorboard: bool = True
+    # runtime
+    seed: int = 0
+    compile: bool = False
+    dtype: str = "auto"  # auto: bfloat16 on GPUs that support it, else float32
+    device: str = "auto"  # auto | cpu | cuda
+    peak_flops: float = 0.0  # per device, for MFU; 0: known GPU table, or a measured matmul on CPU
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        checks = [
+            (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}"),
+            (self.attention in ATTENTION, f"attention must be one of {ATTENTION}, got {self.attention!r}"),
+            (self.device in ("auto", "cpu", "cuda"), f"device must be auto|cpu|cuda, got {self.device!r}"),
+            (self.n_layer >= 1 and self.d_model >= 1, "n_layer and d_model must be >= 1"),
+            (self.model != "gpt" or self.d_model % self.n_head == 0, "d_model must be divisible by n_head"),
+            (
+                self.model != "gpt" or (self.d_model // max(self.n_head, 1)) % 2 == 0,
+                "head size must be even (RoPE)",
+            ),
+            (self.seq_len >= 2, "seq_len must be >= 2"),
+            (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be >= 1"),
+            (self.max_steps >= 1, "max_steps must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio must be in [0, 1]"),
+            (0.0 <= self.decay_frac <= 1.0, "decay_frac must be in [0, 1]"),
+            (self.warmup_steps >= 0 and self.eval_steps >= 1, "warmup_steps >= 0 and eval_steps >= 1"),
+            (self.keep_ckpts >= 1 and self.log_every >= 1, "keep_ckpts and log_every must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"config: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()})
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check a YAML value against the field's type; ints are accepted where floats are expected."""
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["lr=1e-3", "compile=true"]`` → ``{"lr": 0.001, "compile": True}`` (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value")
+        value = yaml.safe_load(raw) if raw != "" else ""
+        # YAML 1.1 reads "3e-4" as a string; accept the number a user means.
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value) if any(c in value for c in ".eE") else value
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def load_yaml_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--config {path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"--config {path}: the top level must be a mapping of key: value")
+    return dict(data)
+
+
+def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (later wins)."""
+    data: dict[str, Any] = load_yaml_file(path) if path else {}
+    data.update(overrides or {})
+    return TrainConfig.from_dict(data, f"config ({path})" if path else "config")

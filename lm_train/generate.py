@@ -1,0 +1,141 @@
+"""Sample text from a trained run.
+
+    python -m lm_train.generate --checkpoint RUNDIR --prompt "In the beginning" \\
+        [--temperature 0.8] [--top-k 40] [--max-new-tokens 100] [--seed 0]
+
+``--checkpoint`` is a run directory (its newest checkpoint) or a ``step-*.pt`` file. The
+tokenizer is the copy of the dataset's ``tokenizer.json`` the trainer recorded in the run
+directory, so generation works after the dataset has moved. Generation stops at the
+end-of-document token or after ``--max-new-tokens``; the context is cropped to the
+trained ``seq_len``. ``--temperature 0`` is greedy decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import torch
+from torch import nn
+
+from lm_train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
+from lm_train.config import TrainConfig
+from lm_train.models import build_model
+from pipelines import fsutil
+
+
+def run_dir_of(checkpoint_path: str) -> str:
+    """``RUNDIR`` of ``RUNDIR/checkpoints/step-N.pt``."""
+    return checkpoint_path.rsplit("/", 2)[0] if "/" in checkpoint_path else "."
+
+
+def load_run(path: str) -> tuple[nn.Module, TrainConfig, dict[str, Any], str]:
+    """(model in eval mode, its config, the checkpoint, the run directory) from a run dir or .pt file."""
+    ckpt_path = resolve_checkpoint(path)
+    state = load_checkpoint(ckpt_path)
+    cfg = TrainConfig.from_dict(state["config"], f"{ckpt_path}: config")
+    model = build_model(cfg, int(state["vocab_size"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, cfg, state, run_dir_of(ckpt_path)
+
+
+def load_tokenizer(rundir: str):
+    from tokenizers import Tokenizer
+
+    path = fsutil.join(rundir, "tokenizer.json")
+    if not fsutil.exists(path):
+        raise CheckpointError(f"{rundir} has no tokenizer.json (was it written by lm_train.train?)")
+    return Tokenizer.from_str(fsutil.read_text(path))
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
+    """One token id from the last position's logits ``[vocab]``."""
+    if temperature <= 0:
+        return int(logits.argmax())
+    logits = logits.float() / temperature
+    if 0 < top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+@torch.no_grad()
+def generate_ids(
+    model: nn.Module,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    max_context: int,
+    temperature: float = 0.8,
+    top_k: int = 40,
+    eos_id: int | None = None,
+    seed: int = 0,
+) -> list[int]:
+    """Autoregressive sampling (the whole context is re-run each step: simple, fine for short outputs)."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = list(prompt_ids)
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        context = torch.tensor([ids[-max_context:]], dtype=torch.long)
+        hidden = model(context)
+        token = sample_next(model.logits(hidden[:, -1])[0], temperature, top_k, generator)
+        if token == eos_id:
+            break
+        ids.append(token)
+        new.append(token)
+    return new
+
+
+def eos_of(rundir: str, tokenizer) -> int | None:
+    run_json = fsutil.join(rundir, "run.json")
+    if fsutil.exists(run_json):
+        return json.loads(fsutil.read_text(run_json))["tokenizer"]["eos_id"]
+    return tokenizer.token_to_id("<|endoftext|>")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m lm_train.generate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    ap.add_argument("--prompt", required=True)
+    ap.add_argument("--temperature", type=float, default=0.8)
+    ap.add_argument("--top-k", type=int, default=40)
+    ap.add_argument("--max-new-tokens", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(min(torch.get_num_threads(), int(os.environ.get("OMP_NUM_THREADS", "4"))))
+    try:
+        model, cfg, state, rundir = load_run(args.checkpoint)
+        tokenizer = load_tokenizer(rundir)
+    except (CheckpointError, ValueError) as exc:
+        print(f"lm_train.generate: error: {exc}", file=sys.stderr)
+        return 1
+    prompt_ids = tokenizer.encode(args.prompt, add_special_tokens=False).ids
+    if not prompt_ids:
+        print("lm_train.generate: error: the prompt encodes to no token", file=sys.stderr)
+        return 1
+    new = generate_ids(
+        model,
+        prompt_ids,
+        args.max_new_tokens,
+        cfg.seq_len,
+        args.temperature,
+        args.top_k,
+        eos_of(rundir, tokenizer),
+        args.seed,
+    )
+    text = tokenizer.decode(prompt_ids + new, skip_special_tokens=True)
+    print(f"[{cfg.model}, step {state['step']}, {len(new)} new tokens]")
+    print(text, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""AdamW with decay/no-decay parameter groups, and learning-rate schedules as pure functions.
+
+Weight decay pulls matmul weights towards zero; applied to norms' gains, biases or
+embedding rows it only hurts (a rare token's embedding would shrink every step it is not
+seen), so those go to a group without decay.
+
+Schedules, all with a linear warmup from 0 to ``lr`` over ``warmup_steps``:
+
+* ``cosine``: cosine decay to ``lr × min_lr_ratio`` at ``max_steps``;
+* ``wsd`` (warmup-stable-decay): constant ``lr``, then a linear decay to the minimum over
+  the last ``decay_frac × max_steps`` steps (a run can be extended from a stable-phase
+  checkpoint and decayed later);
+* ``constant``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lm_train.config import TrainConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups: matrices of linear layers (decayed) and everything else (not)."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    decay, no_decay, seen = [], [], set()
+    for _, p in model.named_parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))  # tied weights appear once
+        (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    fused = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay),
+        lr=cfg.lr,
+        betas=(cfg.beta1, cfg.beta2),
+        eps=cfg.eps,
+        fused=fused or None,
+    )
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate for optimizer step ``step`` (0-based) of a ``cfg.max_steps`` schedule."""
+    peak, floor = cfg.lr, cfg.lr * cfg.min_lr_ratio
+    if step < cfg.warmup_steps:
+        return peak * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return peak
+    if cfg.schedule == "cosine":
+        span = max(cfg.max_steps - cfg.warmup_steps, 1)
+        progress = min((step - cfg.warmup_steps) / span, 1.0)
+        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    decay_steps = max(round(cfg.decay_frac * cfg.max_steps), 1)
+    decay_start = cfg.max_steps - decay_steps
+    if step < decay_start:
+        return peak
+    progress = min((step - decay_start + 1) / decay_steps, 1.0)
+    return peak + (floor - peak) * progress
+
+
+class Scheduler:
+    """Sets each group's lr from ``lr_at``; its whole state is the step counter."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+        self.optimizer, self.cfg, self.step_num = optimizer, cfg, 0
+        self.apply()
+
+    def apply(self) -> float:
+        lr = lr_at(self.step_num, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self) -> float:
+        self.step_num += 1
+        return self.apply()
+
+    @property
+    def lr(self) -> float:
+        return lr_at(self.step_num, self.cfg)
+
+    def state_dict(self) -> dict:
+        return {"step": self.step_num}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_num = int(state["step"])
+        self.apply()
