@@ -1,8 +1,9 @@
 """End-to-end ``pipelines.prepare`` throughput and peak memory: the sample, and a generated corpus.
 
-The generated corpus is built from the sample's English and Chinese paragraphs, recombined
-at random (seeded) into new documents, so that most documents are unique (as in a real
-crawl) while about 5 % are exact copies and 5 % near copies. Written to a temporary
+The generated corpus is built from the sample's English and Chinese documents with 15 % of
+the words (characters for Chinese) replaced at random (seeded), so that documents and
+their lines are unique (as in a real crawl), while about 5 % are exact copies and 5 %
+near copies. Written to a temporary
 directory, never committed.
 
     python -m bench.bench_prepare [--quick] [--size-mb 100]
@@ -27,33 +28,41 @@ SAMPLE = ROOT / "data" / "sample" / "raw"
 RESULTS = ROOT / "bench" / "results" / "prepare.json"
 
 
-def sample_paragraphs() -> list[str]:
-    paras: list[str] = []
+def sample_documents() -> list[str]:
+    docs: list[str] = []
     for name in ("kjv-old-testament", "kjv-new-testament", "fortunes-zh"):
         with gzip.open(SAMPLE / "jsonl" / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
-            for line in f:
-                paras += [p for p in json.loads(line)["text"].split("\n\n") if len(p) > 80]
-    return paras
+            docs += [json.loads(line)["text"] for line in f]
+    return docs
+
+
+def mutate(text: str, rng: random.Random, rate: float) -> str:
+    """Replace about ``rate`` of the words (English) or characters (Chinese) so every line is new."""
+    if sum(1 for c in text[:200] if "\u4e00" <= c <= "\u9fff") > 20:
+        pool = "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年"
+        return "".join(
+            rng.choice(pool) if "\u4e00" <= c <= "\u9fff" and rng.random() < rate else c for c in text
+        )
+    vocab = ["lord", "people", "house", "city", "land", "king", "water", "day", "word", "heart", "man", "son"]
+    return " ".join(rng.choice(vocab) if rng.random() < rate else w for w in text.split(" "))
 
 
 def generate(directory: Path, size_mb: float, seed: int = 0) -> int:
-    """JSONL.gz files of recombined paragraphs; returns text bytes written."""
+    """JSONL.gz files of mutated sample documents (15 % of words replaced), 5 % exact and 5 % near copies."""
     rng = random.Random(seed)
-    paras = sample_paragraphs()
+    source = sample_documents()
     directory.mkdir(parents=True, exist_ok=True)
-    written, n, docs = 0, 0, []
+    written, docs = 0, []
     while written < size_mb * 1e6:
         r = rng.random()
         if docs and r < 0.05:
             text = rng.choice(docs[-1000:])  # exact copy
         elif docs and r < 0.10:
-            words = rng.choice(docs[-1000:]).split(" ")
-            text = " ".join(w for w in words if rng.random() > 0.02)  # ~2 % words deleted
+            text = mutate(rng.choice(docs[-1000:]), rng, 0.01)  # near copy
         else:
-            text = "\n\n".join(rng.choice(paras) for _ in range(rng.randint(3, 8)))
+            text = mutate(rng.choice(source), rng, 0.15)
         docs.append(text)
         written += len(text.encode("utf-8"))
-        n += 1
     per_file = 20000
     for i in range(0, len(docs), per_file):
         with gzip.open(
