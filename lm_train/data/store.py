@@ -109,7 +109,8 @@ class ShardCache:
         self.directory = directory
         self.max_bytes = max_bytes
         os.makedirs(directory, exist_ok=True)
-        self._lock = threading.Lock()
+        # Re-entrant: a future that is already done runs its callback at once, under the lock.
+        self._lock = threading.RLock()
         self._lru: OrderedDict[str, int] = OrderedDict()  # sha -> bytes, oldest first
         files = [f for f in os.listdir(directory) if f.endswith(".arrow")]
         for f in sorted(files, key=lambda f: os.stat(os.path.join(directory, f)).st_atime_ns):
