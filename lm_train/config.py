@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from pipelines import fsutil
+
 MODELS = ("gpt", "rnn", "lstm", "gru")
 SCHEDULES = ("cosine", "wsd", "constant")
 DTYPES = ("auto", "float32", "bfloat16")
@@ -152,18 +154,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 
 def load_yaml_file(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"--config {path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"--config {path}: the top level must be a mapping of key: value")
-    return dict(data)
+    """The ``--config`` file (local path or fsspec URL) as a dict."""
+    return fsutil.read_yaml_mapping(path, ConfigError)
 
 
 def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

@@ -44,6 +44,19 @@ class StageOutputs(NamedTuple):
     quarantine: beam.PCollection  # quarantine records
 
 
+def chain(*stages: StageOutputs) -> StageOutputs:
+    """Stages applied one after another: the last stage's documents, every stage's accounting.
+
+    Call it once per pipeline (its Flatten labels are fixed).
+    """
+    return StageOutputs(
+        stages[-1].docs,
+        tuple(s.counts for s in stages) | "AllCounts" >> beam.Flatten(),
+        tuple(s.dropped for s in stages) | "AllDropped" >> beam.Flatten(),
+        tuple(s.quarantine for s in stages) | "AllQuarantine" >> beam.Flatten(),
+    )
+
+
 def quarantine_record(
     stage: str, path: str, offset: int | None, reason: str, error: str, sample: Any = None
 ) -> dict:

@@ -19,8 +19,6 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import yaml
-
 from pipelines import fsutil
 from pipelines.clean.config import CleanConfig
 from pipelines.dedup.config import DedupConfig
@@ -117,17 +115,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def load_yaml(path: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(fsutil.read_text(path))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"--config {path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"--config {path}: the top level must be a mapping")
-    return dict(data)
+    return fsutil.read_yaml_mapping(path, ConfigError)
 
 
 def load_pipeline_config(

@@ -182,3 +182,20 @@ def list_names(directory: str) -> list[str]:
     if not fs.exists(p):
         return []
     return sorted(os.path.basename(str(f).rstrip("/")) for f in fs.ls(p, detail=False))
+
+
+def read_yaml_mapping(path: str, error: type[Exception] = ValueError) -> dict:
+    """A YAML file (local or URL) whose top level is a mapping; problems raise ``error`` naming the file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(read_text(path))
+    except FileNotFoundError as exc:
+        raise error(f"--config {path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"--config {path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"--config {path}: the top level must be a mapping of key: value")
+    return data

@@ -21,7 +21,7 @@ import time
 import apache_beam as beam
 
 from pipelines import fsutil, versions
-from pipelines.accounting import STATS_FILENAME, StageOutputs
+from pipelines.accounting import STATS_FILENAME, chain
 from pipelines.clean.transform import CleanDocuments
 from pipelines.clock import crash_point
 from pipelines.config import ConfigError, PipelineConfig, load_pipeline_config
@@ -77,12 +77,7 @@ def build(
     kept = (
         dedup.docs | "CrashDuringDedup" >> beam.Map(_crash_probe("dedup")) | "FusionBreak" >> beam.Reshuffle()
     )
-    upstream = StageOutputs(
-        kept,
-        (read.counts, clean.counts, dedup.counts) | "AllCounts" >> beam.Flatten(),
-        (clean.dropped, dedup.dropped) | "AllDropped" >> beam.Flatten(),
-        (read.quarantine, clean.quarantine, dedup.quarantine) | "AllQuarantine" >> beam.Flatten(),
-    )
+    upstream = chain(read, clean, dedup)._replace(docs=kept)
     dataset = upstream | "TokenDataset" >> WriteTokenDataset(
         out,
         config,

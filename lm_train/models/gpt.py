@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lm_train.models.base import LanguageModel
+
 
 def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[Tensor, Tensor]:
     """cos/sin tables ``[max_len, head_dim // 2]`` for rotary embeddings."""
@@ -113,7 +115,7 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
-class GPT(nn.Module):
+class GPT(LanguageModel):
     """Decoder-only Transformer; ``forward`` → hidden states ``[B, T, d_model]``."""
 
     def __init__(
@@ -175,15 +177,6 @@ class GPT(nn.Module):
             x = block(x, cos, sin, mask, flex_mask)
         return self.norm(x)
 
-    def logits(self, hidden: Tensor) -> Tensor:
-        return self.head(hidden)
-
-    def num_params(self, non_embedding: bool = False) -> int:
-        n = sum(p.numel() for p in self.parameters())
-        return n - self.embed.weight.numel() if non_embedding else n
-
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token: 6N for the matmuls (head included) + 12·L·d·T for attention scores."""
-        tied = self.head.weight is self.embed.weight
-        n = self.num_params(non_embedding=True) + (self.head.weight.numel() if tied else 0)
-        return 6.0 * n + 12.0 * self.n_layer * self.d_model * seq_len
+        return 6.0 * self.matmul_params() + 12.0 * self.n_layer * self.d_model * seq_len

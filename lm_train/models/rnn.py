@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lm_train.models.base import LanguageModel
+
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -33,7 +35,7 @@ def segment_layout(segment_ids: Tensor) -> tuple[Tensor, Tensor]:
     return starts, ends - starts
 
 
-class RecurrentLM(nn.Module):
+class RecurrentLM(LanguageModel):
     """Embedding → multi-layer RNN/LSTM/GRU → norm → (tied) head; ``forward`` → ``[B, T, d_model]``."""
 
     def __init__(
@@ -79,15 +81,6 @@ class RecurrentLM(nn.Module):
         flat = out[valid]  # row-major over (piece, step) == flattened batch order
         return self.norm(self.drop(flat.view(b, t, d)))
 
-    def logits(self, hidden: Tensor) -> Tensor:
-        return self.head(hidden)
-
-    def num_params(self, non_embedding: bool = False) -> int:
-        n = sum(p.numel() for p in self.parameters())
-        return n - self.embed.weight.numel() if non_embedding else n
-
     def flops_per_token(self, seq_len: int) -> float:
         """6 × (recurrent + input matmul weights + head): the RNN has no sequence-length term."""
-        tied = self.head.weight is self.embed.weight
-        n = self.num_params(non_embedding=True) + (self.head.weight.numel() if tied else 0)
-        return 6.0 * n
+        return 6.0 * self.matmul_params()

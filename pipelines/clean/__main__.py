@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from pipelines.accounting import chain
 from pipelines.clean.transform import CleanDocuments
 from pipelines.config import PipelineConfig
 from pipelines.io.readers import ReadDocuments
@@ -15,11 +16,7 @@ from pipelines.runner import run_stage
 def build(pipeline: beam.Pipeline, opts: LmforgeOptions, config: PipelineConfig) -> None:
     read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
     clean = read.docs | "Clean" >> CleanDocuments(config.clean)
-    merged = clean._replace(
-        counts=(read.counts, clean.counts) | "MergeCounts" >> beam.Flatten(),
-        quarantine=(read.quarantine, clean.quarantine) | "MergeQuarantine" >> beam.Flatten(),
-    )
-    merged | "Write" >> WriteStageOutputs(opts.output, "clean", opts.keep_dropped)
+    chain(read, clean) | "Write" >> WriteStageOutputs(opts.output, "clean", opts.keep_dropped)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import argparse
 import apache_beam as beam
 
 from pipelines import fsutil
+from pipelines.accounting import chain
 from pipelines.config import PipelineConfig
 from pipelines.dedup.transform import DeduplicateDocuments
 from pipelines.io.readers import ReadDocuments
@@ -44,11 +45,7 @@ def build(pipeline: beam.Pipeline, opts: DedupOptions, config: PipelineConfig) -
         index_output=fsutil.join(opts.output, "dedup_index"),
         report_dir=opts.output,
     )
-    merged = dedup._replace(
-        counts=(read.counts, dedup.counts) | "MergeCounts" >> beam.Flatten(),
-        quarantine=(read.quarantine, dedup.quarantine) | "MergeQuarantine" >> beam.Flatten(),
-    )
-    merged | "Write" >> WriteStageOutputs(opts.output, "dedup", opts.keep_dropped)
+    chain(read, dedup) | "Write" >> WriteStageOutputs(opts.output, "dedup", opts.keep_dropped)
 
 
 def main(argv: list[str] | None = None) -> int:
