@@ -201,7 +201,8 @@ def load_index(root: str, key: str) -> BuiltIndex | None:
             meta = json.load(f)
         if meta.get("format") != INDEX_FORMAT:
             return None
-        arr = {name: np.load(os.path.join(d, f"{name}.npy"), mmap_mode="r") for name in _ARRAYS}
+        # Plain ndarray views of the maps: np.memmap's subclass hooks cost microseconds per operation.
+        arr = {name: np.asarray(np.load(os.path.join(d, f"{name}.npy"), mmap_mode="r")) for name in _ARRAYS}
     except (OSError, ValueError):
         return None
     return BuiltIndex(

@@ -96,13 +96,45 @@ class _Plan:
     def batch(self, u: int) -> dict[str, np.ndarray]:
         if self.prefetch and u % self.prefetch == 0 and any(is_remote(r.url) for r in self.store.refs):
             ahead = np.concatenate([self.samples(v) for v in range(u + 1, u + 1 + self.prefetch)])
-            pieces, _ = pieces_of(self.index, ahead[ahead >= 0])
+            pieces, _, _ = pieces_of(self.index, ahead[ahead >= 0])
             self.store.prefetch(np.unique(self.index.piece_shard[pieces]).tolist())
         return build_batch(self.index, self.samples(u), self.seq_len, self.store.tokens, self.pad_id)
 
 
 def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in batch.items()}
+
+
+Layout = tuple[tuple[str, str, tuple[int, ...], int], ...]
+
+
+def _pack(batch: dict[str, np.ndarray]) -> tuple[Layout, torch.Tensor]:
+    """All arrays of a batch in one byte tensor (8-byte aligned fields).
+
+    A DataLoader worker then hands over one shared-memory block per batch instead of
+    one per array; receiving each costs the main process a few hundred microseconds.
+    """
+    layout, off = [], 0
+    for k, v in batch.items():
+        layout.append((k, v.dtype.str, v.shape, off))
+        off += -(-v.nbytes // 8) * 8
+    buf = np.empty(off, np.uint8)
+    for (_, _, _, o), v in zip(layout, batch.values()):
+        buf[o : o + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+    return tuple(layout), torch.from_numpy(buf)
+
+
+def _unpack(layout: Layout, buf: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Typed views into the buffer made by ``_pack`` (no copy)."""
+    out = {}
+    for k, dt, shape, o in layout:
+        dtype = np.dtype(dt)
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        out[k] = buf[o : o + n].view(_TORCH_DTYPES[dtype]).view(shape)
+    return out
+
+
+_TORCH_DTYPES = {np.dtype(t): torch.from_numpy(np.zeros(1, t)).dtype for t in (np.int64, np.int32, np.float32)}
 
 
 class _MicroSteps(IterableDataset):
@@ -114,7 +146,8 @@ class _MicroSteps(IterableDataset):
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         u = self.start + wid
         while self.stop is None or u < self.stop:
-            yield _to_torch(self.plan.batch(u))
+            batch = self.plan.batch(u)
+            yield _pack(batch) if info else _to_torch(batch)
             u += nw
 
 
@@ -282,6 +315,8 @@ class PackedLoader:
                 batch = next(it)
             except StopIteration:
                 break
+            if self.config.num_workers:
+                batch = _unpack(*batch)
             self._wait_s += time.perf_counter() - t0
             self._batches += 1
             u += 1

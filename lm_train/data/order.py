@@ -75,15 +75,25 @@ class StreamOrder:
         self.seed = int(seed)
         self.quota = quotas(self.sizes, weights)
         self.epoch_len = int(self.quota.sum())
-        self._epochs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._epochs: OrderedDict[int, np.ndarray] = OrderedDict()
         self._perms: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
 
-    def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        if epoch not in self._epochs:
-            self._epochs[epoch] = interleave(self.quota, self.seed, epoch, self.names)
+    def _epoch(self, epoch: int) -> np.ndarray:
+        """Sample id at every position of ``epoch`` (8 bytes per sample, two epochs kept)."""
+        ids = self._epochs.get(epoch)
+        if ids is None:
+            groups, j = interleave(self.quota, self.seed, epoch, self.names)
+            q = epoch * self.quota[groups] + j  # position in the group's endless sequence of passes
+            passes = q // self.sizes[groups]
+            within = q - passes * self.sizes[groups]
+            ids = np.empty(len(groups), np.int64)
+            for gg, pp in _pairs(groups, passes):
+                m = (groups == gg) & (passes == pp)
+                ids[m] = self.group_ptr[gg] + self._perm(gg, pp)[within[m]]
+            self._epochs[epoch] = ids
             while len(self._epochs) > 2:
                 self._epochs.popitem(last=False)
-        return self._epochs[epoch]
+        return ids
 
     def _perm(self, g: int, pass_: int) -> np.ndarray:
         key = (g, pass_)
@@ -95,21 +105,24 @@ class StreamOrder:
         return self._perms[key]
 
     def samples(self, positions: np.ndarray) -> np.ndarray:
-        """Sample id at each stream position (positions may span epochs)."""
+        """Sample id at each stream position (positions may span epochs): one gather per epoch."""
         positions = np.asarray(positions, np.int64)
-        out = np.empty(len(positions), np.int64)
         if self.epoch_len == 0:
             raise ValueError("the dataset split has no samples")
+        if len(positions) == 0:
+            return np.zeros(0, np.int64)
+        lo, hi = int(positions.min()) // self.epoch_len, int(positions.max()) // self.epoch_len
+        if lo == hi:
+            return self._epoch(lo)[positions - lo * self.epoch_len]
+        out = np.empty(len(positions), np.int64)
         epochs = positions // self.epoch_len
         for e in np.unique(epochs).tolist():
             sel = np.nonzero(epochs == e)[0]
-            groups, j = self._epoch(e)
-            k = positions[sel] - e * self.epoch_len
-            g = groups[k]
-            q = e * self.quota[g] + j[k]  # position in the group's endless sequence of passes
-            passes = q // self.sizes[g]
-            within = q - passes * self.sizes[g]
-            for gg, pp in sorted(set(zip(g.tolist(), passes.tolist()))):
-                m = (g == gg) & (passes == pp)
-                out[sel[m]] = self.group_ptr[gg] + self._perm(gg, pp)[within[m]]
+            out[sel] = self._epoch(e)[positions[sel] - e * self.epoch_len]
         return out
+
+
+def _pairs(groups: np.ndarray, passes: np.ndarray) -> list[tuple[int, int]]:
+    """The distinct (group, pass) pairs of an epoch, sorted (numpy; epochs can be long)."""
+    key = np.unique(groups.astype(np.int64) << 32 | passes)
+    return list(zip((key >> 32).tolist(), (key & 0xFFFFFFFF).tolist()))
