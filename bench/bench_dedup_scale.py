@@ -127,6 +127,10 @@ def options(runner: str) -> PipelineOptions:
         return PipelineOptions(
             ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
         )
+    if runner == "mt2":
+        return PipelineOptions(
+            ["--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=2"]
+        )
     return PipelineOptions([])
 
 
@@ -172,7 +176,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="20k documents only (< 1 min)")
     ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--runner", choices=["fnapi", "mp2"], nargs="+", default=["mp2"])
+    ap.add_argument("--runner", choices=["fnapi", "mp2", "mt2"], nargs="+", default=["mp2"])
     ap.add_argument(
         "--no-generation-baseline", action="store_true", help="skip the generation-only run (saves time)"
     )

@@ -16,7 +16,7 @@ prefix sum:  S[k] = sum_{m<k} c[m] * B^-m,  hash(i, j) = B^(j-1) * (S[j] - S[i])
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ CJK_LANGUAGES = frozenset({"zh", "ja"})
 SHINGLE_VERSION = 2
 _BASE = np.uint64(0x100000001B3 | 1)
 _BASE_INV = np.uint64(pow(int(_BASE), -1, 2**64))
-_cache: dict[str, np.ndarray] = {"pow": np.ones(1, np.uint64), "inv": np.ones(1, np.uint64)}
+_cache: dict[str, Any] = {"tables": (np.ones(1, np.uint64), np.ones(1, np.uint64))}
 
 
 class ChunkShingles(NamedTuple):
@@ -60,11 +60,16 @@ def _word_table() -> np.ndarray:
 
 
 def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """B^k and B^-k for k < n (grown by doubling, cached per process)."""
-    have = len(_cache["pow"])
-    if have < n:
-        size = max(n, 2 * have)
-        for key, base in (("pow", _BASE), ("inv", _BASE_INV)):
+    """B^k and B^-k for k < n (grown by doubling, cached per process).
+
+    Both tables are published together as one tuple: under Beam's multi-threading runner
+    another thread must never see a new ``pow`` with an old, shorter ``inv``.
+    """
+    pw, inv = _cache["tables"]
+    if len(pw) < n:
+        size = max(n, 2 * len(pw))
+        grown = []
+        for base in (_BASE, _BASE_INV):
             out = np.empty(size, np.uint64)
             out[0] = 1
             k, step = 1, base
@@ -73,8 +78,9 @@ def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
                 out[k : k + m] = out[:m] * step
                 step = np.uint64((int(step) * int(step)) % 2**64)
                 k += m
-            _cache[key] = out
-    return _cache["pow"], _cache["inv"]
+            grown.append(out)
+        pw, inv = _cache["tables"] = (grown[0], grown[1])
+    return pw, inv
 
 
 def _mix64(h: np.ndarray) -> np.ndarray:
