@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 log = logging.getLogger("lmforge.progress")
@@ -28,14 +29,17 @@ class RateLogger:
         self.bytes = 0
         self.start = time.monotonic()
         self._last = self.start
+        self._lock = threading.Lock()  # DoFns may update from a thread pool
 
     def update(self, docs: int, nbytes: int) -> None:
-        self.docs += docs
-        self.bytes += nbytes
-        now = time.monotonic()
-        if now - self._last >= self.every_s:
+        with self._lock:
+            self.docs += docs
+            self.bytes += nbytes
+            now = time.monotonic()
+            if now - self._last < self.every_s:
+                return
             self._last = now
-            log.info(self.line(now))
+        log.info(self.line(now))
 
     def line(self, now: float | None = None) -> str:
         elapsed = max((now or time.monotonic()) - self.start, 1e-9)

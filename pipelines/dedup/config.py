@@ -31,9 +31,15 @@ class DedupConfig:
     signature_min_jaccard: float = 0.75  # below threshold: absorbs the estimator's noise
     shuffle_shards: int = 32  # hash shards of the exact/band/line shuffles (numpy batches per chunk)
     index_files: int = 4  # Parquet files of the persisted index written per run
+    # threads per worker for shingling, MinHash and candidate recomputation: numpy releases
+    # the GIL, so they keep another core busy while Beam runs on the calling thread
+    # (1 = everything on the calling thread)
+    threads: int = 2
 
     def __post_init__(self) -> None:
         if self.verify not in ("exact", "signature", "none"):
             raise ValueError(f"dedup.verify must be exact, signature or none, not {self.verify!r}")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"dedup.threshold must be in (0, 1], not {self.threshold}")
+        if self.threads < 1:
+            raise ValueError(f"dedup.threads must be >= 1, not {self.threads}")

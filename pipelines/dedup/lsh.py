@@ -52,6 +52,16 @@ def band_pairs(batches: list[tuple], collapse_exact: bool) -> np.ndarray:
     if not batches:
         return np.zeros((0, 2), np.uint64)
     keys, uids, exact, old = _concat(batches)
+    # Most keys occur once (no pair): keep only rows whose key recurs before the full sort.
+    by_key = np.argsort(keys, kind="stable")
+    sk = keys[by_key]
+    recurs = np.zeros(len(sk), bool)
+    recurs[1:] = sk[1:] == sk[:-1]
+    recurs[:-1] |= recurs[1:]
+    sel = by_key[recurs]
+    if not len(sel):
+        return np.zeros((0, 2), np.uint64)
+    keys, uids, exact, old = keys[sel], uids[sel], exact[sel], old[sel]
     order = np.lexsort((uids, exact, ~old, keys))
     keys, uids, exact = keys[order], uids[order], exact[order]
     keep = np.concatenate(([True], (keys[1:] != keys[:-1]) | (uids[1:] != uids[:-1])))

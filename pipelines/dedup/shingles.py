@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from xxhash import xxh3_64_intdigest
 
 from pipelines.clean.segment import is_cjk_text
 from pipelines.hashing import stable_hash64
@@ -126,11 +127,14 @@ def chunk_shingles(texts: list[str], cjk: list[bool], word_ngram: int, char_ngra
     tok_count = np.bincount(tok_doc, minlength=n_docs)
     tok_off = np.concatenate(([0], np.cumsum(tok_count)))
 
-    # exact hash: the token sequence (same tokens => same normalised text)
+    # exact hash: the token sequence (same tokens => same normalised text); xxh3 over each
+    # document's slice of one bytes buffer (no per-document numpy slicing or copies)
+    tok_bytes = memoryview(tok_hash.tobytes())
+    bounds = (tok_off * 8).tolist()
     exact = np.fromiter(
         (
-            stable_hash64(tok_hash[tok_off[i] : tok_off[i + 1]].tobytes())
-            if tok_count[i]
+            xxh3_64_intdigest(tok_bytes[bounds[i] : bounds[i + 1]])
+            if bounds[i + 1] > bounds[i]
             else stable_hash64("\x00" + texts[i].strip())
             for i in range(n_docs)
         ),

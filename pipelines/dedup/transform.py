@@ -40,14 +40,18 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 import zstandard
 from apache_beam import pvalue
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
@@ -159,6 +163,9 @@ class BoilerplateFn(beam.DoFn):
             return
         if frequent is not self._source:
             self._source, self._keepers = frequent, _keeper_table(frequent)
+        if not self._keepers:  # no boilerplate anywhere: nothing to change in any chunk
+            yield chunk
+            return
         key, docs = chunk[0], unpack(chunk[1])
         kept: list[Doc] = []
         counts: Counter = Counter()
@@ -203,8 +210,54 @@ def is_index_element(element: tuple) -> bool:
     return element[1] is None
 
 
+class ChunkPool:
+    """Runs per-chunk work on a few threads, a bounded number in flight, results in order.
+
+    Shingling, MinHash and the candidates' recomputation are numpy work that releases
+    the GIL, so a worker thread keeps a second core busy while the calling thread is in
+    Beam's own per-element code. Results come back in submission order; ``threads=1``
+    runs everything on the calling thread.
+    """
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="dedup") if threads > 1 else None
+        self._pending: deque[Future] = deque()
+
+    def submit(self, fn: Any, *args: Any) -> Iterator[list]:
+        """Start ``fn(*args)``; yield the result lists that are ready (or must be waited for)."""
+        if self._pool is None:
+            yield fn(*args)
+            return
+        self._pending.append(self._pool.submit(fn, *args))
+        while self._pending and (len(self._pending) > 2 * self.threads or self._pending[0].done()):
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator[Any]:
+        """Everything still pending, as outputs for ``finish_bundle`` (global window)."""
+        while self._pending:
+            for out in self._pending.popleft().result():
+                if isinstance(out, pvalue.TaggedOutput):
+                    yield pvalue.TaggedOutput(out.tag, _in_global_window(out.value))
+                else:
+                    yield _in_global_window(out)
+
+    def close(self) -> None:
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def _in_global_window(value: Any) -> WindowedValue:
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
 class SignFn(beam.DoFn):
-    """Chunk -> exact/band key batches (and index rows); an index file -> its batches, marked old."""
+    """Chunk -> exact/band key batches (and index rows); an index file -> its batches, marked old.
+
+    Chunks are signed on a ``ChunkPool``; the outputs feed a GroupByKey, so their order
+    does not matter.
+    """
 
     def __init__(self, config: DedupConfig, stage: str, with_index: bool):
         self.config = config
@@ -213,6 +266,22 @@ class SignFn(beam.DoFn):
 
     def setup(self) -> None:
         self.progress = RateLogger(f"{self.stage}: signatures")
+        self.pool = ChunkPool(self.config.threads)
+
+    def teardown(self) -> None:
+        self.pool.close()
+
+    def _sign(self, packed: bytes | list[Doc]) -> list[Any]:
+        docs = unpack(packed)
+        cfg = self.config
+        rec = chunk_records(docs, cfg, with_signatures=cfg.fuzzy or self.with_index)
+        out: list[Any] = list(key_batches(rec, False, cfg))
+        if self.with_index:
+            out.append(
+                pvalue.TaggedOutput(INDEX, {k: rec[k] for k in ("id", "uid", "exact", "bands", "sig")})
+            )
+        self.progress.update(len(docs), sum(len(d["text"]) for d in docs))
+        return out
 
     def process(self, element: tuple) -> Iterator[Any]:
         if is_index_element(element):
@@ -221,12 +290,11 @@ class SignFn(beam.DoFn):
                 batch["uid"] = batch["uid"] ^ OLD_SALT
                 yield from key_batches(batch, True, self.config)
             return
-        docs = unpack(element[1])
-        rec = chunk_records(docs, self.config, with_signatures=self.config.fuzzy or self.with_index)
-        yield from key_batches(rec, False, self.config)
-        if self.with_index:
-            yield pvalue.TaggedOutput(INDEX, {k: rec[k] for k in ("id", "uid", "exact", "bands", "sig")})
-        self.progress.update(len(docs), sum(len(d["text"]) for d in docs))
+        for outputs in self.pool.submit(self._sign, element[1]):
+            yield from outputs
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self.pool.drain()
 
 
 class PairTable:
@@ -275,35 +343,48 @@ class CandidateInfoFn(beam.DoFn):
     def setup(self) -> None:
         self._source: Any = None
         self._table = PairTable([])
+        self.pool = ChunkPool(self.config.threads)
+
+    def teardown(self) -> None:
+        self.pool.close()
 
     def process(self, element: tuple, parts: list[tuple[np.ndarray, bool]]) -> Iterator[tuple]:
         if parts is not self._source:
             self._source, self._table = parts, PairTable(parts)
-        table = self._table
-        if not len(table):
+        if not len(self._table):
             return
         if is_index_element(element):
             for batch in index.read_batches(element[0], self.config):
-                for j, idx in enumerate(table.pairs_of(batch["uid"] ^ OLD_SALT)):
+                for j, idx in enumerate(self._table.pairs_of(batch["uid"] ^ OLD_SALT)):
                     if len(idx):
                         info = (batch["id"][j], True, int(batch["exact"][j]), batch["sig"][j], None)
                         yield from self._emit(idx, info)
             return
-        docs = unpack(element[1])
+        for outputs in self.pool.submit(self._candidates, element[1], self._table):
+            yield from outputs
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self.pool.drain()
+
+    def _candidates(self, packed: bytes | list[Doc], table: PairTable) -> list[tuple]:
+        docs = unpack(packed)
         uids = np.fromiter((doc_uid(d["id"]) for d in docs), np.uint64, len(docs))
         members = table.pairs_of(uids)
         hit = [i for i, idx in enumerate(members) if len(idx)]
         if not hit:
-            return
+            return []
         rec = chunk_records([docs[i] for i in hit], self.config)
+        out: list[tuple] = []
         for j, i in enumerate(hit):
             info = (docs[i]["id"], False, int(rec["exact"][j]), rec["sig"][j], rec["shingles"].of(j))
-            yield from self._emit(members[i], info)
+            out += self._emit(members[i], info, table)
+        return out
 
-    def _emit(self, idx: np.ndarray, info: tuple) -> Iterator[tuple]:
+    def _emit(self, idx: np.ndarray, info: tuple, table: PairTable | None = None) -> Iterator[tuple]:
+        table = table if table is not None else self._table
         for k in idx.tolist():
-            a, b = self._table.pairs[k].tolist()
-            yield (a, b, bool(self._table.verify[k])), info
+            a, b = table.pairs[k].tolist()
+            yield (a, b, bool(table.verify[k])), info
 
 
 def similar(a: tuple, b: tuple, cfg: DedupConfig) -> bool:
