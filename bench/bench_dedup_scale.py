@@ -1,17 +1,18 @@
 """Scale of the dedup stage: generated ~1 KB documents deduplicated end to end inside Beam.
 
-    .venv/bin/python -m bench.bench_dedup_scale [--quick] [--docs 100000 1000000] [--runner fnapi|mp2]
+    .venv/bin/python -m bench.bench_dedup_scale [--quick] [--docs 100000 1000000] [--runner fnapi|mp2|mt2]
 
-Documents are generated inside the pipeline (Create of chunk numbers -> a ParDo that
-builds each chunk with numpy), so no input files are needed; 8% of them are near
-duplicates (a few words changed) and 4% exact copies of earlier documents. The timed
-pipeline is generate -> ``DeduplicateDocuments`` (boilerplate, exact, fuzzy with exact
-verification) -> ``WriteStageOutputs`` (Parquet documents, stats.json). Generation alone is
-timed separately and reported, so the dedup throughput can be read without it.
+First (untimed) the corpus is generated with numpy and written as document Parquet files,
+the format the clean stage hands to dedup: 8% of the documents are near duplicates (a
+few words changed) and 4% exact copies of earlier documents. Then the real
+``python -m pipelines.dedup --input=... --output=...`` runs in this process (read Parquet
+-> boilerplate, exact, fuzzy with exact verification -> write documents, dedup index,
+stats.json), and is timed end to end.
 
-Runners: ``fnapi`` = Beam's in-process FnApiRunner (one core); ``mp2`` =
-``--direct_running_mode=multi_processing --direct_num_workers=2``. Peak memory is the
-largest sum of RSS over this process and its children, sampled every 0.2 s.
+Runners: ``fnapi`` = Beam's in-process FnApiRunner (one SDK worker; dedup's own thread
+pool uses the second core); ``mp2`` = ``--direct_running_mode=multi_processing
+--direct_num_workers=2``; ``mt2`` = the multi-threading mode with 2 workers. Peak memory
+is the largest sum of RSS over this process and its children, sampled every 0.2 s.
 Results go to ``bench/results/dedup_scale.json``.
 """
 
@@ -28,11 +29,6 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import psutil
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from pipelines.dedup import DedupConfig, DeduplicateDocuments
-from pipelines.outputs import WriteStageOutputs
-from pipelines.runner import make_pipeline
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "dedup_scale.json"
 CHUNK = 1000
@@ -122,54 +118,46 @@ class PeakMemory:
         self.cpu_seconds = t.user + t.system - self._own_start + sum(self._cpu.values())
 
 
-def options(runner: str) -> PipelineOptions:
-    if runner == "mp2":
-        return PipelineOptions(
-            ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
-        )
-    if runner == "mt2":
-        return PipelineOptions(
-            ["--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=2"]
-        )
-    return PipelineOptions([])
+RUNNER_FLAGS = {
+    "fnapi": [],
+    "mp2": ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    "mt2": ["--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+}
+FILE_CHUNKS = 50  # chunks of 1000 documents per input Parquet file
 
 
-def run_once(n_docs: int, runner: str, dedup: bool) -> dict:
+def write_input(n_docs: int, directory: Path) -> float:
+    """Generate the corpus into ``directory/part-*.parquet``; returns MB of text."""
+    from pipelines.io.documents import documents_to_parquet_bytes
+
+    fn = GenerateFn()
+    fn.setup()
     n_chunks = n_docs // CHUNK
+    total = 0
+    for f, first in enumerate(range(0, n_chunks, FILE_CHUNKS)):
+        docs = [d for c in range(first, min(first + FILE_CHUNKS, n_chunks)) for d in next(fn.process(c))[1]]
+        total += sum(len(d["text"].encode("utf-8")) for d in docs)
+        (directory / f"part-{f:05d}.parquet").write_bytes(documents_to_parquet_bytes(docs))
+    return total / 1e6
+
+
+def run_once(input_dir: Path, runner: str) -> dict:
+    """``python -m pipelines.dedup`` on the input, in this process; wall, CPU, memory, stats."""
+    from pipelines.dedup.__main__ import main as dedup_main
+
     with tempfile.TemporaryDirectory() as tmp, PeakMemory() as mem:
         started = time.perf_counter()
-        p = make_pipeline(options(runner))
-        chunks = p | beam.Create(list(range(n_chunks))) | beam.ParDo(GenerateFn())
-        if dedup:
-            out = chunks | DeduplicateDocuments(DedupConfig())
-            read_counts = chunks | beam.Map(lambda c: {"input": len(c[1])})
-            out = out._replace(counts=(out.counts, read_counts) | beam.Flatten())
-            _ = out | WriteStageOutputs(tmp, "dedup")
-        else:
-            _ = (
-                chunks
-                | beam.Map(lambda c: sum(len(d["text"]) for d in c[1]))
-                | beam.combiners.Count.Globally()
-            )
-        p.run().wait_until_finish()
+        rc = dedup_main([f"--input={input_dir}/*.parquet", f"--output={tmp}/out", *RUNNER_FLAGS[runner]])
         seconds = time.perf_counter() - started
-        stats = json.loads((Path(tmp) / "stats.json").read_text()) if dedup else None
-    cpu = mem.cpu_seconds
+        stats = json.loads((Path(tmp) / "out" / "stats.json").read_text())
+    if rc:
+        raise RuntimeError(f"pipelines.dedup exited {rc}")
     return {
         "seconds": round(seconds, 1),
-        "cpu_s": round(cpu, 1),
+        "cpu_s": round(mem.cpu_seconds, 1),
         "peak_rss_gb": round(mem.peak / 2**30, 2),
         "stats": stats,
     }
-
-
-def text_mb(n_docs: int) -> float:
-    """Exact MB of generated text (a sample of chunks, scaled)."""
-    fn = GenerateFn()
-    fn.setup()
-    sample = [0, n_docs // CHUNK // 2, n_docs // CHUNK - 1]
-    per_chunk = np.mean([sum(len(d["text"]) for d in next(fn.process(c))[1]) for c in sample])
-    return per_chunk * (n_docs // CHUNK) / 1e6
 
 
 def main() -> None:
@@ -177,44 +165,35 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="20k documents only (< 1 min)")
     ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--runner", choices=["fnapi", "mp2", "mt2"], nargs="+", default=["mp2"])
-    ap.add_argument(
-        "--no-generation-baseline", action="store_true", help="skip the generation-only run (saves time)"
-    )
     args = ap.parse_args()
     sizes = [20_000] if args.quick else args.docs
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # runs keyed by runner-docs
     results.setdefault("runs", {})
-    for runner in args.runner:
-        for n in sizes:
-            mb = text_mb(n)
-            gen = (
-                {"seconds": None, "cpu_s": None}
-                if args.no_generation_baseline
-                else run_once(n, runner, dedup=False)
-            )
-            res = run_once(n, runner, dedup=True)
-            counts = res["stats"]["counts"]
-            row = {
-                "docs": n,
-                "text_mb": round(mb, 1),
-                "runner": runner,
-                "wall_s": res["seconds"],
-                "mb_per_s": round(mb / res["seconds"], 2),
-                "cpu_s": res["cpu_s"],
-                "mb_per_cpu_s": round(mb / res["cpu_s"], 2),
-                "generation_only_s": gen["seconds"],
-                "generation_only_cpu_s": gen["cpu_s"],
-                "mb_per_s_excluding_generation": (
-                    round(mb / max(res["seconds"] - gen["seconds"], 1e-9), 2) if gen["seconds"] else None
-                ),
-                "peak_rss_gb": res["peak_rss_gb"],
-                "kept": counts["kept"],
-                "duplicates": counts["duplicates"],
-                "balanced": res["stats"]["balanced"],
-                "cpu_load_1min_after": round(psutil.getloadavg()[0], 1),
-            }
-            results["runs"][f"{runner}-{n}"] = row
-            print(json.dumps(row))
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="lmforge-dedup-bench-") as d:
+            t0 = time.perf_counter()
+            mb = write_input(n, Path(d))
+            prep = time.perf_counter() - t0
+            for runner in args.runner:
+                res = run_once(Path(d), runner)
+                counts = res["stats"]["counts"]
+                row = {
+                    "docs": n,
+                    "text_mb": round(mb, 1),
+                    "runner": runner,
+                    "wall_s": res["seconds"],
+                    "mb_per_s": round(mb / res["seconds"], 2),
+                    "cpu_s": res["cpu_s"],
+                    "mb_per_cpu_s": round(mb / res["cpu_s"], 2),
+                    "peak_rss_gb": res["peak_rss_gb"],
+                    "input_written_s (untimed)": round(prep, 1),
+                    "kept": counts["kept"],
+                    "duplicates": counts["duplicates"],
+                    "balanced": res["stats"]["balanced"],
+                    "cpu_load_1min_after": round(psutil.getloadavg()[0], 1),
+                }
+                results["runs"][f"{runner}-{n}"] = row
+                print(json.dumps(row))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {RESULTS}")

@@ -26,6 +26,7 @@ always gives the same keys.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zlib
@@ -71,8 +72,9 @@ def detect_format(path: str) -> tuple[str | None, str | None]:
     return fmt, compression
 
 
+@functools.lru_cache(maxsize=4096)
 def source_label(path: str) -> str:
-    """Default ``source`` of a file's documents: its name without extensions."""
+    """Default ``source`` of a file's documents: its name without extensions (cached: per document)."""
     name = PurePosixPath(path.split("://")[-1]).name
     return name.split(".")[0] or name
 
@@ -143,7 +145,8 @@ class FileReader:
             raise Quarantined(
                 "wrong_type", f"field {self.config.text_field!r} is a {type(text).__name__}, not a string"
             )
-        if len(text) > self.config.max_doc_bytes or len(text.encode("utf-8")) > self.config.max_doc_bytes:
+        limit = self.config.max_doc_bytes
+        if 4 * len(text) > limit and (len(text) > limit or len(text.encode("utf-8")) > limit):
             raise Quarantined(
                 "too_large", f"document of {len(text.encode('utf-8')):,} bytes exceeds max_doc_bytes"
             )
