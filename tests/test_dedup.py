@@ -175,7 +175,7 @@ def test_incremental_index_removes_cross_run_duplicates(tmp_path):
     ids = [i for f in (tmp_path / "v2").iterdir() for i in pq.read_table(f).column("id").to_pylist()]
     assert ids == ["b2"]  # the new index holds this run's kept documents only
     with pytest.raises(ValueError, match="rebuild it"):  # other signature settings: refused
-        next(index.read_batches(str(files[0]), DedupConfig(num_perm=128)))
+        next(index.read_batches(str(files[0]), DedupConfig(num_perm=64)))
 
 
 def test_quality_small_meets_goals():

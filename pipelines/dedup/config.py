@@ -16,7 +16,7 @@ class DedupConfig:
     min_chars_after_boilerplate: int = 50  # documents that lost lines and are now shorter are dropped
     # MinHash LSH
     threshold: float = 0.8  # Jaccard similarity of shingle sets that makes two documents duplicates
-    num_perm: int = 256
+    num_perm: int = 128
     seed: int = 1
     word_ngram: int = 5  # word shingles for space-separated languages
     char_ngram: int = 5  # character shingles for Chinese/Japanese

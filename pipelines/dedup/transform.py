@@ -331,10 +331,12 @@ class PairTable:
 
 
 class CandidateInfoFn(beam.DoFn):
-    """Chunk (or index file) -> ((uid_a, uid_b), info) for every pair its documents belong to.
+    """Chunk (or index file) -> (shard, [(pair key, info), ...]) for the pairs its documents are in.
 
-    info = (id, old, exact hash, signature, shingle hashes or None); recomputed here for
-    the candidate documents only. Grouping by the pair puts both sides together.
+    pair key = (uid_a, uid_b, needs verification); info = (id, old, exact hash, signature,
+    shingle hashes or None), recomputed here for the candidate documents only. One element
+    per (chunk, shard) instead of one per (pair, side): grouping by shard puts both sides
+    of every pair together at a fraction of Beam's per-element cost.
     """
 
     def __init__(self, config: DedupConfig):
@@ -351,16 +353,19 @@ class CandidateInfoFn(beam.DoFn):
     def process(self, element: tuple, parts: list[tuple[np.ndarray, bool]]) -> Iterator[tuple]:
         if parts is not self._source:
             self._source, self._table = parts, PairTable(parts)
-        if not len(self._table):
+        table = self._table
+        if not len(table):
             return
         if is_index_element(element):
             for batch in index.read_batches(element[0], self.config):
-                for j, idx in enumerate(self._table.pairs_of(batch["uid"] ^ OLD_SALT)):
+                items: list[tuple] = []
+                for j, idx in enumerate(table.pairs_of(batch["uid"] ^ OLD_SALT)):
                     if len(idx):
                         info = (batch["id"][j], True, int(batch["exact"][j]), batch["sig"][j], None)
-                        yield from self._emit(idx, info)
+                        items += _pair_items(table, idx, info)
+                yield from _by_shard(items, self.config.shuffle_shards)
             return
-        for outputs in self.pool.submit(self._candidates, element[1], self._table):
+        for outputs in self.pool.submit(self._candidates, element[1], table):
             yield from outputs
 
     def finish_bundle(self) -> Iterator[Any]:
@@ -374,17 +379,24 @@ class CandidateInfoFn(beam.DoFn):
         if not hit:
             return []
         rec = chunk_records([docs[i] for i in hit], self.config)
-        out: list[tuple] = []
+        items: list[tuple] = []
         for j, i in enumerate(hit):
             info = (docs[i]["id"], False, int(rec["exact"][j]), rec["sig"][j], rec["shingles"].of(j))
-            out += self._emit(members[i], info, table)
-        return out
+            items += _pair_items(table, members[i], info)
+        return _by_shard(items, self.config.shuffle_shards)
 
-    def _emit(self, idx: np.ndarray, info: tuple, table: PairTable | None = None) -> Iterator[tuple]:
-        table = table if table is not None else self._table
-        for k in idx.tolist():
-            a, b = table.pairs[k].tolist()
-            yield (a, b, bool(table.verify[k])), info
+
+def _pair_items(table: PairTable, idx: np.ndarray, info: tuple) -> list[tuple]:
+    pairs, verify = table.pairs[idx].tolist(), table.verify[idx].tolist()
+    return [((a, b, v), info) for (a, b), v in zip(pairs, verify, strict=True)]
+
+
+def _by_shard(items: list[tuple], shards: int) -> list[tuple[int, list[tuple]]]:
+    """Group (pair key, info) items by a hash shard of the pair (uids are hashes already)."""
+    out: dict[int, list[tuple]] = {}
+    for item in items:
+        out.setdefault(item[0][0] % shards, []).append(item)
+    return sorted(out.items())
 
 
 def similar(a: tuple, b: tuple, cfg: DedupConfig) -> bool:
@@ -396,26 +408,44 @@ def similar(a: tuple, b: tuple, cfg: DedupConfig) -> bool:
     return estimated_jaccard(a[3], b[3]) >= cfg.signature_min_jaccard
 
 
-class CheckPairFn(beam.DoFn):
-    """A pair with both documents' info -> a verified edge (id_a, id_b, exact_a, exact_b, old_a, old_b)."""
+def check_pairs(item_lists: Iterable[list[tuple]], cfg: DedupConfig) -> tuple[list[tuple], Counter]:
+    """Both sides of each pair -> verified edges (id_a, id_b, exact_a, exact_b, old_a, old_b) and counts.
+
+    A pair with one side missing (e.g. dropped earlier as too short) gives no edge.
+    """
+    sides: dict[tuple, list[tuple]] = {}
+    for items in item_lists:
+        for key, info in items:
+            sides.setdefault(key, []).append(info)
+    edges: list[tuple] = []
+    counts: Counter = Counter()
+    for (_, _, verify), infos in sorted(sides.items(), key=lambda kv: kv[0]):
+        if len(infos) != 2:
+            continue
+        a, b = sorted(infos, key=lambda i: i[0])
+        if not verify:
+            counts["dedup_pairs/exact"] += 1
+        else:
+            counts["dedup_pairs/candidates"] += 1
+            if not similar(a, b, cfg):
+                continue
+            counts["dedup_pairs/verified"] += 1
+        edges.append((a[0], b[0], a[2], b[2], a[1], b[1]))
+    return edges, counts
+
+
+class CheckPairsFn(beam.DoFn):
+    """One shard of pair sides -> a list of verified edges (one element) and its counts."""
 
     def __init__(self, config: DedupConfig):
         self.config = config
 
-    def process(self, kv: tuple[tuple, Iterable[tuple]]) -> Iterator[Any]:
-        (_, _, verify), infos = kv
-        infos = sorted(infos, key=lambda i: i[0])
-        if len(infos) != 2:
-            return
-        a, b = infos
-        if not verify:
-            yield pvalue.TaggedOutput(COUNTS, {"dedup_pairs/exact": 1})
-        elif similar(a, b, self.config):
-            yield pvalue.TaggedOutput(COUNTS, {"dedup_pairs/candidates": 1, "dedup_pairs/verified": 1})
-        else:
-            yield pvalue.TaggedOutput(COUNTS, {"dedup_pairs/candidates": 1})
-            return
-        yield (a[0], b[0], a[2], b[2], a[1], b[1])
+    def process(self, kv: tuple[int, Iterable[list[tuple]]]) -> Iterator[Any]:
+        edges, counts = check_pairs(kv[1], self.config)
+        if counts:
+            yield pvalue.TaggedOutput(COUNTS, dict(counts))
+        if edges:
+            yield edges
 
 
 class FilterFn(beam.DoFn):
@@ -453,8 +483,8 @@ class UnionFind(beam.CombineFn):
     def create_accumulator(self) -> list:
         return []
 
-    def add_input(self, acc: list, edge: tuple) -> list:
-        acc.append(edge)
+    def add_input(self, acc: list, edges: list[tuple]) -> list:
+        acc.extend(edges)
         return acc
 
     def merge_accumulators(self, accs: Iterable[list]) -> list:
@@ -564,7 +594,7 @@ class DeduplicateDocuments(beam.PTransform):
                 chunks
                 | "CandidateInfo" >> beam.ParDo(CandidateInfoFn(cfg), pvalue.AsList(pairs))
                 | "GroupPairs" >> beam.GroupByKey()
-                | "CheckPairs" >> beam.ParDo(CheckPairFn(cfg)).with_outputs(COUNTS, main="edges")
+                | "CheckPairs" >> beam.ParDo(CheckPairsFn(cfg)).with_outputs(COUNTS, main="edges")
             )
             counts_parts.append(checked[COUNTS])
             removed_map = checked["edges"] | "UnionFind" >> beam.CombineGlobally(UnionFind())
