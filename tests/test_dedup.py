@@ -215,3 +215,15 @@ def test_cli_runs_on_jsonl_and_reuses_its_index(tmp_path):
     assert main([f"--input={src}", f"--output={tmp_path / 'two'}", f"--index-from={index_glob}"]) == 0
     again = json.loads((tmp_path / "two" / "stats.json").read_text())
     assert again["counts"]["kept"] == 0 and again["counts"]["duplicates"] == {"exact": 6}
+
+
+def test_exact_jaccard_of_shingle_sets_matches_python_sets():
+    from pipelines.dedup.lsh import jaccard
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = np.unique(rng.integers(0, 300, rng.integers(0, 60)).astype(np.uint32))
+        b = np.unique(rng.integers(0, 300, rng.integers(0, 60)).astype(np.uint32))
+        sa, sb = set(a.tolist()), set(b.tolist())
+        want = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+        assert jaccard(a, b) == pytest.approx(want)

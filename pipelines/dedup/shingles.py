@@ -16,6 +16,7 @@ prefix sum:  S[k] = sum_{m<k} c[m] * B^-m,  hash(i, j) = B^(j-1) * (S[j] - S[i])
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,6 +30,7 @@ CJK_LANGUAGES = frozenset({"zh", "ja"})
 SHINGLE_VERSION = 2
 _BASE = np.uint64(0x100000001B3 | 1)
 _BASE_INV = np.uint64(pow(int(_BASE), -1, 2**64))
+_lock = threading.Lock()
 _cache: dict[str, Any] = {"tables": (np.ones(1, np.uint64), np.ones(1, np.uint64))}
 
 
@@ -55,8 +57,9 @@ def is_cjk(text: str, lang: str | None) -> bool:
 
 def _word_table() -> np.ndarray:
     """bool per code point: is it a word character (``str.isalnum``)? Built once per process."""
-    if "word" not in _cache:
-        _cache["word"] = np.fromiter((chr(c).isalnum() for c in range(0x110000)), bool, 0x110000)
+    with _lock:  # several signing threads start at once: build it once
+        if "word" not in _cache:
+            _cache["word"] = np.fromiter((chr(c).isalnum() for c in range(0x110000)), bool, 0x110000)
     return _cache["word"]
 
 

@@ -339,8 +339,11 @@ class CandidateInfoFn(beam.DoFn):
     of every pair together at a fraction of Beam's per-element cost.
     """
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, with_old: bool):
         self.config = config
+        # signatures are needed only to compare with earlier runs' documents (which have no
+        # shingles here) or when verification uses them; otherwise skip computing them
+        self.need_signatures = with_old or config.verify != "exact"
 
     def setup(self) -> None:
         self._source: Any = None
@@ -378,10 +381,17 @@ class CandidateInfoFn(beam.DoFn):
         hit = [i for i, idx in enumerate(members) if len(idx)]
         if not hit:
             return []
-        rec = chunk_records([docs[i] for i in hit], self.config)
+        rec = chunk_records([docs[i] for i in hit], self.config, with_signatures=self.need_signatures)
+        sig = rec.get("sig")
         items: list[tuple] = []
         for j, i in enumerate(hit):
-            info = (docs[i]["id"], False, int(rec["exact"][j]), rec["sig"][j], rec["shingles"].of(j))
+            info = (
+                docs[i]["id"],
+                False,
+                int(rec["exact"][j]),
+                sig[j] if sig is not None else None,
+                rec["shingles"].of(j),
+            )
             items += _pair_items(table, members[i], info)
         return _by_shard(items, self.config.shuffle_shards)
 
@@ -592,7 +602,7 @@ class DeduplicateDocuments(beam.PTransform):
             # 3. verification: candidate documents' info grouped by pair (ids/hashes only)
             checked = (
                 chunks
-                | "CandidateInfo" >> beam.ParDo(CandidateInfoFn(cfg), pvalue.AsList(pairs))
+                | "CandidateInfo" >> beam.ParDo(CandidateInfoFn(cfg, bool(index_files)), pvalue.AsList(pairs))
                 | "GroupPairs" >> beam.GroupByKey()
                 | "CheckPairs" >> beam.ParDo(CheckPairsFn(cfg)).with_outputs(COUNTS, main="edges")
             )
