@@ -29,6 +29,9 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "tensorboard>=2.16",
     "psutil>=5.9",
+    # The loader's batch kernel (lm_train/data/batch.py): compiled, so a batch costs about
+    # what copying its tokens costs. 0.61+ supports numpy 2.x.
+    "numba>=0.61,<0.70",
 ]
 
 EXTRAS_REQUIRE = {

@@ -307,3 +307,28 @@ def test_vectorised_batch_matches_row_by_row_reference(seed):
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=0, err_msg=k)
     assert got["input_ids"].dtype == got["targets"].dtype == got["position_ids"].dtype == np.int64
+
+
+def test_worker_ring_hands_over_batches_and_refuses_an_overwritten_slot():
+    from lm_train.data.ring import BatchRing, RingError
+
+    ring = BatchRing(workers=2, slots=3, slot_bytes=1024)
+    batch = {"a": np.arange(12, dtype=np.int64).reshape(3, 4), "b": np.full(5, -1, np.int32)}
+    layout = ring.write(1, 7, batch)
+    got = ring.read(1, 7, layout)
+    assert torch.equal(got["a"], torch.from_numpy(batch["a"])) and torch.equal(
+        got["b"], torch.from_numpy(batch["b"])
+    )
+    ring.write(1, 10, {"a": batch["a"] + 1, "b": batch["b"]})  # item 10 reuses item 7's slot
+    assert torch.equal(got["a"], torch.from_numpy(batch["a"]))  # what was read is a copy
+    with pytest.raises(RingError):
+        ring.read(1, 7, layout)
+    with pytest.raises(RingError, match="does not fit"):
+        ring.write(0, 0, {"a": np.zeros(1000, np.int64)})
+
+
+def test_workers_stop_cleanly_when_the_consumer_stops_early(dataset, tmp_path):
+    loader = _loader(dataset, tmp_path, num_workers=2)
+    first = _take(loader, 3)
+    again = _take(_loader(dataset, tmp_path, num_workers=2), 3)
+    assert all(_same(a, b) for a, b in zip(first, again))

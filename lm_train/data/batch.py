@@ -1,4 +1,4 @@
-"""Build one micro-batch (numpy arrays) from sample ids: vectorised over all pieces of all rows.
+"""Build one micro-batch (numpy arrays) from sample ids, in two small compiled kernels.
 
 Each row has ``seq_len + 1`` token slots: pieces laid out left to right, padding after.
 ``input_ids = row[:-1]``, ``targets = row[1:]``. Position ids restart at 0 at the start of
@@ -7,6 +7,13 @@ previous row). The loss mask is 1 where the input and the target are in the same
 it is 0 on padding and on the last token of a piece (for a document, its end-of-document
 token), whose target would be the first token of an unrelated document. Predicting the
 end-of-document token itself is trained.
+
+Why numba: a batch is ~16 k tokens in a few dozen pieces. With numpy, every output needs
+several whole-batch passes plus a dozen small calls per piece array; that measured
+~150 us per 8 x 2048 batch, 4x a raw memmap slicing loop. The kernels below make one
+pass per output and copy each run of contiguous tokens once, so a batch costs roughly
+what copying its tokens costs (``python -m bench.bench_loader``). They are compiled on
+first use and cached on disk.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 
@@ -49,18 +57,129 @@ def pieces_of(index: SampleIndex, samples: np.ndarray) -> tuple[np.ndarray, np.n
     return pieces, rows, counts
 
 
-_RAMPS: dict[int, np.ndarray] = {}
+@numba.njit(cache=True, nogil=True)
+def _layout(sample_ptr, piece_shard, piece_start, piece_len, piece_bpt, samples, seq_len, pad_id):  # noqa: ANN001, ANN202
+    """Per-token annotations of the input columns, cu_seqlens and the token runs to copy.
+
+    A run is a stretch of one row whose tokens are contiguous in one shard: consecutive
+    pieces of a row that continue each other (the rule in concat mode) form one run.
+    ``input_ids``/``targets`` come back with only their padding filled; ``_copy_runs``
+    writes the tokens.
+    """
+    rows = len(samples)
+    n_pieces = 0
+    for r in range(rows):
+        if samples[r] >= 0:
+            n_pieces += sample_ptr[samples[r] + 1] - sample_ptr[samples[r]]
+    segment_ids = np.empty(rows * seq_len, np.int32)
+    position_ids = np.empty(rows * seq_len, np.int64)
+    loss_mask = np.empty(rows * seq_len, np.float32)
+    token_bytes = np.empty(rows * seq_len, np.float32)
+    input_ids = np.empty(rows * seq_len, np.int64)
+    targets = np.empty(rows * seq_len, np.int64)
+    cu = np.empty(n_pieces + rows + 1, np.int32)
+    runs = np.empty((5, n_pieces), np.int64)  # shard, source start, row, first slot, length
+    run_shard, run_src, run_row, run_col, run_len = runs[0], runs[1], runs[2], runs[3], runs[4]
+    n_cu = 0
+    n_runs = 0
+    for r in range(rows):
+        base = r * seq_len
+        off = 0  # next free slot of the row's seq_len + 1
+        s = samples[r]
+        if s >= 0:
+            k = 0
+            for p in range(sample_ptr[s], sample_ptr[s + 1]):
+                n = np.int64(piece_len[p])
+                sh = np.int64(piece_shard[p])
+                st = np.int64(piece_start[p])
+                if k > 0 and run_shard[n_runs - 1] == sh and run_src[n_runs - 1] + run_len[n_runs - 1] == st:
+                    run_len[n_runs - 1] += n
+                else:
+                    run_shard[n_runs] = sh
+                    run_src[n_runs] = st
+                    run_row[n_runs] = r
+                    run_col[n_runs] = off
+                    run_len[n_runs] = n
+                    n_runs += 1
+                if off < seq_len:
+                    cu[n_cu] = base + off
+                    n_cu += 1
+                lo, hi = base + off, base + min(off + n, seq_len)
+                if hi > lo:  # one slice per output: single-array loops vectorise
+                    segment_ids[lo:hi] = k
+                    loss_mask[lo:hi] = 1.0
+                    token_bytes[lo:hi] = piece_bpt[p]
+                    pos = position_ids[lo:hi]
+                    for c in range(hi - lo):
+                        pos[c] = c
+                last = off + n - 1  # its target would be another document's first token
+                if last < seq_len:
+                    loss_mask[base + last] = 0.0
+                    token_bytes[base + last] = 0.0
+                off += n
+                k += 1
+        if off < seq_len:  # padding
+            cu[n_cu] = base + off
+            n_cu += 1
+            lo, hi = base + off, base + seq_len
+            segment_ids[lo:hi] = -1
+            position_ids[lo:hi] = 0
+            loss_mask[lo:hi] = 0.0
+            token_bytes[lo:hi] = 0.0
+            input_ids[lo:hi] = pad_id
+        if off <= seq_len:  # the targets are row slots 1..seq_len
+            targets[base + max(off, 1) - 1 : base + seq_len] = pad_id
+    cu[n_cu] = rows * seq_len
+    n_cu += 1
+    return (
+        input_ids,
+        targets,
+        segment_ids,
+        position_ids,
+        loss_mask,
+        token_bytes,
+        cu[:n_cu].copy(),
+        runs[:, :n_runs],
+    )
 
 
-def _ramp(n: int) -> np.ndarray:
-    """A shared read-only ``arange(n)``: allocating it per batch costs as much as using it."""
-    r = _RAMPS.get(n)
-    if r is None:
-        if len(_RAMPS) > 64:
-            _RAMPS.clear()
-        r = _RAMPS[n] = np.arange(n, dtype=np.int64)
-        r.flags.writeable = False
-    return r
+@numba.njit(cache=True, nogil=True)
+def _copy_runs(src, shard, runs, seq_len, input_ids, targets, last):  # noqa: ANN001, ANN202
+    """Copy the runs of ``shard`` (its token array ``src``) into the inputs (row slots
+    ``[0, seq_len)``) and the last target of a row (slot ``seq_len``). After the last
+    shard, the other targets are the inputs shifted by one."""
+    run_shard, run_src, run_row, run_col, run_len = runs[0], runs[1], runs[2], runs[3], runs[4]
+    for i in range(len(run_shard)):
+        if run_shard[i] != shard:
+            continue
+        s0, c0, n, base = run_src[i], run_col[i], run_len[i], run_row[i] * seq_len
+        m = min(c0 + n, seq_len) - c0
+        # loops over slices indexed from 0: no negative-index checks, so LLVM vectorises them
+        dst, from_ = input_ids[base + c0 : base + c0 + m], src[s0 : s0 + m]
+        for j in range(m):
+            dst[j] = from_[j]
+        if c0 + n > seq_len:
+            targets[base + seq_len - 1] = src[s0 + seq_len - c0]
+    if last:
+        for base in range(0, len(input_ids), seq_len):
+            dst, from_ = targets[base : base + seq_len - 1], input_ids[base + 1 : base + seq_len]
+            for c in range(seq_len - 1):
+                dst[c] = from_[c]
+
+
+def pieces_of(index: SampleIndex, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Piece ids of the given samples (concatenated), the row of each piece and pieces per row."""
+    ptr = index.sample_ptr
+    samples = np.asarray(samples, np.int64)
+    valid = samples >= 0
+    safe = np.where(valid, samples, 0)
+    lo = ptr[safe]
+    counts = np.where(valid, ptr[safe + 1] - lo, 0)
+    rows = np.repeat(np.arange(len(samples), dtype=np.int64), counts)
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    pieces = np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - counts), counts)
+    return pieces, rows, counts
 
 
 def build_batch(
@@ -70,79 +189,29 @@ def build_batch(
     tokens_of: Callable[[int], np.ndarray],
     pad_id: int,
 ) -> dict[str, np.ndarray]:
-    """The batch dict of the loader contract for ``samples`` (``-1`` = an all-padding row).
-
-    A row is a list of *runs*: its pieces, then one padding run (possibly empty). Python
-    work is per run of contiguous tokens (one slice each, in the shards' own dtype);
-    everything per token is one ``np.repeat`` over the runs for each output, laid out
-    directly in the ``seq_len`` input columns (the extra target column only feeds
-    ``targets``).
-    """
+    """The batch dict of the loader contract for ``samples`` (``-1`` = an all-padding row)."""
     samples = np.asarray(samples, np.int64)
-    rows_n, width = len(samples), seq_len + 1
-    pieces, rows, counts = pieces_of(index, samples)
-    n_p = len(pieces)
-    lens = index.piece_len[pieces].astype(np.int64)
-    cum = np.zeros(n_p + 1, np.int64)
-    np.cumsum(lens, out=cum[1:])  # tokens before each piece, over the whole batch
-    row_end = np.cumsum(counts)  # one past the last piece of each row
-    row_first = row_end - counts
-    row_tokens = cum[row_end] - cum[row_first]
-    piece_off = cum[:-1] - cum[row_first][rows]  # first slot of each piece inside its row
-    pad = width - row_tokens
-
-    # Tokens: one slice per run of pieces that continue each other in one shard.
-    shard, start = index.piece_shard[pieces], index.piece_start[pieces]
-    joins = np.zeros(n_p, bool)
-    joins[1:] = (rows[1:] == rows[:-1]) & (shard[1:] == shard[:-1]) & (start[1:] == start[:-1] + lens[:-1])
-    first = np.flatnonzero(~joins)
-    run_len = np.diff(cum[np.append(first, n_p)])
-    sources = {sh: tokens_of(sh) for sh in set(shard[first].tolist())}
-    dtype = np.result_type(*(s.dtype for s in sources.values())) if sources else np.int64
-    flat = np.full(rows_n * width, pad_id, dtype)
-    at = rows[first] * width + piece_off[first]
-    for sh, st, a, n in zip(shard[first].tolist(), start[first].tolist(), at.tolist(), run_len.tolist()):
-        flat[a : a + n] = sources[sh][st : st + n]
-    tokens = flat.reshape(rows_n, width)
-
-    # Runs: row r's pieces, then its padding run. Input-column lengths: the row's last run
-    # loses the extra target column.
-    at_piece = _ramp(n_p) + rows
-    at_pad = row_end + _ramp(rows_n)
-    n_runs = n_p + rows_n
-    seg_r = np.full(n_runs, -1, np.int32)
-    seg_r[at_piece] = _ramp(n_p) - row_first[rows]
-    len_r = np.empty(n_runs, np.int64)
-    len_r[at_piece], len_r[at_pad] = lens, pad
-    len_r[np.where(pad > 0, at_pad, at_pad - 1)] -= 1
-    start_r = np.empty(n_runs, np.int64)  # first input column of each run, batch-flat
-    start_r[at_piece] = rows * seq_len + piece_off
-    start_r[at_pad] = _ramp(rows_n) * seq_len + row_tokens
-    bpt_r = np.zeros(n_runs, np.float32)
-    bpt_r[at_piece] = index.piece_bpt[pieces]
-    real_r = np.zeros(n_runs, np.float32)
-    real_r[at_piece] = 1.0
-
-    segment_ids = np.repeat(seg_r, len_r)
-    position_ids = _ramp(rows_n * seq_len) - np.repeat(start_r, len_r)
-    for r in np.flatnonzero(pad > 2).tolist():  # padding columns sit at position 0
-        position_ids[r * seq_len + int(row_tokens[r]) : (r + 1) * seq_len] = 0
-    # Loss: each token of a piece predicts the next token of the same piece; padding and a
-    # piece's last token (whose target would be another document's first token) do not.
-    piece_last = start_r[at_piece] + lens - 1
-    piece_last = piece_last[piece_off + lens - 1 < seq_len]
-    loss_mask = np.repeat(real_r, len_r)
-    loss_mask[piece_last] = 0.0
-    token_bytes = np.repeat(bpt_r, len_r)
-    token_bytes[piece_last] = 0.0
-    cu = np.append(start_r[len_r > 0], rows_n * seq_len).astype(np.int32)
-    shape = (rows_n, seq_len)
+    rows = len(samples)
+    input_ids, targets, seg, pos, mask, nbytes, cu, runs = _layout(
+        index.sample_ptr,
+        index.piece_shard,
+        index.piece_start,
+        index.piece_len,
+        index.piece_bpt,
+        samples,
+        seq_len,
+        pad_id,
+    )
+    shards = sorted(set(runs[0].tolist()))
+    for k, sh in enumerate(shards):
+        _copy_runs(tokens_of(sh), sh, runs, seq_len, input_ids, targets, k == len(shards) - 1)
+    shape = (rows, seq_len)
     return {
-        "input_ids": tokens[:, :-1].astype(np.int64),
-        "targets": tokens[:, 1:].astype(np.int64),
-        "position_ids": position_ids.reshape(shape),
-        "segment_ids": segment_ids.reshape(shape),
+        "input_ids": input_ids.reshape(shape),
+        "targets": targets.reshape(shape),
+        "position_ids": pos.reshape(shape),
+        "segment_ids": seg.reshape(shape),
         "cu_seqlens": cu,
-        "loss_mask": loss_mask.reshape(shape),
-        "token_bytes": token_bytes.reshape(shape),
+        "loss_mask": mask.reshape(shape),
+        "token_bytes": nbytes.reshape(shape),
     }

@@ -27,6 +27,7 @@ from lm_train.data.batch import build_batch, pieces_of
 from lm_train.data.config import LoaderConfig, LoaderError
 from lm_train.data.index import build_index, index_key, load_index, save_index
 from lm_train.data.order import StreamOrder
+from lm_train.data.ring import BatchRing, max_batch_bytes, read_in_background
 from lm_train.data.store import ShardRef, ShardStore, VerifiedRecord, is_remote, local_path, verify_local
 from schemas import Manifest, load_manifest
 
@@ -87,8 +88,10 @@ class _Plan:
 
     def samples(self, u: int) -> np.ndarray:
         pos = self.positions(u)
+        if self.end is None or pos[-1] < self.end:  # the usual case: no row past the end
+            return self.order.samples(pos)
         ids = np.full(len(pos), -1, np.int64)
-        live = pos < self.end if self.end is not None else np.ones(len(pos), bool)
+        live = pos < self.end
         if live.any():
             ids[live] = self.order.samples(pos[live])
         return ids
@@ -105,50 +108,24 @@ def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in batch.items()}
 
 
-Layout = tuple[tuple[str, str, tuple[int, ...], int], ...]
-
-
-def _pack(batch: dict[str, np.ndarray]) -> tuple[Layout, torch.Tensor]:
-    """All arrays of a batch in one byte tensor (8-byte aligned fields).
-
-    A DataLoader worker then hands over one shared-memory block per batch instead of
-    one per array; receiving each costs the main process a few hundred microseconds.
-    """
-    layout, off = [], 0
-    for k, v in batch.items():
-        layout.append((k, v.dtype.str, v.shape, off))
-        off += -(-v.nbytes // 8) * 8
-    buf = np.empty(off, np.uint8)
-    for (_, _, _, o), v in zip(layout, batch.values()):
-        buf[o : o + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
-    return tuple(layout), torch.from_numpy(buf)
-
-
-def _unpack(layout: Layout, buf: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Typed views into the buffer made by ``_pack`` (no copy)."""
-    out = {}
-    for k, dt, shape, o in layout:
-        dtype = np.dtype(dt)
-        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        out[k] = buf[o : o + n].view(_TORCH_DTYPES[dtype]).view(shape)
-    return out
-
-
-_TORCH_DTYPES = {np.dtype(t): torch.from_numpy(np.zeros(1, t)).dtype for t in (np.int64, np.int32, np.float32)}
-
-
 class _MicroSteps(IterableDataset):
-    def __init__(self, plan: _Plan, start: int, stop: int | None) -> None:
-        self.plan, self.start, self.stop = plan, start, stop
+    """Micro-steps ``start, start + 1, ...``; DataLoader worker ``w`` of ``W`` builds ``u ≡ w (mod W)``
+    and passes its batches through ``ring`` (see ``lm_train.data.ring``)."""
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+    def __init__(self, plan: _Plan, start: int, stop: int | None, ring: BatchRing | None = None) -> None:
+        self.plan, self.start, self.stop, self.ring = plan, start, stop, ring
+
+    def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        u = self.start + wid
+        u, k = self.start + wid, 0
         while self.stop is None or u < self.stop:
             batch = self.plan.batch(u)
-            yield _pack(batch) if info else _to_torch(batch)
-            u += nw
+            if info is None:
+                yield _to_torch(batch)
+            else:
+                yield wid, k, self.ring.write(wid, k, batch)
+            u, k = u + nw, k + 1
 
 
 def _worker_init(_wid: int) -> None:
@@ -295,8 +272,13 @@ class PackedLoader:
         per = self.samples_per_micro_step
         start = self._consumed // per
         stop = None if end is None else -(-end // per)
-        ds = _MicroSteps(self._plan(), start, stop)
-        if self.config.num_workers:
+        workers = self.config.num_workers
+        ring = None
+        if workers:
+            slots = self.config.prefetch_factor + 2  # see lm_train.data.ring: never reused while read
+            ring = BatchRing(workers, slots, max_batch_bytes(self.micro_batch_size, self.config.seq_len))
+        ds = _MicroSteps(self._plan(), start, stop, ring)
+        if workers:
             it = iter(
                 DataLoader(
                     ds,
@@ -306,6 +288,7 @@ class PackedLoader:
                     worker_init_fn=_worker_init,
                 )
             )
+            it = read_in_background(it, ring, depth=self.config.prefetch_factor)
         else:
             it = iter(ds)
         u = start
@@ -315,8 +298,6 @@ class PackedLoader:
                 batch = next(it)
             except StopIteration:
                 break
-            if self.config.num_workers:
-                batch = _unpack(*batch)
             self._wait_s += time.perf_counter() - t0
             self._batches += 1
             u += 1
