@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 from xxhash import xxh3_64_intdigest
 
@@ -103,31 +104,82 @@ def _span_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np
     return pw[ends - 1] * (prefix[ends] - prefix[starts])
 
 
+@numba.njit(cache=True, nogil=True)
+def _mix64_one(h):
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def _tokens(cp, word, doc_len, cjk):
+    """Token hashes (mixed polynomial hash of the code points) and tokens per document.
+
+    One pass over the chunk's code points; compiled and free of the GIL, so chunks
+    shingled on several threads run in parallel. Same values as the span formula in
+    the module docstring (Horner's rule evaluates the same polynomial).
+    """
+    base = np.uint64(0x100000001B3 | 1)
+    out = np.empty(len(cp), np.uint64)
+    count = np.zeros(len(doc_len), np.int64)
+    t = 0
+    pos = 0
+    for d in range(len(doc_len)):
+        end = pos + doc_len[d]
+        i = pos
+        while i < end:
+            if not word[cp[i]]:
+                i += 1
+                continue
+            h = np.uint64(cp[i])
+            i += 1
+            if not cjk[d]:  # a run of word characters; in Chinese/Japanese every character
+                while i < end and word[cp[i]]:
+                    h = h * base + np.uint64(cp[i])
+                    i += 1
+            out[t] = _mix64_one(h)
+            t += 1
+            count[d] += 1
+        pos = end
+    return out[:t], count
+
+
+@numba.njit(cache=True, nogil=True)
+def _ngrams(tok_hash, tok_count, n_per_doc):
+    """``(doc << 32) | hash32`` of every token n-gram of every document (one shingle of all
+    tokens for a document shorter than n)."""
+    base = np.uint64(0x100000001B3 | 1)
+    total = 0
+    for d in range(len(tok_count)):
+        c, n = tok_count[d], n_per_doc[d]
+        total += c - n + 1 if c >= n else (1 if c > 0 else 0)
+    out = np.empty(total, np.uint64)
+    k = 0
+    off = 0
+    for d in range(len(tok_count)):
+        c, n = tok_count[d], n_per_doc[d]
+        if c > 0:
+            width = n if c >= n else c
+            for i in range(off, off + c - width + 1):
+                h = np.uint64(0)
+                for m in range(i, i + width):
+                    h = h * base + tok_hash[m]
+                out[k] = (np.uint64(d) << np.uint64(32)) | (_mix64_one(h) & np.uint64(0xFFFFFFFF))
+                k += 1
+        off += c
+    return out
+
+
 def chunk_shingles(texts: list[str], cjk: list[bool], word_ngram: int, char_ngram: int) -> ChunkShingles:
     """Shingle hashes and exact hashes of a chunk's documents (see the module docstring)."""
     n_docs = len(texts)
     lowered = [t.lower() for t in texts]
     doc_len = np.fromiter((len(t) for t in lowered), np.int64, n_docs)
     cp = np.frombuffer("".join(lowered).encode("utf-32-le"), np.uint32)
-    doc_of_char = np.repeat(np.arange(n_docs), doc_len)
-    word = _word_table()[cp]
     cjk_arr = np.asarray(cjk, bool).reshape(n_docs)
-
-    # tokens: runs of word characters (space-separated docs) or single word characters (CJK)
-    prev_word = np.concatenate(([False], word[:-1]))
-    same_doc = np.concatenate(([False], doc_of_char[1:] == doc_of_char[:-1]))
-    char_cjk = cjk_arr[doc_of_char]
-    tok_start = word & (char_cjk | ~prev_word | ~same_doc)
-    starts = np.flatnonzero(tok_start)
-    # a token ends before the next non-word char, the next token start, or the document end
-    boundary = ~word | tok_start
-    boundary_idx = np.concatenate((np.flatnonzero(boundary[1:]) + 1, [len(cp)]))
-    ends = boundary_idx[np.searchsorted(boundary_idx, starts, side="right")]
-    doc_ends = np.cumsum(doc_len)
-    ends = np.minimum(ends, doc_ends[doc_of_char[starts]]) if len(starts) else ends
-    tok_hash = _mix64(_span_hashes(cp.astype(np.uint64), starts, ends))
-    tok_doc = doc_of_char[starts]
-    tok_count = np.bincount(tok_doc, minlength=n_docs)
+    tok_hash, tok_count = _tokens(cp, _word_table(), doc_len, cjk_arr)
     tok_off = np.concatenate(([0], np.cumsum(tok_count)))
 
     # exact hash: the token sequence (same tokens => same normalised text); xxh3 over each
@@ -146,19 +198,10 @@ def chunk_shingles(texts: list[str], cjk: list[bool], word_ngram: int, char_ngra
     )
 
     # n-grams of tokens inside one document; short documents: one shingle of all tokens
-    n_per_doc = np.where(cjk_arr, char_ngram, word_ngram)
-    n_tok = n_per_doc[tok_doc]
-    idx = np.arange(len(tok_hash))
-    last = tok_off[1:][tok_doc]  # one past the document's last token
-    full = idx + n_tok <= last
-    short_first = (tok_count < n_per_doc) & (tok_count > 0)
-    g_starts = np.concatenate((idx[full], tok_off[:-1][short_first]))
-    g_ends = np.concatenate(((idx + n_tok)[full], tok_off[1:][short_first]))
-    g_doc = np.concatenate((tok_doc[full], np.flatnonzero(short_first)))
-    g_hash = _mix64(_span_hashes(tok_hash, g_starts, g_ends)) & np.uint64(0xFFFFFFFF)
-
-    keyed = np.sort((g_doc.astype(np.uint64) << np.uint64(32)) | g_hash)  # np.unique hashes: slower
-    keyed = keyed[np.concatenate(([True], keyed[1:] != keyed[:-1]))]
+    n_per_doc = np.where(cjk_arr, char_ngram, word_ngram).astype(np.int64)
+    keyed = np.sort(_ngrams(tok_hash, tok_count, n_per_doc))  # (doc << 32) | hash; np.unique: slower
+    if len(keyed):
+        keyed = keyed[np.concatenate(([True], keyed[1:] != keyed[:-1]))]
     hashes = (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     offsets = np.searchsorted(keyed >> np.uint64(32), np.arange(n_docs + 1, dtype=np.uint64)).astype(np.int64)
     return ChunkShingles(hashes, offsets, exact)
