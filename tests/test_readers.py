@@ -99,6 +99,27 @@ def test_parquet_generic_table_and_document_round_trip(tmp_path):
     assert docs == original  # ids, lang, meta survive a clean -> dedup/tokenize hand-over
 
 
+def test_document_parquet_rows_that_break_the_rules_take_the_checked_path(tmp_path):
+    from schemas import DOCUMENT_SCHEMA
+
+    rows = {
+        "id": ["ok", "", "big", "badmeta", "nosource"],
+        "text": ["fine", "no id", "x" * 100, "text", "text"],
+        "source": ["s", "s", "s", "s", None],
+        "url": [None] * 5,
+        "lang": [None] * 5,
+        "lang_score": [None] * 5,
+        "meta": [None, None, None, "[1, 2]", None],
+    }
+    schema = pa.schema([f.with_nullable(True) for f in DOCUMENT_SCHEMA])
+    pq.write_table(pa.table(rows, schema=schema), tmp_path / "d.parquet")
+    docs, bad = read_all(tmp_path / "d.parquet", max_doc_bytes=50)
+    assert (
+        [d["text"] for d in docs] == ["fine", "no id"] and docs[0]["id"] == "ok" and docs[1]["id"]
+    )  # derived
+    assert sorted(b["reason"] for b in bad) == ["too_large", "wrong_type", "wrong_type"]  # size, meta, source
+
+
 def test_text_per_file_and_per_paragraph(tmp_path):
     (tmp_path / "a.txt").write_text("First para.\n\nSecond para.\n\n\n", encoding="utf-8")
     docs, _ = read_all(tmp_path / "a.txt")

@@ -35,6 +35,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 
 from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
@@ -128,6 +129,35 @@ def decode_utf8(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Quarantined("invalid_utf8", f"not valid UTF-8: {exc}") from exc
+
+
+def _has_document_types(schema: Any) -> bool:
+    """Whether a Parquet file's columns have the document schema's types (string kinds, float score)."""
+    import pyarrow as pa
+
+    for name in DOCUMENT_FIELDS:
+        t = schema.field(name).type
+        ok = (
+            pa.types.is_floating(t)
+            if name == "lang_score"
+            else (pa.types.is_string(t) or pa.types.is_large_string(t))
+        )
+        if not ok:
+            return False
+    return True
+
+
+def _sound_document_rows(batch: Any, max_doc_bytes: int) -> np.ndarray:
+    """Rows of a typed document batch that need no per-field checks: id, text and source
+    present, id not empty, text within ``max_doc_bytes``. Other rows take the checked path."""
+    import pyarrow.compute as pc
+
+    ids, text = batch.column("id"), batch.column("text")
+    ok = pc.and_(pc.is_valid(ids), pc.is_valid(text))
+    ok = pc.and_(ok, pc.is_valid(batch.column("source")))
+    ok = pc.and_(ok, pc.greater(pc.fill_null(pc.binary_length(ids), 0), 0))
+    ok = pc.and_(ok, pc.less_equal(pc.fill_null(pc.binary_length(text), 0), max_doc_bytes))
+    return ok.to_numpy(zero_copy_only=False)
 
 
 class FileReader:
@@ -279,13 +309,27 @@ class FileReader:
             )
             return
         index = 0
+        typed = is_documents and _has_document_types(pf.schema_arrow)
         with f:
             for batch in pf.iter_batches(batch_size=cfg.chunk_docs):
                 rows = batch.to_pylist()
-                for row in rows:
+                sound = _sound_document_rows(batch, cfg.max_doc_bytes) if typed else None
+                for j, row in enumerate(rows):
                     position[0] = index
                     try:
-                        if is_documents:
+                        if sound is not None and sound[j]:
+                            # a typed document file and a row the batch checks passed: only
+                            # its meta JSON is left to check
+                            doc = {
+                                "id": row["id"],
+                                "text": row["text"],
+                                "source": row["source"],
+                                "url": row["url"],
+                                "lang": row["lang"],
+                                "lang_score": row["lang_score"],
+                                "meta": parse_meta(row["meta"]),
+                            }
+                        elif is_documents:
                             meta = row.get("meta")
                             doc = self.make_doc(
                                 path,
@@ -298,6 +342,10 @@ class FileReader:
                             doc.update(
                                 source=row["source"], lang=row.get("lang"), lang_score=row.get("lang_score")
                             )
+                            try:  # the columns just copied in must obey the schema too
+                                validate_document(doc)
+                            except DocumentError as exc:
+                                raise Quarantined("wrong_type", str(exc)) from exc
                         else:
                             doc = self.make_doc(
                                 path,
