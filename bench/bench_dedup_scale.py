@@ -164,7 +164,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="20k documents only (< 1 min)")
     ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--runner", choices=["fnapi", "mp2", "mt2"], nargs="+", default=["mp2"])
+    ap.add_argument("--runner", choices=["fnapi", "mp2", "mt2"], nargs="+", default=["fnapi"])
     args = ap.parse_args()
     sizes = [20_000] if args.quick else args.docs
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # runs keyed by runner-docs

@@ -103,13 +103,13 @@ def test_document_parquet_rows_that_break_the_rules_take_the_checked_path(tmp_pa
     from schemas import DOCUMENT_SCHEMA
 
     rows = {
-        "id": ["ok", "", "big", "badmeta", "nosource"],
-        "text": ["fine", "no id", "x" * 100, "text", "text"],
-        "source": ["s", "s", "s", "s", None],
-        "url": [None] * 5,
-        "lang": [None] * 5,
-        "lang_score": [None] * 5,
-        "meta": [None, None, None, "[1, 2]", None],
+        "id": ["ok", "", "big", "badmeta", "nosource", "nan"],
+        "text": ["fine", "no id", "x" * 100, "text", "text", "text"],
+        "source": ["s", "s", "s", "s", None, "s"],
+        "url": [None] * 6,
+        "lang": [None] * 6,
+        "lang_score": [0.5, None, None, None, None, float("nan")],
+        "meta": [None, None, None, "[1, 2]", None, None],
     }
     schema = pa.schema([f.with_nullable(True) for f in DOCUMENT_SCHEMA])
     pq.write_table(pa.table(rows, schema=schema), tmp_path / "d.parquet")
@@ -117,7 +117,7 @@ def test_document_parquet_rows_that_break_the_rules_take_the_checked_path(tmp_pa
     assert (
         [d["text"] for d in docs] == ["fine", "no id"] and docs[0]["id"] == "ok" and docs[1]["id"]
     )  # derived
-    assert sorted(b["reason"] for b in bad) == ["too_large", "wrong_type", "wrong_type"]  # size, meta, source
+    assert sorted(b["reason"] for b in bad) == ["too_large"] + ["wrong_type"] * 3  # size; meta, source, score
 
 
 def test_text_per_file_and_per_paragraph(tmp_path):

@@ -80,7 +80,9 @@ def to_table(batch: dict, cfg: DedupConfig) -> pa.Table:
             "uid": pa.array(np.asarray(batch["uid"], np.uint64)[order], pa.uint64()),
             "exact": pa.array(np.asarray(batch["exact"], np.uint64)[order], pa.uint64()),
             "bands": pa.FixedSizeListArray.from_arrays(pa.array(bands, pa.uint64()), n_bands),
-            "sig": pa.array([s.tobytes() for s in sig], pa.binary(4 * cfg.num_perm)),
+            "sig": pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(4 * cfg.num_perm), len(sig), [None, pa.py_buffer(sig.tobytes())]
+            ),
         },
         schema=schema(cfg),
     )

@@ -69,7 +69,7 @@ from pipelines.dedup.shingles import chunk_shingles, is_cjk
 from pipelines.progress import RateLogger
 
 Doc = dict[str, Any]
-EXACT, BANDS, INDEX, LINES = "exact", "bands", "index", "lines"
+EXACT, BANDS, INDEX, LINES, LINE_BATCHES = "exact", "bands", "index", "lines", "line_batches"
 # Earlier runs' documents take part under a salted uid (and a prefixed id in the union-find),
 # so a document re-ingested under the same id is a duplicate of its old self, not the same node.
 OLD_SALT = np.uint64(0x5A17_0000_0000_0001)
@@ -122,16 +122,38 @@ def key_batches(rec: dict[str, Any], old: bool, cfg: DedupConfig) -> Iterator[tu
             yield (BANDS, shard), arrays
 
 
-class LineBatchesFn(beam.DoFn):
+class PackFn(beam.DoFn):
+    """Chunk -> the chunk packed (zstd pickle, see ``pack``) and, tagged ``LINE_BATCHES``, its
+    boilerplate line batches. Line hashing happens here, on the chunk as read, so no later
+    step has to unpack it again; compression runs on a ``ChunkPool`` (zstd releases the GIL)
+    beside the reading on the calling thread."""
+
     def __init__(self, config: DedupConfig):
         self.config = config
 
-    def process(self, chunk: tuple[str, list[Doc]]) -> Iterator[tuple]:
+    def setup(self) -> None:
+        self.pool = ChunkPool(self.config.threads)
+
+    def teardown(self) -> None:
+        self.pool.close()
+
+    def process(self, chunk: tuple) -> Iterator[Any]:
         if is_index_element(chunk):
+            yield chunk
             return
-        yield from chunk_line_batches(
-            unpack(chunk[1]), self.config.boilerplate_min_chars, self.config.shuffle_shards
-        )
+        cfg = self.config
+        if cfg.boilerplate:
+            for batch in chunk_line_batches(chunk[1], cfg.boilerplate_min_chars, cfg.shuffle_shards):
+                yield pvalue.TaggedOutput(LINE_BATCHES, batch)
+        for outputs in self.pool.submit(_packed, chunk):
+            yield from outputs
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self.pool.drain()
+
+
+def _packed(chunk: tuple[str, list[Doc]]) -> list[tuple[str, bytes]]:
+    return [(chunk[0], pack(chunk[1]))]
 
 
 def shard_pairs(kv: tuple[tuple[str, int], Iterable[tuple]], collapse_exact: bool) -> tuple[np.ndarray, bool]:
@@ -561,15 +583,15 @@ class DeduplicateDocuments(beam.PTransform):
                 chunks,
                 p | "IndexFiles" >> beam.Create([(path, None) for path in index_files]),
             ) | "WithIndex" >> beam.Flatten()
-        chunks = chunks | "Pack" >> beam.Map(lambda c: c if is_index_element(c) else (c[0], pack(c[1])))
+        packed = chunks | "Pack" >> beam.ParDo(PackFn(cfg)).with_outputs(LINE_BATCHES, main="chunks")
+        chunks = packed["chunks"]
         counts_parts: list[beam.PCollection] = []
         dropped_parts: list[beam.PCollection] = []
 
         # 1. boilerplate lines
         if cfg.boilerplate:
             frequent = (
-                chunks
-                | "LineBatches" >> beam.ParDo(LineBatchesFn(cfg))
+                packed[LINE_BATCHES]
                 | "GroupLines" >> beam.GroupByKey()
                 | "FrequentLines"
                 >> beam.Map(lambda kv: frequent_lines(list(kv[1]), cfg.boilerplate_min_docs))

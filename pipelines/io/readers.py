@@ -149,7 +149,8 @@ def _has_document_types(schema: Any) -> bool:
 
 def _sound_document_rows(batch: Any, max_doc_bytes: int) -> np.ndarray:
     """Rows of a typed document batch that need no per-field checks: id, text and source
-    present, id not empty, text within ``max_doc_bytes``. Other rows take the checked path."""
+    present, id not empty, text within ``max_doc_bytes``, a finite or null ``lang_score``.
+    Other rows take the checked path."""
     import pyarrow.compute as pc
 
     ids, text = batch.column("id"), batch.column("text")
@@ -157,6 +158,7 @@ def _sound_document_rows(batch: Any, max_doc_bytes: int) -> np.ndarray:
     ok = pc.and_(ok, pc.is_valid(batch.column("source")))
     ok = pc.and_(ok, pc.greater(pc.fill_null(pc.binary_length(ids), 0), 0))
     ok = pc.and_(ok, pc.less_equal(pc.fill_null(pc.binary_length(text), 0), max_doc_bytes))
+    ok = pc.and_(ok, pc.fill_null(pc.is_finite(batch.column("lang_score")), True))
     return ok.to_numpy(zero_copy_only=False)
 
 
