@@ -82,7 +82,7 @@ class WriteStageOutputs(beam.PTransform):
         output_dir: str,
         stage: str,
         keep_dropped: bool = False,
-        target_file_bytes: int = 256 * 1024 * 1024,
+        target_file_bytes: int = 64 * 1024 * 1024,
         extra: Mapping[str, Any] | None = None,
     ):
         super().__init__()

@@ -5,17 +5,23 @@ uids (``xxh3(id)``) and, for candidate documents only, their shingle sets/signat
 Hash shuffles move numpy batches, one element per (chunk, shard), not one per
 (document, band): that is what keeps Beam's per-element cost off the hot path.
 
-    chunks (zstd-packed) [+ earlier runs' index files as (path, None) elements]
-    chunks -> (line hash, uid, text hash) batches -> GBK(shard) -> frequent lines (side input)
+    chunks [+ earlier runs' index files as (path, None) elements]
+      -> zstd-packed chunks, and their (line hash, uid, text hash) batches
+    line batches -> GBK(shard) -> frequent lines (side input)
     chunks + frequent lines -> boilerplate lines removed; documents then too short dropped
-    chunks -> shingles + signatures (vectorised per chunk) -> exact-hash and band-key batches
-           (index files -> the same batches for the earlier documents, marked old)
+    chunks -> shingles + signatures (compiled kernels, per chunk) -> exact-hash and band-key
+           batches (index files -> the same batches for the earlier documents, marked old)
     batches -> GBK((kind, shard)) -> candidate pairs (numpy sort; exact pairs need no check)
-    chunks + pairs (side input: uid pairs only) -> ((uid_a, uid_b), info) for the candidate
-           documents, their shingles/signatures recomputed -> GBK(pair) -> verified edges
-           (exact Jaccard of the shingle sets, or the signature estimate for old documents)
+    chunks + pairs (side input: uid pairs only) -> (pair shard, [(pair, info)]) for the
+           candidate documents, their shingles recomputed -> GBK(pair shard) -> verified
+           edges (exact Jaccard of the shingle sets, or the signature estimate for old
+           documents)
     edges -> union-find (one CombineGlobally) -> {removed id: (representative, kind)}
     chunks + removals (side input) -> surviving chunks, counts, dropped records
+
+Per-chunk work that releases the GIL (packing, shingling, MinHash) runs on a small
+thread pool in each worker (``ChunkPool``, ``dedup.threads``), beside Beam's own work on
+the calling thread.
 
 Why side inputs for the decisions rather than joining them to the chunks: a join keyed by
 chunk would move every chunk (all the text) through one more shuffle; the side inputs
@@ -23,8 +29,9 @@ hold only the frequent lines, the candidate uid pairs (16 bytes each) and the re
 (~100 bytes per removed document), never the LSH index. Why recompute the candidates'
 shingles and signatures instead of carrying them: shuffling every signature would move
 num_perm x 4 bytes per document (as much as the text); the candidates are a fraction.
-Measured (bench/bench_dedup_scale.py): 1M ~1 KB documents, 2.6 MB of text per CPU-second
-end to end, peak 6.5 GB on the FnApiRunner.
+Measured (bench/bench_dedup_scale.py, ``python -m pipelines.dedup`` on 2 cores): 1M ~1 KB
+documents at about 8 MB/s end to end, peak about 7 GB on the FnApiRunner, which keeps
+every stage's output in memory.
 
 No Flatten below the first step: Beam's FnApiRunner deadlocks ("watermark-pending bundles
 did not execute") when a Flatten sits downstream of a side-input ParDo whose input also
@@ -39,7 +46,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,7 +53,6 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import zstandard
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
@@ -66,6 +71,7 @@ from pipelines.dedup.boilerplate import (
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.minhash import band_keys, estimated_jaccard, flat_signatures, optimal_bands
 from pipelines.dedup.shingles import chunk_shingles, is_cjk
+from pipelines.io.packing import pack, unpack
 from pipelines.progress import RateLogger
 
 Doc = dict[str, Any]
@@ -214,19 +220,6 @@ class BoilerplateFn(beam.DoFn):
             yield key, pack(kept) if len(kept) != len(docs) or counts else chunk[1]
 
 
-def pack(docs: list[Doc]) -> bytes:
-    """A chunk's documents as zstd-compressed pickle.
-
-    Between the dedup steps the runner buffers the chunks (the side-input steps wait for
-    the whole corpus to be hashed); compressed, those buffers hold a fraction of the text.
-    """
-    return zstandard.ZstdCompressor(level=1).compress(pickle.dumps(docs, protocol=5))
-
-
-def unpack(data: bytes | list[Doc]) -> list[Doc]:
-    return pickle.loads(zstandard.ZstdDecompressor().decompress(data)) if isinstance(data, bytes) else data
-
-
 def is_index_element(element: tuple) -> bool:
     """Earlier runs' index files travel with the chunks as ``(path, None)`` (see ``expand``)."""
     return element[1] is None
@@ -299,9 +292,7 @@ class SignFn(beam.DoFn):
         rec = chunk_records(docs, cfg, with_signatures=cfg.fuzzy or self.with_index)
         out: list[Any] = list(key_batches(rec, False, cfg))
         if self.with_index:
-            out.append(
-                pvalue.TaggedOutput(INDEX, {k: rec[k] for k in ("id", "uid", "exact", "bands", "sig")})
-            )
+            out.append(pvalue.TaggedOutput(INDEX, {k: rec[k] for k in ("id", "uid", "exact", "sig")}))
         self.progress.update(len(docs), sum(len(d["text"]) for d in docs))
         return out
 
@@ -660,6 +651,9 @@ class WriteIndex(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         n, cfg, directory = self.cfg.index_files, self.cfg, self.directory
+        bands_rows = optimal_bands(
+            cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight
+        )
 
         def split(row: dict, removed: dict) -> Iterator[tuple[int, dict]]:
             keep = np.array([i not in removed for i in row["id"]], bool)
@@ -670,7 +664,7 @@ class WriteIndex(beam.PTransform):
                     int(b),
                     {
                         "id": [row["id"][i] for i in sel],
-                        **{k: row[k][sel] for k in ("uid", "exact", "bands", "sig")},
+                        **{k: row[k][sel] for k in ("uid", "exact", "sig")},
                     },
                 )
 
@@ -678,8 +672,11 @@ class WriteIndex(beam.PTransform):
             shard, parts = item
             parts = list(parts)
             batch = {"id": [i for part in parts for i in part["id"]]}
-            for k in ("uid", "exact", "bands", "sig"):
+            for k in ("uid", "exact", "sig"):
                 batch[k] = np.concatenate([part[k] for part in parts])
+            # band keys follow from the signatures: recomputed here rather than carried
+            # through two of the runner's buffers (136 bytes per document)
+            batch["bands"] = band_keys(batch["sig"], *bands_rows)
             path = fsutil.join(directory, f"index-{shard:05d}-of-{n:05d}.parquet")
             fsutil.atomic_write_bytes(path, index.to_parquet_bytes(batch, cfg))
             return path
