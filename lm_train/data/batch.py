@@ -40,25 +40,8 @@ class SampleIndex:
         return len(self.sample_ptr) - 1
 
 
-def pieces_of(index: SampleIndex, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Piece ids of the given samples (concatenated), the row of each piece and pieces per row."""
-    ptr = index.sample_ptr
-    if len(samples) and samples.min() >= 0:
-        lo = ptr[samples]
-        counts = ptr[samples + 1] - lo
-    else:
-        valid = samples >= 0
-        safe = np.where(valid, samples, 0)
-        lo = ptr[safe]
-        counts = np.where(valid, ptr[safe + 1] - lo, 0)
-    rows = np.repeat(np.arange(len(samples), dtype=np.int64), counts)
-    ends = np.cumsum(counts)
-    pieces = _ramp(int(ends[-1]) if len(ends) else 0) + np.repeat(lo - (ends - counts), counts)
-    return pieces, rows, counts
-
-
 @numba.njit(cache=True, nogil=True)
-def _layout(sample_ptr, piece_shard, piece_start, piece_len, piece_bpt, samples, seq_len, pad_id):  # noqa: ANN001, ANN202
+def _layout(sample_ptr, piece_shard, piece_start, piece_len, piece_bpt, samples, seq_len, pad_id):
     """Per-token annotations of the input columns, cu_seqlens and the token runs to copy.
 
     A run is a stretch of one row whose tokens are contiguous in one shard: consecutive
@@ -144,7 +127,7 @@ def _layout(sample_ptr, piece_shard, piece_start, piece_len, piece_bpt, samples,
 
 
 @numba.njit(cache=True, nogil=True)
-def _copy_runs(src, shard, runs, seq_len, input_ids, targets, last):  # noqa: ANN001, ANN202
+def _copy_runs(src, shard, runs, seq_len, input_ids, targets, last):
     """Copy the runs of ``shard`` (its token array ``src``) into the inputs (row slots
     ``[0, seq_len)``) and the last target of a row (slot ``seq_len``). After the last
     shard, the other targets are the inputs shifted by one."""
