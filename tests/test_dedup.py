@@ -227,3 +227,51 @@ def test_exact_jaccard_of_shingle_sets_matches_python_sets():
         sa, sb = set(a.tolist()), set(b.tolist())
         want = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
         assert jaccard(a, b) == pytest.approx(want)
+
+
+def _reference_shingles(text: str, n: int, cjk: bool) -> list[int]:
+    """The documented shingle hash in plain Python integers (see pipelines/dedup/shingles.py)."""
+    mask, base = 2**64 - 1, 0x100000001B3 | 1
+
+    def mix(h: int) -> int:
+        h ^= h >> 33
+        h = (h * 0xFF51AFD7ED558CCD) & mask
+        h ^= h >> 33
+        h = (h * 0xC4CEB9FE1A85EC53) & mask
+        return h ^ (h >> 33)
+
+    def poly(values: list[int]) -> int:
+        h = 0
+        for v in values:
+            h = (h * base + v) & mask
+        return h
+
+    tokens, run = [], []
+    for ch in text.lower() + " ":
+        if ch.isalnum() and not cjk:
+            run.append(ord(ch))
+            continue
+        if run:
+            tokens.append(mix(poly(run)))
+            run = []
+        if ch.isalnum():  # CJK: every word character is a token
+            tokens.append(mix(ord(ch)))
+    width = min(n, len(tokens))
+    grams = [tokens[i : i + width] for i in range(len(tokens) - width + 1)] if tokens else []
+    return sorted({mix(poly(g)) & 0xFFFFFFFF for g in grams})
+
+
+@pytest.mark.parametrize(
+    ("text", "cjk"),
+    [
+        ("The quick brown fox -- jumps over the LAZY dog; the quick brown fox!", False),
+        ("短文本", True),
+        ("一段比较长的中文文本，用来检查字符级别的五元组哈希是否一致。", True),
+        ("two words", False),
+        ("Straße İstanbul naïve café 42", False),
+    ],
+)
+def test_shingle_hashes_follow_the_documented_formula(text, cjk):
+    from pipelines.dedup.shingles import shingle_hashes
+
+    assert shingle_hashes(text, 5, cjk).tolist() == _reference_shingles(text, 5, cjk)

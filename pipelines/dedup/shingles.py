@@ -1,4 +1,4 @@
-"""Shingle hashes for a whole chunk at once with numpy: word n-grams, or character n-grams for CJK.
+"""Shingle hashes for a whole chunk at once: word n-grams, or character n-grams for CJK.
 
 Normalisation: lower case; a *word character* is one for which ``str.isalnum()`` holds.
 Space-separated languages are tokenised into maximal runs of word characters (so
@@ -7,11 +7,13 @@ tokenised into single word characters -- splitting them on ``\\W`` would make a 
 sentence one token. A shingle is ``n`` consecutive tokens of one document (a document
 with fewer tokens has one shingle: all of them).
 
-Everything runs on the chunk's concatenated UTF-32 code points; no Python loop runs per
+Everything runs on the chunk's concatenated UTF-32 code points in two compiled kernels
+(numba, GIL-free, so chunks on several threads run in parallel); no Python loop runs per
 word or per shingle (that is what usually caps MinHash throughput). Token and n-gram
-hashes are polynomial hashes over Z/2^64 with an odd base B, each computed from one
-prefix sum:  S[k] = sum_{m<k} c[m] * B^-m,  hash(i, j) = B^(j-1) * (S[j] - S[i])
-(= sum_{m=i}^{j-1} c[m] * B^(j-1-m), the usual rolling hash, for any span).
+hashes are polynomial hashes over Z/2^64 with an odd base B,
+hash(c[i:j]) = sum_{m=i}^{j-1} c[m] * B^(j-1-m) (Horner's rule), each passed through the
+MurmurHash3 64-bit finalizer; n-gram hashes keep its low 32 bits. (Until this version
+they were computed from numpy prefix sums; the values are the same.)
 """
 
 from __future__ import annotations
@@ -29,10 +31,8 @@ from pipelines.hashing import stable_hash64
 CJK_LANGUAGES = frozenset({"zh", "ja"})
 # Bumped whenever shingle hashes change: persisted signatures must stay comparable.
 SHINGLE_VERSION = 2
-_BASE = np.uint64(0x100000001B3 | 1)
-_BASE_INV = np.uint64(pow(int(_BASE), -1, 2**64))
 _lock = threading.Lock()
-_cache: dict[str, Any] = {"tables": (np.ones(1, np.uint64), np.ones(1, np.uint64))}
+_cache: dict[str, Any] = {}
 
 
 class ChunkShingles(NamedTuple):
@@ -62,46 +62,6 @@ def _word_table() -> np.ndarray:
         if "word" not in _cache:
             _cache["word"] = np.fromiter((chr(c).isalnum() for c in range(0x110000)), bool, 0x110000)
     return _cache["word"]
-
-
-def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """B^k and B^-k for k < n (grown by doubling, cached per process).
-
-    Both tables are published together as one tuple: under Beam's multi-threading runner
-    another thread must never see a new ``pow`` with an old, shorter ``inv``.
-    """
-    pw, inv = _cache["tables"]
-    if len(pw) < n:
-        size = max(n, 2 * len(pw))
-        grown = []
-        for base in (_BASE, _BASE_INV):
-            out = np.empty(size, np.uint64)
-            out[0] = 1
-            k, step = 1, base
-            while k < size:  # out[k:2k] = out[:k] * base^k
-                m = min(k, size - k)
-                out[k : k + m] = out[:m] * step
-                step = np.uint64((int(step) * int(step)) % 2**64)
-                k += m
-            grown.append(out)
-        pw, inv = _cache["tables"] = (grown[0], grown[1])
-    return pw, inv
-
-
-def _mix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
-
-
-def _span_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Polynomial hash of ``values[starts[k]:ends[k]]`` for every k, from one prefix sum."""
-    pw, inv = _power_tables(len(values) + 1)
-    prefix = np.zeros(len(values) + 1, np.uint64)
-    np.cumsum(values * inv[: len(values)], out=prefix[1:])
-    return pw[ends - 1] * (prefix[ends] - prefix[starts])
 
 
 @numba.njit(cache=True, nogil=True)
