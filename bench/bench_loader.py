@@ -111,21 +111,24 @@ def _child(args: argparse.Namespace) -> dict:
     if not args.step_ms:  # throughput: best of several rounds, as for the raw loop
         rate = _best_rate(lambda: next(it), args)
         out.update(tokens_per_s=rate * loader.micro_batch_size * args.seq_len, ms_per_batch=1000 / rate)
-    t1 = time.perf_counter()
-    n, wait = 0, 0.0
-    while args.step_ms:
-        tw = time.perf_counter()
-        try:
-            next(it)
-        except StopIteration:
-            break
-        wait += time.perf_counter() - tw
-        n += 1
-        if args.step_ms:
+    else:  # data wait: the loader beside a stand-in training step
+        t1 = time.perf_counter()
+        n, wait = 0, 0.0
+        while n < args.batches:
+            tw = time.perf_counter()
+            try:
+                next(it)
+            except StopIteration:
+                break
+            wait += time.perf_counter() - tw
+            n += 1
             _busy_step(args.step_ms / 1000)
-        if n == args.batches:
-            break
-    dt = time.perf_counter() - t1
+        dt = time.perf_counter() - t1
+        out.update(
+            tokens_per_s=n * loader.micro_batch_size * args.seq_len / dt,
+            ms_per_batch=1000 * dt / n,
+            data_wait_fraction=wait / dt,  # steady state: the first batch is excluded
+        )
     mem = proc.memory_full_info()
     anon = 0.0  # private anonymous memory: what the loader allocates (mmap'd shard pages are page cache)
     with open("/proc/self/smaps_rollup") as f:
@@ -133,8 +136,6 @@ def _child(args: argparse.Namespace) -> dict:
             if line.startswith("Anonymous:"):
                 anon = int(line.split()[1]) / 1024
     st = loader.stats()
-    if args.step_ms:
-        out.update(tokens_per_s=n * loader.micro_batch_size * args.seq_len / dt, ms_per_batch=1000 * dt / n)
     out.update(
         rss_mb=mem.rss / 2**20,
         uss_mb=mem.uss / 2**20,
@@ -145,8 +146,6 @@ def _child(args: argparse.Namespace) -> dict:
         trained_fraction=st["trained_fraction"],
         samples_per_epoch=st["samples_per_epoch"],
     )
-    if args.step_ms:
-        out["data_wait_fraction"] = wait / dt  # steady state: the first batch is excluded
     return out
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import xxhash
 
+_xxh3_64 = xxhash.xxh3_64_intdigest
+
 
 def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
 def stable_hash64(value: str | bytes, seed: int = 0) -> int:
-    """64-bit xxh3 hash, identical across processes, machines and runs."""
-    return xxhash.xxh3_64_intdigest(_as_bytes(value), seed=seed)
+    """64-bit xxh3 hash, identical across processes, machines and runs.
+
+    Called per line and per document id on dedup's hot paths, so the conversion is inline.
+    """
+    return _xxh3_64(value.encode("utf-8") if isinstance(value, str) else value, seed)
 
 
 def stable_hash_hex(value: str | bytes, seed: int = 0) -> str:

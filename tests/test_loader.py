@@ -274,7 +274,7 @@ def _reference_batch(index, samples, seq_len, shards, pad_id):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_vectorised_batch_matches_row_by_row_reference(seed):
+def test_batch_builder_matches_row_by_row_reference(seed):
     from lm_train.data.batch import SampleIndex, build_batch
 
     rng = np.random.default_rng(seed)

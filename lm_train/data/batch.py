@@ -150,19 +150,15 @@ def _copy_runs(src, shard, runs, seq_len, input_ids, targets, last):
                 dst[c] = from_[c]
 
 
-def pieces_of(index: SampleIndex, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Piece ids of the given samples (concatenated), the row of each piece and pieces per row."""
-    ptr = index.sample_ptr
+def shards_of(index: SampleIndex, samples: np.ndarray) -> list[int]:
+    """Distinct shards that hold pieces of ``samples`` (``-1`` rows ignored): what to prefetch."""
     samples = np.asarray(samples, np.int64)
-    valid = samples >= 0
-    safe = np.where(valid, samples, 0)
-    lo = ptr[safe]
-    counts = np.where(valid, ptr[safe + 1] - lo, 0)
-    rows = np.repeat(np.arange(len(samples), dtype=np.int64), counts)
-    ends = np.cumsum(counts)
-    total = int(ends[-1]) if len(ends) else 0
-    pieces = np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - counts), counts)
-    return pieces, rows, counts
+    samples = samples[samples >= 0]
+    lo = index.sample_ptr[samples]
+    counts = index.sample_ptr[samples + 1] - lo
+    starts = np.cumsum(counts) - counts
+    pieces = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(lo - starts, counts)
+    return np.unique(index.piece_shard[pieces]).tolist()
 
 
 def build_batch(

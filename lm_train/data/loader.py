@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from lm_train.data.batch import build_batch, pieces_of
+from lm_train.data.batch import build_batch, shards_of
 from lm_train.data.config import LoaderConfig, LoaderError
 from lm_train.data.index import build_index, index_key, load_index, save_index
 from lm_train.data.order import StreamOrder
@@ -99,8 +99,7 @@ class _Plan:
     def batch(self, u: int) -> dict[str, np.ndarray]:
         if self.prefetch and u % self.prefetch == 0 and any(is_remote(r.url) for r in self.store.refs):
             ahead = np.concatenate([self.samples(v) for v in range(u + 1, u + 1 + self.prefetch)])
-            pieces, _, _ = pieces_of(self.index, ahead[ahead >= 0])
-            self.store.prefetch(np.unique(self.index.piece_shard[pieces]).tolist())
+            self.store.prefetch(shards_of(self.index, ahead))
         return build_batch(self.index, self.samples(u), self.seq_len, self.store.tokens, self.pad_id)
 
 

@@ -13,23 +13,18 @@ side input.
 from __future__ import annotations
 
 import numpy as np
-from xxhash import xxh3_64_intdigest
+
+from pipelines.hashing import stable_hash64
 
 
 def doc_uid(doc_id: str) -> int:
-    """The 64-bit stable hash that stands for a document id in every shuffle (= ``stable_hash64``)."""
-    return xxh3_64_intdigest(doc_id.encode("utf-8"))
+    """The 64-bit stable hash that stands for a document id in every shuffle."""
+    return stable_hash64(doc_id)
 
 
 def line_hashes(text: str, min_chars: int) -> list[int]:
-    """Distinct hashes (``stable_hash64``) of the text's lines long enough to be considered."""
-    return list(
-        {
-            xxh3_64_intdigest(line.encode("utf-8"))
-            for raw in text.split("\n")
-            if len(line := raw.strip()) >= min_chars
-        }
-    )
+    """Distinct hashes of the text's lines long enough to be considered."""
+    return list({stable_hash64(line) for raw in text.split("\n") if len(line := raw.strip()) >= min_chars})
 
 
 def chunk_line_batches(docs: list[dict], min_chars: int, shards: int) -> list[tuple[int, tuple]]:
@@ -41,7 +36,7 @@ def chunk_line_batches(docs: list[dict], min_chars: int, shards: int) -> list[tu
         lines = line_hashes(doc["text"], min_chars)
         hs += lines
         us += [doc_uid(doc["id"])] * len(lines)
-        cs += [xxh3_64_intdigest(doc["text"].encode("utf-8"))] * len(lines)
+        cs += [stable_hash64(doc["text"])] * len(lines)
     return split_by_shard(np.array(hs, np.uint64), shards, np.array(us, np.uint64), np.array(cs, np.uint64))
 
 
@@ -92,7 +87,7 @@ def remove_boilerplate(
     for raw in text.split("\n"):
         line = raw.strip()
         if len(line) >= min_chars:
-            hit = keepers.get(xxh3_64_intdigest(line.encode("utf-8")))
+            hit = keepers.get(stable_hash64(line))
             if hit is not None:
                 if hit[0] != uid:
                     removed += 1

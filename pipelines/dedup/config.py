@@ -31,9 +31,9 @@ class DedupConfig:
     signature_min_jaccard: float = 0.75  # below threshold: absorbs the estimator's noise
     shuffle_shards: int = 32  # hash shards of the exact/band/line shuffles (numpy batches per chunk)
     index_files: int = 4  # Parquet files of the persisted index written per run
-    # threads per worker for shingling, MinHash and candidate recomputation: numpy releases
-    # the GIL, so they keep another core busy while Beam runs on the calling thread
-    # (1 = everything on the calling thread)
+    # threads per worker for packing, shingling, MinHash and candidate recomputation: that
+    # work releases the GIL, so it keeps another core busy while Beam runs on the calling
+    # thread (1 = everything on the calling thread)
     threads: int = 2
 
     def __post_init__(self) -> None:

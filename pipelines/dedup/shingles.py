@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 
 import numba
 import numpy as np
-from xxhash import xxh3_64_intdigest
 
 from pipelines.clean.segment import is_cjk_text
 from pipelines.hashing import stable_hash64
@@ -148,7 +147,7 @@ def chunk_shingles(texts: list[str], cjk: list[bool], word_ngram: int, char_ngra
     bounds = (tok_off * 8).tolist()
     exact = np.fromiter(
         (
-            xxh3_64_intdigest(tok_bytes[bounds[i] : bounds[i + 1]])
+            stable_hash64(tok_bytes[bounds[i] : bounds[i + 1]])
             if bounds[i + 1] > bounds[i]
             else stable_hash64("\x00" + texts[i].strip())
             for i in range(n_docs)

@@ -30,8 +30,8 @@ hold only the frequent lines, the candidate uid pairs (16 bytes each) and the re
 shingles and signatures instead of carrying them: shuffling every signature would move
 num_perm x 4 bytes per document (as much as the text); the candidates are a fraction.
 Measured (bench/bench_dedup_scale.py, ``python -m pipelines.dedup`` on 2 cores): 1M ~1 KB
-documents at about 8 MB/s end to end, peak about 7 GB on the FnApiRunner, which keeps
-every stage's output in memory.
+documents at about 9 MB/s end to end, peak about 5.8 GB on the FnApiRunner, which keeps
+every stage's output in memory until the next stage reads it.
 
 No Flatten below the first step: Beam's FnApiRunner deadlocks ("watermark-pending bundles
 did not execute") when a Flatten sits downstream of a side-input ParDo whose input also
@@ -228,10 +228,10 @@ def is_index_element(element: tuple) -> bool:
 class ChunkPool:
     """Runs per-chunk work on a few threads, a bounded number in flight, results in order.
 
-    Shingling, MinHash and the candidates' recomputation are numpy work that releases
-    the GIL, so a worker thread keeps a second core busy while the calling thread is in
-    Beam's own per-element code. Results come back in submission order; ``threads=1``
-    runs everything on the calling thread.
+    Compression, shingling (compiled kernels) and MinHash (numpy) release the GIL, so a
+    pool thread keeps a second core busy while the calling thread is in Beam's own
+    per-element code. Results come back in submission order; ``threads=1`` runs
+    everything on the calling thread.
     """
 
     def __init__(self, threads: int):

@@ -171,8 +171,17 @@ class FileReader:
 
     # -- records ---------------------------------------------------------------------------
     def make_doc(
-        self, path: str, index: int, text: Any, raw_id: Any = None, url: Any = None, meta: dict | None = None
+        self,
+        path: str,
+        index: int,
+        text: Any,
+        raw_id: Any = None,
+        url: Any = None,
+        meta: dict | None = None,
+        fields: dict | None = None,
     ) -> Doc:
+        """A document from one record; ``fields`` (e.g. a document file's ``source``, ``lang``,
+        ``lang_score``) replace the defaults and are validated with the rest."""
         if not isinstance(text, str):
             raise Quarantined(
                 "wrong_type", f"field {self.config.text_field!r} is a {type(text).__name__}, not a string"
@@ -197,6 +206,8 @@ class FileReader:
             "lang_score": None,
             "meta": dict(meta or {}),
         }
+        if fields:
+            doc.update(fields)
         try:
             validate_document(doc)
         except DocumentError as exc:
@@ -340,14 +351,12 @@ class FileReader:
                                 row["id"],
                                 row.get("url"),
                                 parse_meta(meta),
+                                {
+                                    "source": row["source"],
+                                    "lang": row.get("lang"),
+                                    "lang_score": row.get("lang_score"),
+                                },
                             )
-                            doc.update(
-                                source=row["source"], lang=row.get("lang"), lang_score=row.get("lang_score")
-                            )
-                            try:  # the columns just copied in must obey the schema too
-                                validate_document(doc)
-                            except DocumentError as exc:
-                                raise Quarantined("wrong_type", str(exc)) from exc
                         else:
                             doc = self.make_doc(
                                 path,
