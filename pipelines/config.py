@@ -99,7 +99,10 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
     kwargs = {name: _check_value(value, hints[name], f"{where}.{name}") for name, value in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a dataclass's own checks (__post_init__)
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

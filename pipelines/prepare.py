@@ -63,7 +63,9 @@ def build(
     committed = versions.committed_versions(out)
     read = pipeline | "Read" >> ReadDocuments(config=config.read, files=plan.files)
     docs = read.docs | "CrashWhileReading" >> beam.Map(_crash_probe("read"))
-    clean = docs | "Clean" >> CleanDocuments(config.clean)
+    clean = docs | "Clean" >> CleanDocuments(
+        config.clean, report_dir=versions.version_dir(out, versions.STATE_DIR, v)
+    )
     dedup = clean.docs | "Dedup" >> DeduplicateDocuments(
         config.dedup,
         index_inputs=[

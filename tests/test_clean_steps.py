@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from pipelines.clean import quality
+from pipelines.clean import blocks, quality
 from pipelines.clean.config import CleanConfig
 from pipelines.clean.html import extract_text
 from pipelines.clean.langid import identify
@@ -37,13 +39,15 @@ PROSE_ZH = (
 
 
 def view(text: str, lang: str, t=EN) -> quality.TextView:
-    return quality.TextView.of(text, lang, t.attribution_prefixes)
+    return quality.TextView.of(text, lang, t.attribution_prefixes, terminal=tuple(t.terminal_punctuation))
 
 
 # -- normalisation -----------------------------------------------------------------------------------
 def test_normalize_nfc_controls_whitespace():
-    text = "Cafe\u0301\x00\x07  with\t\ttabs\u200b\r\n\n\n\n  next line  "
-    assert normalize_text(text) == "Café with tabs\n\nnext line"
+    text = "Cafe\u0301\x00\x07\u00a0with tabs\u200b  \r\n\n\n\n  next line  \n\n"
+    assert normalize_text(text) == "Café with tabs\n\n  next line"
+    code = "def f(x):\n    if x:\n\treturn  1"  # indentation and alignment are content
+    assert normalize_text(code) == code
 
 
 def test_mojibake_repaired_only_when_hinted():
@@ -271,19 +275,49 @@ def test_vectorised_ngram_statistics_equal_the_definitions():
                 assert index.duplicated_exceeds(n, limit) == (exact > limit)
 
 
-def test_hard_wrapped_chinese_is_rejoined_before_c4_line_rules():
+def test_hard_wrapped_chinese_is_judged_as_whole_paragraphs():
     wrapped = [
         "引导加载程序是启动过程的第二阶段，由 BIOS 启动。引导加载程序将系统内核映像和",
         "initrd 映像加载到内存并将控制权交给它们。当前的内核镜像从技术上说是初始化",
         "文件系统镜像。",
     ]
-    assert quality.join_wrapped_lines(wrapped, ("。",)) == [
-        "引导加载程序是启动过程的第二阶段，由 BIOS 启动。引导加载程序将系统内核映像和 initrd "
-        "映像加载到内存并将控制权交给它们。当前的内核镜像从技术上说是初始化文件系统镜像。"
-    ]
+    lines = blocks.logical_lines(wrapped, ("。",))
+    assert [(ln.first, ln.last) for ln in lines] == [(0, 2)]
+    assert lines[0].text.endswith("初始化文件系统镜像。") and "映像和 initrd 映像" in lines[0].text
     table = ["│ 命令 │ 说明 │", "│ ls │ 列出文件 │", "* 列表项", "下一行"]
-    assert quality.join_wrapped_lines(table, ("。",)) == table
+    assert [(ln.first, ln.last) for ln in blocks.logical_lines(table, ("。",))] == [(0, 0), (1, 1), (2, 3)]
     text = "\n".join(wrapped) + "\n" + PROSE_ZH
     cleaned, reason = quality.c4_clean(text, "zh", ZH)
-    assert reason is None and "BIOS 启动。" in cleaned and "初始化文件系统镜像。" in cleaned
-    assert not EN.c4_join_wrapped_lines  # English keeps C4 as published
+    # the wrapped paragraph survives byte for byte, its line breaks included
+    assert reason is None and cleaned.startswith("\n".join(wrapped))
+
+
+def test_hard_wrapped_english_keeps_its_paragraphs():
+    para = (
+        "The licenses for most software and other practical works are designed\n"
+        "to take away your freedom to share and change the works.  By contrast,\n"
+        "the GNU General Public License is intended to guarantee your freedom to\n"
+        "share and change all versions of a program--to make sure it remains free\n"
+        "software for all its users."
+    )
+    text = "\n\n".join([para] * 3)
+    cleaned, removed = quality.c4_lines(text, "en", EN)
+    assert cleaned == text and removed == {}
+    # judged line by line, as C4 was published, only each paragraph's last line is left
+    one_by_one = dataclasses.replace(EN, c4_join_wrapped_lines=False)
+    cleaned, removed = quality.c4_lines(text, "en", one_by_one)
+    assert cleaned.count("\n") == 4 and removed["c4_line_no_terminal_punct"] > 0.7 * len(text)
+
+
+def test_lists_and_code_keep_their_lines():
+    text = (
+        "Avahi has the following requirements:\n"
+        "- glib2\n"
+        "- expat\n"
+        "\n"
+        "    for (i = 0; i < n; i++) {\n"
+        "        total += x[i];\n"
+        "    }\n"
+    )
+    kinds = [ln.kind for ln in blocks.logical_lines(text.split("\n"), (".",))]
+    assert kinds == ["prose", "list", "list", "code", "code", "code"]

@@ -16,7 +16,7 @@ from pipelines.dedup import DedupConfig, DeduplicateDocuments, index
 from pipelines.dedup.components import removals
 from pipelines.dedup.lsh import band_pairs, exact_pairs
 from pipelines.dedup.minhash import flat_signatures, lean_minhash
-from pipelines.dedup.shingles import chunk_shingles, shingle_hashes
+from pipelines.dedup.shingles import CJK_RANGES, chunk_shingles, shingle_hashes
 
 WORDS = [
     "alpha",
@@ -246,15 +246,19 @@ def _reference_shingles(text: str, n: int, cjk: bool) -> list[int]:
             h = (h * base + v) & mask
         return h
 
+    def is_cjk_char(ch: str) -> bool:
+        c = ord(ch)
+        return any(lo <= c <= hi for lo, hi in CJK_RANGES)
+
     tokens, run = [], []
     for ch in text.lower() + " ":
-        if ch.isalnum() and not cjk:
+        if ch.isalnum() and not is_cjk_char(ch):
             run.append(ord(ch))
             continue
         if run:
             tokens.append(mix(poly(run)))
             run = []
-        if ch.isalnum():  # CJK: every word character is a token
+        if ch.isalnum():  # CJK: every character is a token
             tokens.append(mix(ord(ch)))
     width = min(n, len(tokens))
     grams = [tokens[i : i + width] for i in range(len(tokens) - width + 1)] if tokens else []
@@ -269,6 +273,8 @@ def _reference_shingles(text: str, n: int, cjk: bool) -> list[int]:
         ("一段比较长的中文文本，用来检查字符级别的五元组哈希是否一致。", True),
         ("two words", False),
         ("Straße İstanbul naïve café 42", False),
+        ("用法：ls [选项] --block-size=M 列出目录内容 GNU coreutils", None),  # mixed scripts
+        ("The Chinese word 文件 means file", None),
     ],
 )
 def test_shingle_hashes_follow_the_documented_formula(text, cjk):

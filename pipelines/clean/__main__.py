@@ -15,7 +15,7 @@ from pipelines.runner import run_stage
 
 def build(pipeline: beam.Pipeline, opts: LmforgeOptions, config: PipelineConfig) -> None:
     read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
-    clean = read.docs | "Clean" >> CleanDocuments(config.clean)
+    clean = read.docs | "Clean" >> CleanDocuments(config.clean, report_dir=opts.output)
     chain(read, clean) | "Write" >> WriteStageOutputs(opts.output, "clean", opts.keep_dropped)
 
 

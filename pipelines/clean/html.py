@@ -20,6 +20,8 @@ leave some boilerplate, which the C4 line rules and dedup's boilerplate removal 
 
 from __future__ import annotations
 
+import re
+
 
 def extract_resiliparse(html: str) -> str:
     from resiliparse.extract.html2text import extract_plain_text
@@ -37,7 +39,8 @@ EXTRACTORS = {"resiliparse": extract_resiliparse, "trafilatura": extract_trafila
 
 
 def extract_text(html: str, extractor: str = "resiliparse") -> str:
-    """Main text of an HTML page; paragraphs separated by blank lines."""
+    """Main text of an HTML page: blocks separated by blank lines, as the extractor laid them
+    out; lines inside a block (``<pre>`` code, list items) keep their breaks and indentation."""
     text = EXTRACTORS[extractor](html)
-    paragraphs = [p.strip() for p in text.split("\n")]
-    return "\n\n".join(p for p in paragraphs if p)
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")

@@ -13,9 +13,11 @@ import unicodedata
 MOJIBAKE_HINT = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac")
 # C0/C1 controls except tab and newline; zero-width and BOM characters.
 CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b\u200e\u200f\ufeff]")
-HSPACE = re.compile("[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# Exotic horizontal spaces become plain spaces; tabs and runs of spaces stay (indentation
+# and alignment carry meaning in code, tables and man pages).
+ODD_SPACE = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f]")
+TRAILING_SPACE = re.compile(r"[ \t\u3000]+$", re.MULTILINE)
 MANY_NEWLINES = re.compile(r"\n{3,}")
-LINE_EDGE_SPACE = re.compile(r" ?\n ?")  # after HSPACE, at most one space on each side
 
 
 def fix_mojibake(text: str) -> str:
@@ -27,13 +29,19 @@ def fix_mojibake(text: str) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """NFC, mojibake, controls removed, runs of spaces collapsed, at most one blank line, stripped."""
+    """NFC, mojibake, controls removed, odd spaces made plain, trailing spaces and runs of
+    blank lines removed, blank lines at the ends dropped.
+
+    Leading indentation and inner runs of spaces stay: stripping them would turn code
+    into invalid code and tables and option lists into run-on prose.
+    """
     text = fix_mojibake(text)
     if not unicodedata.is_normalized("NFC", text):  # a cheap check; most text already is
         text = unicodedata.normalize("NFC", text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = CONTROL.sub("", text)
-    text = HSPACE.sub(" ", text)
-    text = LINE_EDGE_SPACE.sub("\n", text)  # strip every line in one pass
-    return MANY_NEWLINES.sub("\n\n", text).strip()
+    text = ODD_SPACE.sub(" ", text)
+    text = TRAILING_SPACE.sub("", text)
+    text = MANY_NEWLINES.sub("\n\n", text).strip("\n")
+    return text if text.strip() else ""

@@ -47,10 +47,12 @@ class Thresholds:
     )
     # C4
     terminal_punctuation: str = ".!?\"'"
+    # a logical line ending a clause before a list or code ("; and", "as follows:") is finished
+    c4_clause_punctuation: str = ";:"
     c4_min_words_per_line: int = 3
     c4_min_sentences: int = 5
     c4_max_word_length: int = 1000
-    c4_join_wrapped_lines: bool = False  # zh: undo hard wrapping before the line rules
+    c4_join_wrapped_lines: bool = True  # judge logical lines (wrapped paragraphs whole), see blocks.py
     c4_bad_line_phrases: tuple[str, ...] = (
         "javascript",
         "terms of use",
@@ -67,6 +69,8 @@ class Thresholds:
     fineweb_max_short_line_ratio: float = 0.67
     fineweb_max_dup_line_char_ratio: float = 0.01
     fineweb_max_newline_word_ratio: float = 0.3
+    # docs preset: share of characters on lines of leaked script/markup (presets.py)
+    max_leak_char_ratio: float = 0.05
     # length limits (characters)
     min_chars: int = 200
     max_chars: int = 1_000_000
@@ -76,7 +80,7 @@ class Thresholds:
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise ValueError(f"{where}: unknown threshold(s) {unknown}")
+            raise ValueError(f"{where}: unknown threshold(s) {unknown}; known: {', '.join(sorted(names))}")
         values = dict(data)
         for key in ("stop_words", "c4_bad_line_phrases", "c4_bad_page_phrases", "attribution_prefixes"):
             if key in values:
@@ -84,19 +88,29 @@ class Thresholds:
         for key in ("top_ngram_max_frac", "dup_ngram_max_frac"):
             if key in values:
                 values[key] = {int(k): float(v) for k, v in values[key].items()}
-        return cls(**values)
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)
-def load_thresholds(lang: str | None, directory: str = str(LANGUAGE_DIR), overrides: str = "") -> Thresholds:
-    """Defaults <- ``default.yaml`` <- ``<lang>.yaml`` <- ``overrides`` (YAML text from the config)."""
+def load_thresholds(
+    lang: str | None, directory: str = str(LANGUAGE_DIR), overrides: str = "", preset: str = "web"
+) -> Thresholds:
+    """Defaults <- ``default.yaml`` <- ``<lang>.yaml`` <- ``preset-<preset>.yaml`` (its ``default``
+    then ``<lang>`` section, if the file exists) <- ``overrides`` (YAML text from the config)."""
     merged: dict[str, Any] = {}
     for name in ("default", lang or "default"):
         path = Path(directory) / f"{name}.yaml"
         if path.exists():
             merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    preset_path = Path(directory) / f"preset-{preset}.yaml"
+    layers = [yaml.safe_load(preset_path.read_text(encoding="utf-8")) or {}] if preset_path.exists() else []
     if overrides:
-        extra = yaml.safe_load(overrides) or {}
+        layers.append(yaml.safe_load(overrides) or {})
+    for extra in layers:
         merged.update(extra.get("default", {}))
-        merged.update(extra.get(lang or "default", {}))
+        if lang and lang != "default":
+            merged.update(extra.get(lang, {}))
     return Thresholds.from_dict(merged, f"thresholds for {lang!r}")

@@ -1,9 +1,14 @@
 """C4-style boilerplate lines: lines that recur in many documents are kept only once.
 
 A line (stripped, at least ``min_chars`` long) that appears in at least ``min_docs``
-documents is boilerplate: navigation, cookie notices, licence headers. It stays in one
-document -- the one whose id has the smallest stable hash, so the choice does not depend
-on the runner or the worker count -- and is removed everywhere else.
+documents is boilerplate: navigation, cookie notices, site headers and footers. It stays
+in one document -- the one whose id has the smallest stable hash, so the choice does not
+depend on the runner or the worker count -- and is removed elsewhere. With
+``scope="edges"`` (the default) only the runs of such lines at a document's start and
+end go: that is where headers, navigation and footers sit, while the same line in the
+middle of a text (a repeated section title, a licence sentence quoted in a README, a
+standard notice inside a man page) is part of that text. ``scope="anywhere"`` removes
+them wherever they are, as C4 did.
 
 Only (line hash, document hash) pairs are shuffled, in numpy batches per shard; the
 decision (frequent line hash -> keeper, count) is small and goes to the documents as a
@@ -75,26 +80,47 @@ def frequent_lines(batches: list[tuple], min_docs: int) -> tuple[np.ndarray, np.
 
 
 def remove_boilerplate(
-    text: str, uid: int, keepers: dict[int, tuple[int, int]], min_chars: int
+    text: str, uid: int, keepers: dict[int, tuple[int, int]], min_chars: int, scope: str = "edges"
 ) -> tuple[str, int, list[tuple[int, str]]]:
     """Drop boilerplate lines unless this document keeps them.
 
     Returns (new text, lines removed, [(count, line) for the lines this document keeps]).
+    With ``scope="edges"`` only lines in the leading and trailing runs of boilerplate go
+    (blank and short lines inside a run neither end it nor are removed).
     """
     if not keepers:
         return text, 0, []
-    out, removed, kept_here = [], 0, {}
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if len(line) >= min_chars:
-            hit = keepers.get(stable_hash64(line))
-            if hit is not None:
-                if hit[0] != uid:
-                    removed += 1
-                    continue
-                kept_here[line] = hit[1]
-        out.append(raw)
+    raw = text.split("\n")
+    hits: list[tuple[int, int] | None] = []
+    kept_here: dict[str, int] = {}
+    for line in raw:
+        s = line.strip()
+        hit = keepers.get(stable_hash64(s)) if len(s) >= min_chars else None
+        hits.append(hit)
+        if hit is not None and hit[0] == uid:
+            kept_here[s] = hit[1]
     kept_lines = [(n, line) for line, n in kept_here.items()]
+    removable = [h is not None and h[0] != uid for h in hits]
+    if scope == "edges":
+        removable = _edge_runs(raw, hits, removable, min_chars)
+    removed = sum(removable)
     if not removed:
         return text, 0, kept_lines
-    return "\n".join(out).strip(), removed, kept_lines
+    out = [line for line, gone in zip(raw, removable, strict=True) if not gone]
+    return "\n".join(out).strip("\n"), removed, kept_lines
+
+
+def _edge_runs(raw: list[str], hits: list, removable: list[bool], min_chars: int) -> list[bool]:
+    """Only the removable lines of the leading and trailing runs of boilerplate lines."""
+    keep = [False] * len(raw)
+
+    def walk(indices: range) -> None:
+        for i in indices:
+            if hits[i] is not None:
+                keep[i] = removable[i]
+            elif raw[i].strip() and len(raw[i].strip()) >= min_chars:
+                return  # the first line of real content ends the run
+
+    walk(range(len(raw)))
+    walk(range(len(raw) - 1, -1, -1))
+    return keep

@@ -14,6 +14,9 @@ class DedupConfig:
     boilerplate_min_docs: int = 5  # a line found in at least this many documents is boilerplate
     boilerplate_min_chars: int = 10  # shorter lines are never considered
     min_chars_after_boilerplate: int = 50  # documents that lost lines and are now shorter are dropped
+    # "edges": only runs of boilerplate lines at a document's start and end (headers,
+    # navigation, footers); "anywhere": wherever they are (C4)
+    boilerplate_scope: str = "edges"
     # MinHash LSH
     threshold: float = 0.8  # Jaccard similarity of shingle sets that makes two documents duplicates
     num_perm: int = 128
@@ -39,6 +42,10 @@ class DedupConfig:
     def __post_init__(self) -> None:
         if self.verify not in ("exact", "signature", "none"):
             raise ValueError(f"dedup.verify must be exact, signature or none, not {self.verify!r}")
+        if self.boilerplate_scope not in ("edges", "anywhere"):
+            raise ValueError(
+                f"dedup.boilerplate_scope must be edges or anywhere, not {self.boilerplate_scope!r}"
+            )
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"dedup.threshold must be in (0, 1], not {self.threshold}")
         if self.threads < 1:

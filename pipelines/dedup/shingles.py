@@ -1,19 +1,21 @@
-"""Shingle hashes for a whole chunk at once: word n-grams, or character n-grams for CJK.
+"""Shingle hashes for a whole chunk at once: n-grams of script-aware tokens.
 
 Normalisation: lower case; a *word character* is one for which ``str.isalnum()`` holds.
-Space-separated languages are tokenised into maximal runs of word characters (so
-punctuation and whitespace differences do not matter); Chinese/Japanese documents are
-tokenised into single word characters -- splitting them on ``\\W`` would make a whole
-sentence one token. A shingle is ``n`` consecutive tokens of one document (a document
-with fewer tokens has one shingle: all of them).
+Tokens are script-aware, whatever a document's language label says: every Chinese or
+Japanese character (Han, kana) is a token of its own -- splitting them on ``\\W`` would
+make a whole sentence one token -- and every maximal run of other word characters (a
+Latin word, a number, an option name) is a token. So technical Chinese full of English
+terms, or an English page quoting Chinese, shingles each script as it should be. A
+shingle is ``n`` consecutive tokens of one document (a document with fewer tokens has
+one shingle: all of them); ``n`` is ``char_ngram`` for documents whose tokens are mostly
+CJK characters, ``word_ngram`` otherwise.
 
 Everything runs on the chunk's concatenated UTF-32 code points in two compiled kernels
 (numba, GIL-free, so chunks on several threads run in parallel); no Python loop runs per
 word or per shingle (that is what usually caps MinHash throughput). Token and n-gram
 hashes are polynomial hashes over Z/2^64 with an odd base B,
 hash(c[i:j]) = sum_{m=i}^{j-1} c[m] * B^(j-1-m) (Horner's rule), each passed through the
-MurmurHash3 64-bit finalizer; n-gram hashes keep its low 32 bits. (Until this version
-they were computed from numpy prefix sums; the values are the same.)
+MurmurHash3 64-bit finalizer; n-gram hashes keep its low 32 bits.
 """
 
 from __future__ import annotations
@@ -24,12 +26,25 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
-from pipelines.clean.segment import is_cjk_text
 from pipelines.hashing import stable_hash64
 
-CJK_LANGUAGES = frozenset({"zh", "ja"})
 # Bumped whenever shingle hashes change: persisted signatures must stay comparable.
-SHINGLE_VERSION = 2
+SHINGLE_VERSION = 3
+# Code point ranges whose characters are tokens of their own: CJK radicals, 々〆〇, kana,
+# bopomofo, CJK ideographs (unified, extensions, compatibility), half-width katakana.
+CJK_RANGES = (
+    (0x2E80, 0x2FDF),
+    (0x3005, 0x3007),
+    (0x3040, 0x30FF),
+    (0x3100, 0x312F),
+    (0x31A0, 0x31FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0xFF66, 0xFF9F),
+    (0x20000, 0x323AF),
+)
+NOT_WORD, WORD, CJK_CHAR = 0, 1, 2
 _lock = threading.Lock()
 _cache: dict[str, Any] = {}
 
@@ -50,16 +65,16 @@ class ChunkShingles(NamedTuple):
         return self.hashes[self.offsets[i] : self.offsets[i + 1]]
 
 
-def is_cjk(text: str, lang: str | None) -> bool:
-    """Character shingles for zh/ja; when the language is unknown, look at the script."""
-    return lang in CJK_LANGUAGES if lang else is_cjk_text(text)
-
-
 def _word_table() -> np.ndarray:
-    """bool per code point: is it a word character (``str.isalnum``)? Built once per process."""
+    """uint8 class per code point: 0 not a word character, 1 word character, 2 a CJK
+    character (a token alone). Built once per process."""
     with _lock:  # several signing threads start at once: build it once
         if "word" not in _cache:
-            _cache["word"] = np.fromiter((chr(c).isalnum() for c in range(0x110000)), bool, 0x110000)
+            table = np.fromiter((chr(c).isalnum() for c in range(0x110000)), np.uint8, 0x110000)
+            for lo, hi in CJK_RANGES:
+                part = table[lo : hi + 1]
+                part[part == WORD] = CJK_CHAR
+            _cache["word"] = table
     return _cache["word"]
 
 
@@ -73,8 +88,8 @@ def _mix64_one(h):
 
 
 @numba.njit(cache=True, nogil=True)
-def _tokens(cp, word, doc_len, cjk):
-    """Token hashes (mixed polynomial hash of the code points) and tokens per document.
+def _tokens(cp, word, doc_len):
+    """Token hashes (mixed polynomial hash of the code points), tokens and CJK tokens per document.
 
     One pass over the chunk's code points; compiled and free of the GIL, so chunks
     shingled on several threads run in parallel. Same values as the span formula in
@@ -83,26 +98,30 @@ def _tokens(cp, word, doc_len, cjk):
     base = np.uint64(0x100000001B3 | 1)
     out = np.empty(len(cp), np.uint64)
     count = np.zeros(len(doc_len), np.int64)
+    cjk_count = np.zeros(len(doc_len), np.int64)
     t = 0
     pos = 0
     for d in range(len(doc_len)):
         end = pos + doc_len[d]
         i = pos
         while i < end:
-            if not word[cp[i]]:
+            kind = word[cp[i]]
+            if kind == 0:
                 i += 1
                 continue
             h = np.uint64(cp[i])
             i += 1
-            if not cjk[d]:  # a run of word characters; in Chinese/Japanese every character
-                while i < end and word[cp[i]]:
+            if kind == 2:  # a Chinese/Japanese character is a token alone
+                cjk_count[d] += 1
+            else:  # a run of other word characters
+                while i < end and word[cp[i]] == 1:
                     h = h * base + np.uint64(cp[i])
                     i += 1
             out[t] = _mix64_one(h)
             t += 1
             count[d] += 1
         pos = end
-    return out[:t], count
+    return out[:t], count, cjk_count
 
 
 @numba.njit(cache=True, nogil=True)
@@ -131,15 +150,23 @@ def _ngrams(tok_hash, tok_count, n_per_doc):
     return out
 
 
-def chunk_shingles(texts: list[str], cjk: list[bool], word_ngram: int, char_ngram: int) -> ChunkShingles:
-    """Shingle hashes and exact hashes of a chunk's documents (see the module docstring)."""
+def chunk_shingles(
+    texts: list[str], cjk: list[bool] | None, word_ngram: int, char_ngram: int
+) -> ChunkShingles:
+    """Shingle hashes and exact hashes of a chunk's documents (see the module docstring).
+
+    ``cjk`` picks each document's n-gram size (``char_ngram`` where true); ``None`` lets
+    the tokens decide (mostly CJK characters: ``char_ngram``).
+    """
     n_docs = len(texts)
     lowered = [t.lower() for t in texts]
     doc_len = np.fromiter((len(t) for t in lowered), np.int64, n_docs)
     cp = np.frombuffer("".join(lowered).encode("utf-32-le"), np.uint32)
-    cjk_arr = np.asarray(cjk, bool).reshape(n_docs)
-    tok_hash, tok_count = _tokens(cp, _word_table(), doc_len, cjk_arr)
+    tok_hash, tok_count, cjk_count = _tokens(cp, _word_table(), doc_len)
     tok_off = np.concatenate(([0], np.cumsum(tok_count)))
+    cjk_arr = (
+        2 * cjk_count >= np.maximum(tok_count, 1) if cjk is None else np.asarray(cjk, bool).reshape(n_docs)
+    )
 
     # exact hash: the token sequence (same tokens => same normalised text); xxh3 over each
     # document's slice of one bytes buffer (no per-document numpy slicing or copies)
@@ -166,6 +193,6 @@ def chunk_shingles(texts: list[str], cjk: list[bool], word_ngram: int, char_ngra
     return ChunkShingles(hashes, offsets, exact)
 
 
-def shingle_hashes(text: str, n: int, cjk: bool) -> np.ndarray:
+def shingle_hashes(text: str, n: int, cjk: bool | None = None) -> np.ndarray:
     """Distinct 32-bit shingle hashes of one text (convenience for tests and tools)."""
-    return chunk_shingles([text], [cjk], n, n).of(0)
+    return chunk_shingles([text], None if cjk is None else [cjk], n, n).of(0)

@@ -5,10 +5,7 @@ uids (``xxh3(id)``) and, for candidate documents only, their shingle sets/signat
 Hash shuffles move numpy batches, one element per (chunk, shard), not one per
 (document, band): that is what keeps Beam's per-element cost off the hot path.
 
-    chunks [+ earlier runs' index files as (path, None) elements]
-      -> zstd-packed chunks, and their (line hash, uid, text hash) batches
-    line batches -> GBK(shard) -> frequent lines (side input)
-    chunks + frequent lines -> boilerplate lines removed; documents then too short dropped
+    chunks [+ earlier runs' index files as (path, None) elements] -> zstd-packed chunks
     chunks -> shingles + signatures (compiled kernels, per chunk) -> exact-hash and band-key
            batches (index files -> the same batches for the earlier documents, marked old)
     batches -> GBK((kind, shard)) -> candidate pairs (numpy sort; exact pairs need no check)
@@ -18,6 +15,14 @@ Hash shuffles move numpy batches, one element per (chunk, shard), not one per
            documents)
     edges -> union-find (one CombineGlobally) -> {removed id: (representative, kind)}
     chunks + removals (side input) -> surviving chunks, counts, dropped records
+    survivors -> (line hash, uid, text hash) batches -> GBK(shard) -> frequent lines
+    survivors + frequent lines (side input) -> boilerplate removed at the documents'
+           edges; documents then too short dropped
+
+Duplicates are decided on the documents as they arrived; boilerplate lines are removed
+afterwards, from the survivors only. Removing lines shared by many documents first
+would strip them from all but one member of each near-duplicate cluster (the ones that
+share a site's header and footer), and the mutilated copies would no longer match.
 
 Per-chunk work that releases the GIL (packing, shingling, MinHash) runs on a small
 thread pool in each worker (``ChunkPool``, ``dedup.threads``), beside Beam's own work on
@@ -70,7 +75,7 @@ from pipelines.dedup.boilerplate import (
 )
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.minhash import band_keys, estimated_jaccard, flat_signatures, optimal_bands
-from pipelines.dedup.shingles import chunk_shingles, is_cjk
+from pipelines.dedup.shingles import chunk_shingles
 from pipelines.io.packing import pack, unpack
 from pipelines.progress import RateLogger
 
@@ -89,8 +94,7 @@ def chunk_records(docs: list[Doc], cfg: DedupConfig, with_signatures: bool = Tru
     with signatures, ``sig`` (docs x num_perm uint32) and ``bands`` (docs x bands uint64).
     """
     texts = [d["text"] for d in docs]
-    cjk = [is_cjk(t, d.get("lang")) for t, d in zip(texts, docs, strict=True)]
-    sh = chunk_shingles(texts, cjk, cfg.word_ngram, cfg.char_ngram)
+    sh = chunk_shingles(texts, None, cfg.word_ngram, cfg.char_ngram)
     rec: dict[str, Any] = {
         "id": [d["id"] for d in docs],
         "uid": np.fromiter((doc_uid(d["id"]) for d in docs), np.uint64, len(docs)),
@@ -129,10 +133,8 @@ def key_batches(rec: dict[str, Any], old: bool, cfg: DedupConfig) -> Iterator[tu
 
 
 class PackFn(beam.DoFn):
-    """Chunk -> the chunk packed (zstd pickle, see ``pack``) and, tagged ``LINE_BATCHES``, its
-    boilerplate line batches. Line hashing happens here, on the chunk as read, so no later
-    step has to unpack it again; compression runs on a ``ChunkPool`` (zstd releases the GIL)
-    beside the reading on the calling thread."""
+    """Chunk -> the chunk packed (zstd pickle, see ``pack``); compression runs on a
+    ``ChunkPool`` (zstd releases the GIL) beside the reading on the calling thread."""
 
     def __init__(self, config: DedupConfig):
         self.config = config
@@ -147,15 +149,22 @@ class PackFn(beam.DoFn):
         if is_index_element(chunk):
             yield chunk
             return
-        cfg = self.config
-        if cfg.boilerplate:
-            for batch in chunk_line_batches(chunk[1], cfg.boilerplate_min_chars, cfg.shuffle_shards):
-                yield pvalue.TaggedOutput(LINE_BATCHES, batch)
         for outputs in self.pool.submit(_packed, chunk):
             yield from outputs
 
     def finish_bundle(self) -> Iterator[Any]:
         yield from self.pool.drain()
+
+
+class LineBatchesFn(beam.DoFn):
+    """Surviving chunk -> its boilerplate line batches (line hash, document uid, text hash)."""
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def process(self, chunk: tuple[str, list[Doc]]) -> Iterator[Any]:
+        cfg = self.config
+        yield from chunk_line_batches(chunk[1], cfg.boilerplate_min_chars, cfg.shuffle_shards)
 
 
 def _packed(chunk: tuple[str, list[Doc]]) -> list[tuple[str, bytes]]:
@@ -186,25 +195,27 @@ class BoilerplateFn(beam.DoFn):
         self._keepers: dict[int, tuple[int, int]] = {}
 
     def process(self, chunk: tuple[str, list[Doc]], frequent: list[tuple]) -> Iterator[Any]:
-        if is_index_element(chunk):
-            yield chunk
-            return
         if frequent is not self._source:
             self._source, self._keepers = frequent, _keeper_table(frequent)
         if not self._keepers:  # no boilerplate anywhere: nothing to change in any chunk
             yield chunk
             return
-        key, docs = chunk[0], unpack(chunk[1])
+        key, docs = chunk
         kept: list[Doc] = []
         counts: Counter = Counter()
         for doc in docs:
             text, n_lines, kept_lines = remove_boilerplate(
-                doc["text"], doc_uid(doc["id"]), self._keepers, self.config.boilerplate_min_chars
+                doc["text"],
+                doc_uid(doc["id"]),
+                self._keepers,
+                self.config.boilerplate_min_chars,
+                self.config.boilerplate_scope,
             )
             for item in kept_lines:
                 yield pvalue.TaggedOutput(LINES, item)
             if n_lines and len(text) < self.config.min_chars_after_boilerplate:
                 counts["dropped/too_short_after_boilerplate"] += 1
+                counts["bytes_dedup_dropped/too_short_after_boilerplate"] += utf8_len(doc["text"])
                 yield pvalue.TaggedOutput(
                     DROPPED, dropped_record(self.stage, doc, "too_short_after_boilerplate")
                 )
@@ -212,12 +223,17 @@ class BoilerplateFn(beam.DoFn):
             if n_lines:
                 counts["boilerplate/lines_removed"] += n_lines
                 counts["boilerplate/documents_changed"] += 1
+                counts["bytes_dedup_removed/boilerplate"] += utf8_len(doc["text"]) - utf8_len(text)
             kept.append({**doc, "text": text} if n_lines else doc)
         bump(self.stage, counts)
         if counts:
             yield pvalue.TaggedOutput(COUNTS, dict(counts))
         if kept:
-            yield key, pack(kept) if len(kept) != len(docs) or counts else chunk[1]
+            yield key, kept
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
 def is_index_element(element: tuple) -> bool:
@@ -490,6 +506,7 @@ class FilterFn(beam.DoFn):
                 continue
             rep, kind = hit
             counts[f"duplicates/{kind}"] += 1
+            counts[f"bytes_dedup_dropped/duplicate_{kind}"] += utf8_len(doc["text"])
             yield pvalue.TaggedOutput(
                 DROPPED, dropped_record(self.stage, doc, f"duplicate_{kind}", duplicate_of=rep)
             )
@@ -574,34 +591,14 @@ class DeduplicateDocuments(beam.PTransform):
                 chunks,
                 p | "IndexFiles" >> beam.Create([(path, None) for path in index_files]),
             ) | "WithIndex" >> beam.Flatten()
-        packed = chunks | "Pack" >> beam.ParDo(PackFn(cfg)).with_outputs(LINE_BATCHES, main="chunks")
-        chunks = packed["chunks"]
+        chunks = chunks | "Pack" >> beam.ParDo(PackFn(cfg))
         counts_parts: list[beam.PCollection] = []
         dropped_parts: list[beam.PCollection] = []
 
-        # 1. boilerplate lines
-        if cfg.boilerplate:
-            frequent = (
-                packed[LINE_BATCHES]
-                | "GroupLines" >> beam.GroupByKey()
-                | "FrequentLines"
-                >> beam.Map(lambda kv: frequent_lines(list(kv[1]), cfg.boilerplate_min_docs))
-            )
-            bp = chunks | "Boilerplate" >> beam.ParDo(
-                BoilerplateFn(cfg, stage), pvalue.AsList(frequent)
-            ).with_outputs(COUNTS, DROPPED, LINES, main=DOCS)
-            chunks = bp[DOCS]
-            counts_parts.append(bp[COUNTS])
-            dropped_parts.append(bp[DROPPED])
-            if self.report_dir:
-                _ = (
-                    bp[LINES]
-                    | "TopLines" >> beam.combiners.Top.Of(100)
-                    | "WriteTopLines"
-                    >> beam.Map(_write_top_lines, fsutil.join(self.report_dir, "dedup_boilerplate.json"))
-                )
-
-        # 2. signatures -> key batches (new documents and earlier runs' index) -> candidate pairs
+        # 1. documents as they arrived: exact and fuzzy duplicates (boilerplate lines come
+        # after, on the survivors: removing shared lines first would mutilate all but one
+        # member of every near-duplicate cluster, and the mutilated copies would survive).
+        # Signatures -> key batches (new documents and earlier runs' index) -> candidate pairs
         if cfg.exact or cfg.fuzzy:
             signed = chunks | "Signatures" >> beam.ParDo(
                 SignFn(cfg, stage, self.index_output is not None)
@@ -612,7 +609,7 @@ class DeduplicateDocuments(beam.PTransform):
                 | "GroupKeys" >> beam.GroupByKey()
                 | "Pairs" >> beam.Map(lambda kv: shard_pairs(kv, collapse))
             )
-            # 3. verification: candidate documents' info grouped by pair (ids/hashes only)
+            # verification: candidate documents' info grouped by pair (ids/hashes only)
             checked = (
                 chunks
                 | "CandidateInfo" >> beam.ParDo(CandidateInfoFn(cfg, bool(index_files)), pvalue.AsList(pairs))
@@ -625,19 +622,43 @@ class DeduplicateDocuments(beam.PTransform):
             removed_map = p | "NoRemovals" >> beam.Create([{}])
         removed = pvalue.AsSingleton(removed_map)
 
-        # 4. apply
+        # 2. apply
         out = chunks | "Filter" >> beam.ParDo(FilterFn(stage), removed).with_outputs(
             COUNTS, DROPPED, main=DOCS
         )
+        survivors = out[DOCS]
         counts_parts += [out[COUNTS], removed_map | "ClusterSizes" >> beam.Map(cluster_sizes)]
         dropped_parts.append(out[DROPPED])
+
+        # 3. boilerplate lines, on the surviving documents
+        if cfg.boilerplate:
+            frequent = (
+                survivors
+                | "LineBatches" >> beam.ParDo(LineBatchesFn(cfg))
+                | "GroupLines" >> beam.GroupByKey()
+                | "FrequentLines"
+                >> beam.Map(lambda kv: frequent_lines(list(kv[1]), cfg.boilerplate_min_docs))
+            )
+            bp = survivors | "Boilerplate" >> beam.ParDo(
+                BoilerplateFn(cfg, stage), pvalue.AsList(frequent)
+            ).with_outputs(COUNTS, DROPPED, LINES, main=DOCS)
+            survivors = bp[DOCS]
+            counts_parts.append(bp[COUNTS])
+            dropped_parts.append(bp[DROPPED])
+            if self.report_dir:
+                _ = (
+                    bp[LINES]
+                    | "TopLines" >> beam.combiners.Top.Of(100)
+                    | "WriteTopLines"
+                    >> beam.Map(_write_top_lines, fsutil.join(self.report_dir, "dedup_boilerplate.json"))
+                )
         counts = tuple(counts_parts) | "DedupCounts" >> beam.Flatten()
         dropped = tuple(dropped_parts) | "DedupDropped" >> beam.Flatten()
 
         if self.index_output is not None and (cfg.exact or cfg.fuzzy):
             _ = signed[INDEX] | "WriteIndex" >> WriteIndex(self.index_output, cfg, removed)
         quarantine = p | "NoQuarantine" >> beam.Create([])
-        return StageOutputs(out[DOCS], counts, dropped, quarantine)
+        return StageOutputs(survivors, counts, dropped, quarantine)
 
 
 class WriteIndex(beam.PTransform):

@@ -1,0 +1,245 @@
+"""The layout of a text: physical lines grouped into logical lines, each with a kind.
+
+Line rules (C4's "a line must end in terminal punctuation", words per line) were written
+for web text, where a line is a paragraph. Hard-wrapped text (licences, READMEs, man
+pages, e-texts, Chinese manuals) breaks every paragraph into physical lines of a fixed
+width, and judging those one by one keeps only each paragraph's last line. So rules see
+*logical lines*: the physical lines of one wrapped paragraph taken together. Lists,
+tables, code and headings keep their line structure: each of their lines is its own
+logical line, and it carries a kind, so a preset can exempt code and reference lists
+from prose rules.
+
+A physical line continues the previous one when both are prose, nothing structural
+(blank line, bullet, option, table row, prompt, heading underline) stands between them,
+they share an indentation (or the first line of a paragraph or list item is indented
+differently from the rest), the previous line stops mid-sentence, and it was *filled*:
+its display width (CJK characters count two columns, as a terminal shows them) reaches
+most of the text's wrap width -- or the next line starts in lower case or with a CJK
+character. Lines that end a sentence are never joined: web text puts one paragraph on
+a line, and a break after a sentence costs the line rules nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PROSE, CODE, LIST, TABLE, HEADING = "prose", "code", "list", "table", "heading"
+ALL_KINDS = frozenset({PROSE, CODE, LIST, TABLE, HEADING})
+
+CJK_WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
+)
+CJK_START = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
+BULLET = re.compile(
+    r"(?:[•●○■□▪▫–*·►▶+-]|\d{1,3}[.)]|[a-zA-Z][.)]|\(\w{1,3}\)|[（(]?[一二三四五六七八九十]+[、.)）])\s"
+)
+OPTION = re.compile(r"--?[A-Za-z0-9?][\w-]*")
+TABLE_CHARS = re.compile("[\u2500-\u257f]")
+RULE_LINE = re.compile(r"^\s*([=\-~^*#+_.:`'\"])\1{2,}\s*$|^\s*[+|][-=+|: ]{3,}[+|]\s*$")
+PROMPT = re.compile(r"^(?:\$|#|>>>|\.\.\.|%|>|In \[\d+\]:|C:\\>)\s")
+# Characters that make up code rather than prose.
+CODE_SYMBOLS = re.compile(r"[{}()\[\];=<>*&|\\/_#@$^~]")
+MAN_HEADER = re.compile(r"^([\w.:-]+\(\w+\))\s.*\s\1$")  # "LS(1)  User Commands  LS(1)"
+# A line that opens or is a statement in common programming and shell languages.
+CODE_START = re.compile(
+    r"^(?:def|class|import|from|return|if|elif|else|for|while|try|except|finally|with|raise|yield|async"
+    r"|await|print|lambda|pass|break|continue|global|nonlocal|assert|del|#include|#define|#if|#ifdef|#endif"
+    r"|int|void|char|unsigned|static|struct|typedef|enum|const|let|var|function|public|private|protected"
+    r"|package|func|fn|use|impl|switch|case|goto|echo|export|sudo|cd|make|git|pip|apt|apt-get)\b"
+)
+CALL = re.compile(r"^[\w.\[\]'\"]+\(.*\)[;:,]?$")
+ASSIGNMENT = re.compile(r"^[\w.\[\]'\"]+(?:\s*,\s*[\w.]+)*\s*(?:[-+*/%|&^]|<<|>>)?=\s*\S")
+SYNOPSIS = re.compile(r"\[\s*-{1,2}\w|\[[A-Z_]{2,}\]|\[-\w+\s*\|")  # "cmd [-v] [OPTION]... [-a | -b]"
+COLUMN_GAP = re.compile(r"(?<![.!?:;。！？])\S {2,}\S")
+
+
+@dataclass(frozen=True)
+class Line:
+    """A logical line: ``first``..``last`` physical line indices (inclusive), its kind, and its
+    text as prose rules read it (physical lines stripped and joined)."""
+
+    first: int
+    last: int
+    kind: str
+    text: str
+
+
+def display_width(s: str) -> int:
+    """Columns a terminal gives ``s``: wide (CJK) characters count two."""
+    return len(s) + len(CJK_WIDE.findall(s))
+
+
+def indent_of(s: str) -> int:
+    return len(s) - len(s.lstrip(" \t\u3000"))
+
+
+def line_kind(raw: str) -> str:
+    """The kind of one physical line on its own (prose unless something says otherwise)."""
+    s = raw.strip()
+    if not s:
+        return PROSE
+    if RULE_LINE.match(s):
+        return HEADING
+    if TABLE_CHARS.search(s) or s.count("|") >= 2 or s.count("\t") >= 2:
+        return TABLE
+    if PROMPT.match(s):
+        return CODE
+    if BULLET.match(s) or (s.startswith("-") and OPTION.match(s)):
+        return LIST
+    symbols = len(CODE_SYMBOLS.findall(s))
+    letters = sum(c.isalpha() for c in s)
+    if symbols >= 3 and symbols > 0.15 * len(s) and not CJK_START.search(s):
+        return CODE
+    if s.endswith(("{", "};", ");", "}")) and letters < 0.6 * len(s):
+        return CODE
+    if MAN_HEADER.match(s) or (
+        len(s) <= 40
+        and letters >= 2
+        and any(c.isupper() for c in s)
+        and not any(c.islower() for c in s)
+        and not s.endswith((".", "!", "?"))
+    ):
+        return HEADING
+    if len(COLUMN_GAP.findall(s)) >= 2:
+        return TABLE
+    return PROSE
+
+
+def is_code_line(s: str) -> bool:
+    """Does one stripped line read as a statement rather than prose?"""
+    if PROMPT.match(s) or s.startswith(("@", "#!", "//", "/*", "*/", "<?", "# ")):
+        return True
+    if s.endswith(("{", "}", ";", "};", "*/")) or SYNOPSIS.search(s):
+        return True
+    words = len(s.split())
+    if CODE_START.match(s) and (s.endswith(":") or "(" in s or "=" in s or words <= 4):
+        return True
+    return words <= 8 and bool(CALL.match(s) or ASSIGNMENT.match(s))
+
+
+def _mark_code_blocks(raw_lines: list[str], kinds: list[str]) -> None:
+    """Blocks (between blank lines) made mostly of statements are code, all their lines."""
+    start = 0
+    n = len(raw_lines)
+    while start < n:
+        if not raw_lines[start].strip():
+            start += 1
+            continue
+        end = start
+        while end < n and raw_lines[end].strip():
+            end += 1
+        idx = [i for i in range(start, end) if kinds[i] in (PROSE, CODE)]
+        code = [i for i in idx if kinds[i] == CODE or is_code_line(raw_lines[i].strip())]
+        if idx and (len(code) == len(idx) or (len(idx) >= 2 and 2 * len(code) >= len(idx))):
+            for i in idx:
+                kinds[i] = CODE
+        start = end
+
+
+def wrap_width(lines: list[str]) -> int:
+    """The width a text was hard-wrapped at (a high percentile of its line widths), or 0.
+
+    Text whose lines run past ~100 columns, or that has no line of 50 columns, was not
+    wrapped at a fixed width (a line is a paragraph or a verse): only the mid-sentence
+    cue joins its lines.
+    """
+    widths = sorted(display_width(ln.rstrip()) for ln in lines if ln.strip())
+    if not widths:
+        return 0
+    width = widths[min(len(widths) - 1, int(len(widths) * 0.9))]
+    return width if 50 <= width <= 100 else 0
+
+
+def _ends_sentence(s: str, terminal: tuple[str, ...]) -> bool:
+    return s.endswith(terminal)
+
+
+def _continues(
+    prev: str, cur: str, prev_kind: str, cur_kind: str, width: int, terminal: tuple[str, ...], first: bool
+) -> bool:
+    """Does physical line ``cur`` continue the logical line that ``prev`` ends (``first``: ``prev``
+    is that logical line's first physical line)?"""
+    if cur_kind != PROSE or prev_kind not in (PROSE, LIST):
+        return False
+    p, c = prev.rstrip(), cur.strip()
+    if not c or not p.strip():
+        return False
+    pi, ci = indent_of(prev), indent_of(cur)
+    if prev_kind == LIST:
+        # a list item's text wraps under its first word (hanging indent) or at its indent
+        if ci < pi:
+            return False
+    elif ci != pi and not (first and pi - 8 <= ci < pi):  # only a first-line indent may differ
+        return False
+    if _ends_sentence(p, terminal) or p.endswith(":"):  # a break after a sentence loses nothing
+        return False
+    if width > 0 and display_width(p) >= 0.7 * width:  # the line was filled to the wrap width
+        return True
+    return c[0].islower() or bool(CJK_START.match(c[0])) or bool(CJK_START.search(p[-1]))
+
+
+def _join(parts: list[str]) -> str:
+    out = parts[0]
+    for s in parts[1:]:
+        sep = "" if CJK_START.match(s[0]) and CJK_START.match(out[-1]) else " "
+        out += sep + s
+    return out
+
+
+def logical_lines(raw_lines: list[str], terminal: tuple[str, ...], width: int | None = None) -> list[Line]:
+    """Logical lines of ``raw_lines`` (blank lines are left out; indices refer to ``raw_lines``).
+
+    A line after a rule-underline (rst headings) or one ending with ``::`` (rst code) is
+    treated accordingly: the underlined title is a heading, the indented block after
+    ``::`` is code.
+    """
+    width = wrap_width(raw_lines) if width is None else width
+    kinds = [line_kind(ln) for ln in raw_lines]
+    _mark_code_blocks(raw_lines, kinds)
+    # rst: "Title\n=====": the title is a heading; "...::" + indented block: code
+    code_after = -1
+    for i, ln in enumerate(raw_lines):
+        s = ln.strip()
+        if RULE_LINE.match(s) and i > 0 and raw_lines[i - 1].strip():
+            kinds[i - 1] = HEADING
+        if code_after >= 0 and s and indent_of(ln) > code_after:
+            kinds[i] = CODE
+        elif s:
+            code_after = indent_of(ln) if s.endswith("::") else -1
+    out: list[Line] = []
+    parts: list[str] = []
+    first = -1
+    for i, ln in enumerate(raw_lines):
+        if not ln.strip():
+            if parts:
+                out.append(Line(first, i - 1, kinds[first], _join(parts)))
+                parts = []
+            continue
+        if parts and _continues(
+            raw_lines[i - 1], ln, kinds[first], kinds[i], width, terminal, first == i - 1
+        ):
+            parts.append(ln.strip())
+            continue
+        if parts:
+            out.append(Line(first, i - 1, kinds[first], _join(parts)))
+        parts, first = [ln.strip()], i
+    if parts:
+        out.append(Line(first, len(raw_lines) - 1, kinds[first], _join(parts)))
+    return [_as_heading(ln, raw_lines, terminal) for ln in out]
+
+
+def _as_heading(line: Line, raw_lines: list[str], terminal: tuple[str, ...]) -> Line:
+    """A short one-line prose title is a heading: no closing punctuation, few words, and the
+    text after it is indented deeper (man page subsections) or it stands alone between
+    blank lines starting with a capital (titles of extracted HTML and Markdown)."""
+    if line.kind != PROSE or line.first != line.last:
+        return line
+    s = line.text
+    if len(s) > 60 or len(s.split()) > 8 or s.endswith(terminal) or s.endswith((":", ";", ",")):
+        return line
+    nxt = raw_lines[line.last + 1] if line.last + 1 < len(raw_lines) else ""
+    prev = raw_lines[line.first - 1] if line.first > 0 else ""
+    deeper = bool(nxt.strip()) and indent_of(nxt) > indent_of(raw_lines[line.first])
+    alone = not nxt.strip() and not prev.strip() and s[:1].isupper()
+    return Line(line.first, line.last, HEADING, s) if deeper or alone else line
