@@ -281,3 +281,68 @@ def test_shingle_hashes_follow_the_documented_formula(text, cjk):
     from pipelines.dedup.shingles import shingle_hashes
 
     assert shingle_hashes(text, 5, cjk).tolist() == _reference_shingles(text, 5, cjk)
+
+
+def _real_paragraphs() -> list[str]:
+    from pathlib import Path
+
+    real = Path(__file__).parent / "data" / "realtext"
+    paras = []
+    for name in ("Apache-2.0.txt", "kernel-en-bug-hunting.rst"):
+        paras += [" ".join(p.split()) for p in (real / name).read_text(encoding="utf-8").split("\n\n")]
+    return [p for p in paras if len(p) > 500 and "::" not in p]
+
+
+HEADER = "Apache Software Foundation | Projects | People | Community | License | Sponsorship"
+FOOTER = "Copyright © The Apache Software Foundation. Licensed under the Apache License, Version 2.0."
+
+
+def test_near_duplicates_sharing_boilerplate_are_removed():
+    """A site's pages share a header and footer; near copies of a page must still be found,
+    and pages that share only the boilerplate must stay (hard negatives)."""
+    rng = random.Random(7)
+    paras = _real_paragraphs()
+    assert len(paras) >= 6
+    docs = []
+    for i, body in enumerate(paras[:6]):
+        docs.append({"id": f"p{i}", "text": f"{HEADER}\n{body}\n{FOOTER}", "lang": "en"})
+        words = body.split()
+        for j in rng.sample(range(len(words)), 2):  # two typos
+            words[j] = words[j][::-1]
+        docs.append({"id": f"q{i}", "text": f"{HEADER}\n{' '.join(words)}\n{FOOTER}", "lang": "en"})
+    res = run([("c0", docs[:7]), ("c1", docs[7:])])
+    dropped = {r["id"]: r for r in res["dropped"]}
+    assert {k: r["duplicate_of"] for k, r in dropped.items()} == {f"q{i}": f"p{i}" for i in range(6)}
+    kept = [d for _, ds in res["docs"] for d in ds]
+    assert sorted(d["id"] for d in kept) == [f"p{i}" for i in range(6)]
+    # the shared lines survive once, and only the pages' edges lost anything
+    assert sum(HEADER in d["text"] for d in kept) == 1 and sum(FOOTER in d["text"] for d in kept) == 1
+    assert all(d["text"].strip() in f"{HEADER}\n{paras[int(d['id'][1:])]}\n{FOOTER}" for d in kept)
+    counts = flat_counts(res["counts"])
+    assert counts["bytes_dedup_removed/boilerplate"] == 5 * len(f"{HEADER}\n\n{FOOTER}".encode())
+
+
+def test_boilerplate_in_the_middle_of_a_text_stays():
+    body = _real_paragraphs()
+    title = "Redistribution of the Work and of Derivative Works"  # a section title every page repeats
+    docs = [{"id": f"s{i}", "text": f"{body[i]}\n{title}\n{body[i + 1]}", "lang": "en"} for i in range(6)]
+    res = run([("c0", docs)], DedupConfig(fuzzy=False))
+    assert sorted(d["text"] for _, ds in res["docs"] for d in ds) == sorted(d["text"] for d in docs)
+    res = run([("c0", docs)], DedupConfig(fuzzy=False, boilerplate_scope="anywhere"))
+    assert sum(title in d["text"] for _, ds in res["docs"] for d in ds) == 1
+
+
+def test_mixed_chinese_english_text_gets_character_shingles_whatever_its_label():
+    from pathlib import Path
+
+    page = (Path(__file__).parent / "data" / "realtext" / "man-ls.zh_CN.1.txt").read_text(encoding="utf-8")
+    body = page[page.index("描述") : page.index("描述") + 1500]
+    # technical Chinese full of option names: each CJK character is a token, each option a word
+    assert len(shingle_hashes(body, 5)) > 0.8 * sum(1 for ch in body if "\u4e00" <= ch <= "\u9fff")
+    variant = body.replace("目录", "文件夹", 2).replace("条目", "项目", 1)
+    docs = [
+        {"id": "a", "text": body, "lang": "en"},  # labels that say "not Chinese" change nothing
+        {"id": "b", "text": variant, "lang": None},
+    ]
+    res = run([("c0", docs)], DedupConfig(boilerplate=False))
+    assert [(r["id"], r["duplicate_of"]) for r in res["dropped"]] == [("b", "a")]

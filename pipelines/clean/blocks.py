@@ -34,6 +34,7 @@ CJK_START = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
 BULLET = re.compile(
     r"(?:[•●○■□▪▫–*·►▶+-]|\d{1,3}[.)]|[a-zA-Z][.)]|\(\w{1,3}\)|[（(]?[一二三四五六七八九十]+[、.)）])\s"
 )
+INLINE_MARKER = re.compile(r"\(\w{1,3}\)\s|\d{1,3}[.)]?\s")  # markers that also occur mid-sentence
 OPTION = re.compile(r"--?[A-Za-z0-9?][\w-]*")
 TABLE_CHARS = re.compile("[\u2500-\u257f]")
 RULE_LINE = re.compile(r"^\s*([=\-~^*#+_.:`'\"])\1{2,}\s*$|^\s*[+|][-=+|: ]{3,}[+|]\s*$")
@@ -96,8 +97,7 @@ def line_kind(raw: str) -> str:
     if MAN_HEADER.match(s) or (
         len(s) <= 40
         and letters >= 2
-        and any(c.isupper() for c in s)
-        and not any(c.islower() for c in s)
+        and sum(c.isupper() for c in s) >= 0.8 * letters  # ALL CAPS (a CJK character has no case)
         and not s.endswith((".", "!", "?"))
     ):
         return HEADING
@@ -155,15 +155,28 @@ def _ends_sentence(s: str, terminal: tuple[str, ...]) -> bool:
     return s.endswith(terminal)
 
 
+def _filled(p: str, c: str, width: int) -> bool:
+    """Was line ``p`` broken because the next word (``c``'s first) would not fit the width?"""
+    if width <= 0:
+        return False
+    w = display_width(p)
+    words = c.split(None, 1)
+    return w >= 0.8 * width or w + 1 + display_width(words[0] if words else "") > width
+
+
 def _continues(
     prev: str, cur: str, prev_kind: str, cur_kind: str, width: int, terminal: tuple[str, ...], first: bool
 ) -> bool:
     """Does physical line ``cur`` continue the logical line that ``prev`` ends (``first``: ``prev``
     is that logical line's first physical line)?"""
-    if cur_kind != PROSE or prev_kind not in (PROSE, LIST):
-        return False
     p, c = prev.rstrip(), cur.strip()
-    if not c or not p.strip():
+    if not c or not p.strip() or prev_kind not in (PROSE, LIST):
+        return False
+    if cur_kind == LIST and prev_kind == PROSE and INLINE_MARKER.match(c) and indent_of(cur) == indent_of(prev):
+        # "(ii) ownership of ..." at the start of a wrapped line is the sentence going on,
+        # when the line before was filled and stopped mid-sentence
+        return not _ends_sentence(p, terminal) and not p.endswith(":") and _filled(p, c, width)
+    if cur_kind != PROSE:
         return False
     pi, ci = indent_of(prev), indent_of(cur)
     if prev_kind == LIST:
@@ -174,7 +187,7 @@ def _continues(
         return False
     if _ends_sentence(p, terminal) or p.endswith(":"):  # a break after a sentence loses nothing
         return False
-    if width > 0 and display_width(p) >= 0.7 * width:  # the line was filled to the wrap width
+    if _filled(p, c, width):  # the line was filled to the wrap width
         return True
     return c[0].islower() or bool(CJK_START.match(c[0])) or bool(CJK_START.search(p[-1]))
 
