@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -32,43 +34,43 @@ class ConfigError(ValueError):
 class TrainConfig:
     # model
     model: str = "gpt"  # gpt | rnn | lstm | gru
-    n_layer: int = 4
-    n_head: int = 4
-    d_model: int = 128
+    n_layer: int = 4  # transformer blocks, or stacked recurrent layers
+    n_head: int = 4  # attention heads (gpt)
+    d_model: int = 128  # width of the residual stream / hidden state
     d_ff: int = 0  # 0: 4 × d_model
-    dropout: float = 0.0
-    rope_theta: float = 10000.0
-    tie_embeddings: bool = True
+    dropout: float = 0.0  # dropout probability while training (0: off)
+    rope_theta: float = 10000.0  # RoPE base frequency (gpt)
+    tie_embeddings: bool = True  # output head shares the input embedding matrix
     attention: str = "auto"  # auto | sdpa (block-diagonal mask) | flex (FlexAttention, CUDA)
     # data
-    seq_len: int = 256
+    seq_len: int = 256  # tokens per sample (packed)
     batch_size: int = 8  # per rank, per micro-step
-    grad_accum: int = 1
+    grad_accum: int = 1  # micro-steps per optimizer step; global batch = batch_size × grad_accum × ranks
     packing: str = "concat"  # concat | best_fit (see lm_train.data)
-    data_workers: int = 0
+    data_workers: int = 0  # DataLoader processes building batches (0: in the trainer)
     dataset_version: int = 0  # 0: whatever DIR/manifest.json is; n: refuse any other version
     # optimisation
-    lr: float = 3e-4
+    lr: float = 3e-4  # peak learning rate
     min_lr_ratio: float = 0.1  # final lr = lr × min_lr_ratio
     schedule: str = "cosine"  # cosine | wsd | constant (all after linear warmup)
-    warmup_steps: int = 100
+    warmup_steps: int = 100  # linear warmup to lr over these steps
     decay_frac: float = 0.2  # wsd: fraction of max_steps spent decaying at the end
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
+    weight_decay: float = 0.1  # AdamW, on matrices only (not norms, biases, embeddings)
+    beta1: float = 0.9  # AdamW
+    beta2: float = 0.95  # AdamW
+    eps: float = 1e-8  # AdamW
     grad_clip: float = 1.0  # 0: no clipping (the norm is still logged)
-    max_steps: int = 1000
+    max_steps: int = 1000  # optimizer steps; the schedule ends here
     # evaluation, checkpoints, logging
     eval_every: int = 200  # 0: never (except at the end)
     eval_steps: int = 20  # validation batches (of the global batch size) per evaluation
     ckpt_every: int = 200  # 0: only at the end
-    keep_ckpts: int = 3
-    log_every: int = 10
-    tensorboard: bool = True
+    keep_ckpts: int = 3  # newest checkpoints kept in RUNDIR/checkpoints
+    log_every: int = 10  # steps per metrics.jsonl record and console line
+    tensorboard: bool = True  # also write RUNDIR/tensorboard/ (tensorboard --logdir RUNDIR/tensorboard)
     # runtime
-    seed: int = 0
-    compile: bool = False
+    seed: int = 0  # weights, data order and dropout
+    compile: bool = False  # torch.compile the model
     dtype: str = "auto"  # auto: bfloat16 on GPUs that support it, else float32
     device: str = "auto"  # auto | cpu | cuda
     peak_flops: float = 0.0  # per device, for MFU; 0: known GPU table, or a measured matmul on CPU
@@ -135,6 +137,47 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     return value
+
+
+class KeyInfo(NamedTuple):
+    section: str
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+_FIELD_LINE = re.compile(r"^\s+(\w+): [\w.| ]+ = .*?(?:#\s*(.*))?$")
+_SECTION_LINE = re.compile(r"^\s+#\s*(.+)$")
+
+
+def describe_keys() -> list[KeyInfo]:
+    """Every ``TrainConfig`` key with type, default and the comment beside it in the source.
+
+    The comments in the class body are the documentation, so ``--help`` reads them here
+    rather than keeping a second copy that could drift.
+    """
+    comments, sections, section = {}, {}, "settings"
+    try:
+        source = inspect.getsource(TrainConfig).splitlines()
+    except (OSError, TypeError):  # no source (frozen app): names, types and defaults only
+        source = []
+    for line in source:
+        if m := _SECTION_LINE.match(line):
+            section = m.group(1).strip()
+        elif m := _FIELD_LINE.match(line):
+            comments[m.group(1)], sections[m.group(1)] = (m.group(2) or "").strip(), section
+    hints = typing.get_type_hints(TrainConfig)
+    return [
+        KeyInfo(
+            sections.get(f.name, "settings"),
+            f.name,
+            hints[f.name].__name__,
+            f.default,
+            comments.get(f.name, ""),
+        )
+        for f in dataclasses.fields(TrainConfig)
+    ]
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:

@@ -16,15 +16,17 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from lm_train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
+from lm_train import cli
 from lm_train.config import TrainConfig
-from lm_train.models import build_model
+from lm_train.rundir import normalize_rundir
 from pipelines import fsutil
+
+if TYPE_CHECKING:  # torch is imported where it is used, so that --help answers at once
+    import torch
+    from torch import nn
 
 
 def run_dir_of(checkpoint_path: str) -> str:
@@ -34,7 +36,10 @@ def run_dir_of(checkpoint_path: str) -> str:
 
 def load_run(path: str) -> tuple[nn.Module, TrainConfig, dict[str, Any], str]:
     """(model in eval mode, its config, the checkpoint, the run directory) from a run dir or .pt file."""
-    ckpt_path = resolve_checkpoint(path)
+    from lm_train.checkpoint import load_checkpoint, resolve_checkpoint
+    from lm_train.models import build_model
+
+    ckpt_path = resolve_checkpoint(normalize_rundir(path))
     state = load_checkpoint(ckpt_path)
     cfg = TrainConfig.from_dict(state["config"], f"{ckpt_path}: config")
     model = build_model(cfg, int(state["vocab_size"]))
@@ -43,8 +48,10 @@ def load_run(path: str) -> tuple[nn.Module, TrainConfig, dict[str, Any], str]:
     return model, cfg, state, run_dir_of(ckpt_path)
 
 
-def load_tokenizer(rundir: str):
+def load_tokenizer(rundir: str) -> Any:
     from tokenizers import Tokenizer
+
+    from lm_train.checkpoint import CheckpointError
 
     path = fsutil.join(rundir, "tokenizer.json")
     if not fsutil.exists(path):
@@ -54,6 +61,8 @@ def load_tokenizer(rundir: str):
 
 def sample_next(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
     """One token id from the last position's logits ``[vocab]``."""
+    import torch
+
     if temperature <= 0:
         return int(logits.argmax())
     logits = logits.float() / temperature
@@ -64,7 +73,6 @@ def sample_next(logits: torch.Tensor, temperature: float, top_k: int, generator:
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-@torch.no_grad()
 def generate_ids(
     model: nn.Module,
     prompt_ids: list[int],
@@ -76,40 +84,61 @@ def generate_ids(
     seed: int = 0,
 ) -> list[int]:
     """Autoregressive sampling (the whole context is re-run each step: simple, fine for short outputs)."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     ids = list(prompt_ids)
     new: list[int] = []
-    for _ in range(max_new_tokens):
-        context = torch.tensor([ids[-max_context:]], dtype=torch.long)
-        hidden = model(context)
-        token = sample_next(model.logits(hidden[:, -1])[0], temperature, top_k, generator)
-        if token == eos_id:
-            break
-        ids.append(token)
-        new.append(token)
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            context = torch.tensor([ids[-max_context:]], dtype=torch.long)
+            hidden = model(context)
+            token = sample_next(model.logits(hidden[:, -1])[0], temperature, top_k, generator)
+            if token == eos_id:
+                break
+            ids.append(token)
+            new.append(token)
     return new
 
 
-def eos_of(rundir: str, tokenizer) -> int | None:
+def eos_of(rundir: str, tokenizer: Any) -> int | None:
     run_json = fsutil.join(rundir, "run.json")
     if fsutil.exists(run_json):
         return json.loads(fsutil.read_text(run_json))["tokenizer"]["eos_id"]
     return tokenizer.token_to_id("<|endoftext|>")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m lm_train.generate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def build_parser() -> argparse.ArgumentParser:
+    ap = cli.parser("python -m lm_train.generate", __doc__)
+    ap.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run directory (its newest checkpoint) or a checkpoint file RUNDIR/checkpoints/step-N.pt; "
+        "local path or fsspec URL",
     )
-    ap.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
-    ap.add_argument("--prompt", required=True)
-    ap.add_argument("--temperature", type=float, default=0.8)
-    ap.add_argument("--top-k", type=int, default=40)
-    ap.add_argument("--max-new-tokens", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
+    ap.add_argument("--prompt", required=True, help="text the sample continues (printed with it)")
+    ap.add_argument(
+        "--temperature", type=float, default=0.8, help="softmax temperature; 0 is greedy decoding"
+    )
+    ap.add_argument(
+        "--top-k", type=int, default=40, help="sample among the k most likely tokens only; 0: all"
+    )
+    ap.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=100,
+        help="stop after this many new tokens (or earlier, at the end-of-document token)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="seed of the sampling RNG (same seed, same text)")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from lm_train.checkpoint import CheckpointError
+
     torch.set_num_threads(min(torch.get_num_threads(), int(os.environ.get("OMP_NUM_THREADS", "4"))))
     try:
         model, cfg, state, rundir = load_run(args.checkpoint)

@@ -1,5 +1,8 @@
 """Telemetry: ``RUNDIR/metrics.jsonl``, TensorBoard scalars and a console line per logged step.
 
+For a run directory on a URL, ``metrics.jsonl`` and ``tensorboard/`` are written to a local
+staging copy and uploaded (``MetricsLogger.sync``; see ``lm_train.rundir``).
+
 Every logged training step is one JSON object ``{"kind": "train", "step", "loss", "lr",
 "tokens", "tokens_per_s", "mfu", "grad_norm", "data_wait_frac", ...}``; evaluations are
 ``{"kind": "eval", "step", "val_loss", "val_ppl", "val_bpb", ...}``. Only rank 0 writes.
@@ -17,9 +20,13 @@ import math
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from lm_train.rundir import StagedFiles
+from pipelines import fsutil
+
+if TYPE_CHECKING:
+    import torch
 
 # Dense (no sparsity) bf16 tensor-core peaks, FLOP/s.
 GPU_PEAK_FLOPS = {
@@ -38,6 +45,8 @@ GPU_PEAK_FLOPS = {
 
 def measure_matmul_flops(size: int = 512, seconds: float = 0.3) -> float:
     """FLOP/s of a float32 square matmul on this CPU (threads as configured)."""
+    import torch
+
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)  # warm up
     n, started = 0, time.perf_counter()
@@ -52,6 +61,8 @@ def peak_flops_for(device: torch.device, configured: float = 0.0) -> tuple[float
     if configured > 0:
         return configured, "config"
     if device.type == "cuda":
+        import torch
+
         name = torch.cuda.get_device_name(device)
         for key, flops in GPU_PEAK_FLOPS.items():
             if key in name:
@@ -97,25 +108,52 @@ def truncate_metrics(path: str, last_step: int) -> None:
 
 
 def read_metrics(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of a ``metrics.jsonl`` (local path or URL)."""
+    return [json.loads(line) for line in fsutil.read_text(path).splitlines() if line.strip()]
 
 
 class MetricsLogger:
-    """Rank 0 writes JSONL + TensorBoard + console; other ranks get a no-op logger."""
+    """Rank 0 writes JSONL + TensorBoard + console; other ranks get a no-op logger.
 
-    def __init__(self, rundir: str, enabled: bool, tensorboard: bool, max_steps: int) -> None:
+    ``keep_steps_upto=k`` keeps the records of steps ``<= k`` already in the file (a resumed
+    run: 0 starts it afresh); ``None`` appends to whatever is there.
+    """
+
+    SYNC_EVERY_S = 60.0
+
+    def __init__(
+        self,
+        rundir: str,
+        enabled: bool,
+        tensorboard: bool,
+        max_steps: int,
+        keep_steps_upto: int | None = None,
+    ) -> None:
         self.enabled, self.max_steps = enabled, max_steps
-        self.path = os.path.join(rundir, "metrics.jsonl")
-        self._file = open(self.path, "a", encoding="utf-8") if enabled else None  # noqa: SIM115
-        self._tb = None
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+        # Only the writing rank stages files (a URL run directory gets a local temporary copy).
+        self.files = StagedFiles(rundir) if enabled else None
+        self.path = self.files.path("metrics.jsonl") if self.files else fsutil.join(rundir, "metrics.jsonl")
+        self._file = self._open(keep_steps_upto) if enabled else None
+        self._tb = self._open_tensorboard() if enabled and tensorboard else None
+        self._synced_at = time.monotonic()
 
-                self._tb = SummaryWriter(os.path.join(rundir, "tensorboard"))
-            except Exception as exc:  # TensorBoard is optional; never fail a run over it
-                print(f"tensorboard disabled: {exc}", file=sys.stderr)
+    def _open(self, keep_steps_upto: int | None) -> Any:
+        os.makedirs(self.files.local, exist_ok=True)
+        if keep_steps_upto == 0:
+            return open(self.path, "w", encoding="utf-8")
+        if keep_steps_upto is not None:
+            self.files.fetch("metrics.jsonl")
+            truncate_metrics(self.path, keep_steps_upto)
+        return open(self.path, "a", encoding="utf-8")
+
+    def _open_tensorboard(self) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            return SummaryWriter(self.files.path("tensorboard"))
+        except Exception as exc:  # TensorBoard is optional; never fail a run over it
+            print(f"tensorboard disabled: {exc}", file=sys.stderr)
+            return None
 
     def log(self, record: dict[str, Any], eta_s: float = 0.0) -> None:
         if not self.enabled:
@@ -129,9 +167,22 @@ class MetricsLogger:
                 if key not in ("step", "kind") and isinstance(value, int | float) and math.isfinite(value):
                     self._tb.add_scalar(f"{prefix}/{key}", value, record["step"])
         print(console_line(record, self.max_steps, eta_s), flush=True)
+        if time.monotonic() - self._synced_at > self.SYNC_EVERY_S:
+            self.sync()
+
+    def sync(self) -> None:
+        """Upload metrics.jsonl and tensorboard/ when the run directory is a URL (no-op otherwise)."""
+        if self.files is None or not self.files.remote:
+            return
+        if self._tb is not None:
+            self._tb.flush()
+        self.files.sync()
+        self._synced_at = time.monotonic()
 
     def close(self) -> None:
         if self._file:
             self._file.close()
         if self._tb is not None:
             self._tb.close()
+        if self.files is not None:
+            self.files.close()

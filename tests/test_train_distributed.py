@@ -1,4 +1,5 @@
-"""Real ``torchrun`` processes on CPU (gloo): DDP training, accumulation equivalence, crash recovery."""
+"""Real ``torchrun`` processes on CPU (gloo): DDP training, accumulation equivalence, crash
+recovery, elastic resume on another world size."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from lm_train.metrics import read_metrics
 from lm_train.testing import sample_texts, write_text_dataset
+
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
@@ -69,6 +72,22 @@ def _run(
 
 def _train_records(run) -> list[dict]:
     return [r for r in read_metrics(f"{run}/metrics.jsonl") if r["kind"] == "train"]
+
+
+def _crash_after_step_4(run: str, copy: str) -> str:
+    """A copy of ``run`` as if the job had died after its step-4 checkpoint."""
+    shutil.copytree(run, copy)
+    for ckpt in os.listdir(f"{copy}/checkpoints"):
+        if ckpt != "step-00000004.pt":
+            os.remove(f"{copy}/checkpoints/{ckpt}")
+    return copy
+
+
+def _assert_same_losses(ours: str, theirs: str) -> None:
+    a, b = _train_records(ours), _train_records(theirs)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, 11))
+    for x, y in zip(a, b, strict=True):
+        assert x["loss"] == pytest.approx(y["loss"], rel=1e-5, abs=1e-6), (x["step"], x["loss"], y["loss"])
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +151,32 @@ def test_a_corrupted_shard_stops_the_run_naming_it(dataset, tmp_path):
     assert result.returncode != 0
     assert "shard 'shards/train-00001-of-00002.arrow' is corrupted" in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_two_rank_run_resumes_on_one_rank_with_twice_the_accumulation(ddp_run, dataset, tmp_path):
+    run = _crash_after_step_4(ddp_run, str(tmp_path / "elastic"))
+    args = ["--data", dataset, "--out", run, "--resume", "auto", *TINY, "grad_accum=2"]
+    result = _run(args, nproc=1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "at step 4" in result.stdout and "batch split 4 × 1 × 2 = 8 -> 4 × 2 × 1 = 8" in result.stdout
+    _assert_same_losses(run, ddp_run)
+
+
+def test_a_one_rank_run_resumes_on_two_ranks_with_half_the_batch(ddp_run, dataset, tmp_path):
+    single = str(tmp_path / "single")
+    result = _run(["--data", dataset, "--out", single, *TINY, "batch_size=8"], nproc=1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _crash_after_step_4(single, str(tmp_path / "elastic"))
+    result = _run(["--data", dataset, "--out", run, "--resume", "auto", *TINY], nproc=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "batch split 8 × 1 × 1 = 8 -> 4 × 1 × 2 = 8" in result.stdout
+    _assert_same_losses(run, ddp_run)
+    _assert_same_losses(single, ddp_run)
+
+
+def test_a_resume_that_changes_the_global_batch_is_refused_with_the_numbers(ddp_run, dataset, tmp_path):
+    run = _crash_after_step_4(ddp_run, str(tmp_path / "changed"))
+    result = _run(["--data", dataset, "--out", run, "--resume", "auto", *TINY], nproc=1)
+    assert result.returncode == 1
+    assert "old 4 × 1 × 2 = 8, new 4 × 1 × 1 = 4" in result.stderr
+    assert "grad_accum=2" in result.stderr  # the split that would fit

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +19,12 @@ from lm_train.evaluate import summarize
 from lm_train.metrics import mfu, read_metrics, truncate_metrics
 from lm_train.models.gpt import GPT
 from lm_train.optim import Scheduler, build_optimizer, lr_at, param_groups
+from lm_train.report import render_html, wall_time_s
 from lm_train.report import summarize as report_summary
-from lm_train.train import config_differences, parse_args, should_kill_self
+from lm_train.resume import BatchSplit, checkpoint_batch_split, global_batch_mismatch
+from lm_train.rundir import StagedFiles, normalize_rundir
+from lm_train.train import build_parser, config_differences, parse_args, should_kill_self
+from lm_train.trainer import validation_warning
 
 
 # -- config ----------------------------------------------------------------------------------------------
@@ -61,6 +67,52 @@ def test_cli_accepts_flags_and_key_value_forms():
     assert (args.data, args.out, args.resume, overrides) == ("D", "R", "auto", {"lr": 0.1})
     args, overrides = parse_args(["data=D", "out=R", "model=gru"])
     assert (args.data, args.out, overrides) == ("D", "R", {"model": "gru"})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--data", "D", "model=gpt", "--out", "R", "max_steps=40"],
+        ["model=gpt", "--data=D", "max_steps=40", "--out=R"],
+        ["--data", "D", "--out", "R", "model=gpt", "max_steps=40"],
+        ["model=gpt", "max_steps=40", "--data", "D", "--out", "R"],
+    ],
+)
+def test_cli_takes_options_and_overrides_in_any_order(argv):
+    args, overrides = parse_args(argv)
+    assert (args.data, args.out, overrides) == ("D", "R", {"model": "gpt", "max_steps": 40})
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            ["--data", "D", "--out", "R", "max_steps"],
+            "argument 'max_steps' is neither an option nor a key=value",
+        ),
+        (
+            ["--data", "D", "model=gpt", "--out", "R", "40"],
+            "argument '40' is neither an option nor a key=value",
+        ),
+        (["--data", "D", "--out", "R", "--max-steps", "4"], "unrecognized option '--max-steps'"),
+        (["--data", "D", "max_steps=4"], "--data and --out are required"),
+    ],
+)
+def test_cli_refuses_a_stray_argument_in_one_line(argv, needle, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_train_help_lists_every_config_key_with_type_and_default():
+    text = build_parser().format_help()
+    assert text.startswith("usage: python -m lm_train.train ")
+    assert "(default: never)" in text and "--print-config" in text
+    listed = {line.split()[0]: line.split()[1:3] for line in text.splitlines() if line.startswith("    ")}
+    for f in dataclasses.fields(TrainConfig):
+        default = str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
+        assert listed.get(f.name) == [f.type, default], f.name
 
 
 # -- optimiser and schedules -----------------------------------------------------------------------------------
@@ -174,11 +226,93 @@ def test_report_summary():
     )
 
 
+def test_wall_time_adds_up_the_attempts_of_a_resumed_run():
+    # elapsed_s restarts in a resumed process: 30 s in the first attempt, 25 s in the second
+    recs = [{"elapsed_s": e} for e in (10.0, 20.0, 30.0, 5.0, 25.0)]
+    assert wall_time_s(recs) == 55.0
+
+
+def test_report_html_is_self_contained_with_formatted_numbers():
+    summary = {
+        "steps": 12000,
+        "tokens": 1234567890,
+        "final_loss": 2.0,
+        "first_loss": 9.87654,
+        "median_tokens_per_s": 45678.9,
+        "median_mfu": 0.4123,
+        "median_data_wait_frac": 0.0031,
+        "wall_time_s": 3725.0,
+        "final_val_loss": 2.1,
+        "final_val_bpb": 1.05,
+        "best_val_loss": 2.1,
+        "best_val_step": 12000,
+    }
+    run = {"num_params": 124439808, "world_size": 8, "global_batch_size": 512, "tokens_per_step": 524288}
+    pngs = {"loss.png": b"\x89PNG-loss", "throughput.png": b"\x89PNG-thr"}
+    page = render_html(summary, run, "lr: 0.1\n", pngs, ["In the <beginning>"], "step 12,000")
+    assert page.count("<img") == 2 and page.count('src="data:image/png;base64,') == 2
+    assert 'src="loss.png"' not in page
+    for text in ("41.23%", "0.31%", "1,234,567,890", "45,679 tokens/s", "124,439,808", "1h02m", "12,000"):
+        assert text in page, text
+    assert "9.8765 → 2.0000" in page and "In the &lt;beginning&gt;" in page
+
+
 # -- resume safety and the fault hook --------------------------------------------------------------------------------
 def test_config_differences_ignore_bookkeeping_keys():
     a = TrainConfig().to_dict()
     assert config_differences(a, {**a, "max_steps": 5, "eval_every": 1, "log_every": 3}) == {}
     assert config_differences(a, {**a, "lr": 1.0}) == {"lr": (a["lr"], 1.0)}
+    assert config_differences(a, {**a, "batch_size": 4, "grad_accum": 2}) == {}  # checked as a product
+
+
+def test_elastic_resume_keeps_the_global_batch_and_names_the_numbers():
+    old = BatchSplit(4, 1, 2)
+    assert global_batch_mismatch(old, BatchSplit(4, 2, 1)) is None
+    assert global_batch_mismatch(old, BatchSplit(8, 1, 1)) is None
+    assert global_batch_mismatch(old, BatchSplit(1, 2, 4)) is None
+    message = global_batch_mismatch(old, BatchSplit(4, 1, 1))
+    assert "old 4 × 1 × 2 = 8, new 4 × 1 × 1 = 4" in message and "grad_accum=2" in message
+    assert "grad_accum=" not in global_batch_mismatch(old, BatchSplit(3, 1, 1))  # no split of 8 fits
+    # Checkpoints name their world size; older ones hold one RNG state per rank.
+    cfg = {"batch_size": 4, "grad_accum": 1}
+    assert checkpoint_batch_split({"config": cfg, "world_size": 2, "rng": [{}]}) == old
+    assert checkpoint_batch_split({"config": cfg, "rng": [{}, {}]}) == old
+
+
+def test_validation_warning_floor():
+    assert validation_warning(20, 10 * 256, 256) is None
+    small = validation_warning(6, 1234, 32)
+    assert small.startswith("warning: the validation split is small: 6 documents, 1,234 tokens")
+    assert "20 documents" in small and "10 × seq_len = 320 tokens" in small
+    assert "3,000 tokens" in validation_warning(500, 2000, 300)  # many documents, too few tokens
+
+
+# -- run directories -------------------------------------------------------------------------------------
+def test_file_urls_are_local_paths():
+    assert normalize_rundir("file:///tmp/a/run/") == "/tmp/a/run"
+    assert normalize_rundir("runs/x/") == "runs/x"
+    assert normalize_rundir("s3://b/run/") == "s3://b/run"
+
+
+def test_staged_files_upload_only_what_changed():
+    import fsspec
+
+    url = "memory://staged-test/run"
+    files = StagedFiles(url)
+    assert files.remote and not files.local.startswith("memory")
+    with open(files.path("metrics.jsonl"), "w") as f:
+        f.write("a\n")
+    files.sync()
+    fs = fsspec.filesystem("memory")
+    assert fs.cat("/staged-test/run/metrics.jsonl") == b"a\n"
+    fs.pipe("/staged-test/run/metrics.jsonl", b"elsewhere")
+    files.sync()  # unchanged locally: not uploaded again
+    assert fs.cat("/staged-test/run/metrics.jsonl") == b"elsewhere"
+    again = StagedFiles(url)
+    again.fetch("metrics.jsonl")
+    assert Path(again.path("metrics.jsonl")).read_bytes() == b"elsewhere"
+    files.close()
+    again.close()
 
 
 def test_fault_hook_fires_only_on_first_attempt_and_chosen_rank():

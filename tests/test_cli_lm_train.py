@@ -1,0 +1,77 @@
+"""The ``lm_train`` commands as a user starts them: ``--help`` is quick and complete, argument
+order does not matter."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lm_train.config import TrainConfig
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMANDS = ["lm_train.train", "lm_train.generate", "lm_train.report"]
+
+
+def _python(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return result, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_help_is_quick_and_names_the_module(module):
+    result, seconds = _python("-m", module, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m {module} ")
+    assert seconds < 3.0, f"{module} --help took {seconds:.2f} s"
+
+
+def test_the_command_modules_do_not_import_torch_before_parsing():
+    code = (
+        "import sys, lm_train.train, lm_train.generate, lm_train.report\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'tokenizers'}))"
+    )
+    result, _ = _python("-c", code)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_train_help_shows_defaults_and_every_config_key():
+    result, _ = _python("-m", "lm_train.train", "--help")
+    text = result.stdout
+    assert "(default: never)" in text and "key=value" in text
+    for f in dataclasses.fields(TrainConfig):
+        assert f"    {f.name} " in text, f.name
+
+
+def test_every_generate_option_has_help_and_shows_its_default():
+    from lm_train.generate import build_parser
+
+    ap = build_parser()
+    for action in ap._actions:
+        assert action.help, action.dest
+    text = " ".join(ap.format_help().split())  # argparse wraps lines anywhere
+    for default in ("(default: 0.8)", "(default: 40)", "(default: 100)", "(default: 0)"):
+        assert default in text
+
+
+def test_overrides_after_an_option_reach_the_trainer(tmp_path):
+    # The reported command line: a plain nargs="*" positional would stop at "max_steps=40".
+    missing = str(tmp_path / "no-dataset")
+    result, _ = _python(
+        "-m", "lm_train.train", "--data", missing, "model=gpt", "--out", str(tmp_path / "r"), "max_steps=40"
+    )
+    assert "unrecognized arguments" not in result.stderr
+    assert result.returncode == 1 and "no-dataset" in result.stderr  # got as far as reading the dataset
+    printed, _ = _python(
+        "-m", "lm_train.train", "--data", "D", "model=lstm", "--out", "R", "max_steps=40", "--print-config"
+    )
+    assert printed.returncode == 0 and "model: lstm" in printed.stdout and "max_steps: 40" in printed.stdout
