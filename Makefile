@@ -17,7 +17,7 @@ TRAIN_ARGS ?=
 PREPARE_ARGS ?=
 DIR    ?= $(OUT)
 
-.PHONY: setup test demo lint format bench prepare train report verify clean-venv
+.PHONY: setup test demo lint format bench bench-data prepare train report verify clean-venv
 
 setup: $(STAMP)
 
@@ -42,8 +42,18 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup
+bench: setup bench-data
 	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+# Real-text corpus of the benchmarks (bench/realtext/README.md): Debian packages installed
+# by setup.sh, documents written to bench/data/realtext/ (gitignored). Rebuilt only when
+# missing or when the builder changed.
+REALTEXT := bench/data/realtext/manifest.json
+bench-data: setup $(REALTEXT)
+
+$(REALTEXT): bench/realtext/build_corpus.py bench/realtext/setup.sh
+	bash bench/realtext/setup.sh
+	$(PY) -m bench.realtext.build_corpus
 
 prepare: setup
 	$(PY) -m pipelines.prepare $(foreach i,$(INPUT),--input=$(i)) --output=$(OUT) $(if $(CONFIG),--config=$(CONFIG)) $(PREPARE_ARGS)

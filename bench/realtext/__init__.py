@@ -1,0 +1,1 @@
+"""Real-text benchmark corpus, built from Debian packages (see README.md)."""
