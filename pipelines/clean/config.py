@@ -15,7 +15,7 @@ ZH_CONVERSIONS = ("none", "t2s")
 class CleanConfig:
     # what the corpus is (pipelines/clean/presets.py): "web" for crawls, "docs" for
     # documentation and code-bearing text
-    preset: str = "web"
+    preset: str = "docs"
     languages: list[str] = field(default_factory=lambda: ["en", "zh"])  # allowed; empty list = any language
     html_extractor: str = "resiliparse"  # or "trafilatura"
     normalize: bool = True

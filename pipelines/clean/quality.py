@@ -32,9 +32,10 @@ class TextView:
 
     Line statistics count *logical* lines (a hard-wrapped paragraph is one line, see
     ``blocks.py``), so wrapped text is measured like the web text the rules were tuned on.
-    ``kinds`` limits the lines, paragraphs and symbol counts to logical lines of those
-    kinds (the ``docs`` preset measures prose only); words and repetition n-grams always
-    come from the whole text.
+    ``kinds`` limits the lines, paragraphs, symbol counts and repetition n-grams to logical
+    lines of those kinds (the ``docs`` preset measures prose only); words (counts, lengths,
+    stop words) always come from the whole text, word lengths and the alphabetic ratio
+    from ``prose_words``.
     """
 
     text: str
@@ -45,6 +46,7 @@ class TextView:
     words: list[str]  # words without punctuation (counts, lengths, stop words)
     tokens: list[str]  # whitespace tokens (en) or segments incl. punctuation (zh): repetition n-grams
     prose: str  # the text the line statistics come from (all of it unless ``kinds`` limits it)
+    prose_words: list[str]  # words of ``prose``: word lengths and the alphabetic ratio
 
     @classmethod
     def of(
@@ -76,7 +78,19 @@ class TextView:
             else "\n".join(r for r in raw if not r.strip().startswith(attribution_prefixes) or not r.strip())
         )
         words, tokens = segment_words(body, lang, with_tokens=True)
-        return cls(text, lang, lines, content, paragraphs, words, tokens, prose)
+        prose_words = words
+        if prose is not text:  # code and tables repeat and have long identifiers by nature
+            prose_body = (
+                "\n".join(
+                    r
+                    for r in prose.split("\n")
+                    if not r.strip().startswith(attribution_prefixes) or not r.strip()
+                )
+                if attribution_prefixes
+                else prose
+            )
+            prose_words, tokens = segment_words(prose_body, lang, with_tokens=True)
+        return cls(text, lang, lines, content, paragraphs, words, tokens, prose, prose_words or words)
 
 
 def _text_of(raw: list[str], logical: list[blocks.Line]) -> str:
@@ -98,14 +112,14 @@ def gopher_quality_measures(v: TextView, t: Thresholds) -> dict[str, float]:
     m: dict[str, float] = {"words": n}
     if not n:
         return m
-    m["mean_word_length"] = round(sum(map(len, v.words)) / n, 4)
+    m["mean_word_length"] = round(sum(map(len, v.prose_words)) / len(v.prose_words), 4)
     symbols = v.prose.count("#") + sum(v.prose.count(e) for e in ELLIPSES)
     m["symbol_word_ratio"] = round(symbols / n, 4)
     if v.lines:
         m["bullet_lines_ratio"] = round(sum(ln.startswith(BULLETS) for ln in v.lines) / len(v.lines), 4)
         m["ellipsis_lines_ratio"] = round(sum(ln.endswith(ELLIPSES) for ln in v.lines) / len(v.lines), 4)
-    no_alpha = len(NO_ALPHA_WORD.findall("\n".join(v.words)))
-    m["alpha_words_ratio"] = round((n - no_alpha) / n, 4)
+    no_alpha = len(NO_ALPHA_WORD.findall("\n".join(v.prose_words)))
+    m["alpha_words_ratio"] = round(1 - no_alpha / len(v.prose_words), 4)
     m["stop_words"] = count_stop_words(v.words, frozenset(t.stop_words), max(t.min_stop_words, 0) * 4)
     return m
 

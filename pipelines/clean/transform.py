@@ -169,7 +169,8 @@ class Cleaner:
             ),
             ("fineweb", config.fineweb, quality.fineweb_measures, quality.fineweb_reason),
         ):
-            if enabled:
+            if enabled and not (name == "fineweb" and preset.judged != ALL_KINDS and not view.lines):
+                # (docs: a text of lists and code alone has no prose lines to judge)
                 with self.step(name):
                     measures = measure(view, t)
                 out.scores.update(measures)
@@ -186,6 +187,7 @@ class Cleaner:
                     pii_counts.update(masked)
         out.bytes_out = utf8_len(text)
         if config.keep_scores:
+            out.scores["preset"] = preset.name
             out.scores["bytes_in"] = out.basis
             out.scores["retained"] = round(out.bytes_out / out.basis, 4) if out.basis else 1.0
             meta["quality"] = dict(out.scores)

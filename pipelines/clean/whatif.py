@@ -68,7 +68,7 @@ def decide(lang: str | None, scores: Mapping[str, Any], t: Thresholds) -> str | 
         reason = quality.gopher_repetition_reason(dict(scores), t)
         if reason:
             return reason
-    if "lines" in scores:
+    if "lines" in scores and (scores["lines"] or scores.get("preset") != "docs"):
         reason = quality.fineweb_reason(dict(scores), t)
         if reason:
             return reason
