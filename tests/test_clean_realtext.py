@@ -182,3 +182,19 @@ def test_unknown_preset_and_threshold_are_refused_before_any_work():
         load_pipeline_config(overrides={"clean": {"preset": "doc"}})
     with pytest.raises(ConfigError, match=r"unknown threshold.*min_wrods"):
         load_pipeline_config(overrides={"clean": {"thresholds": {"zh": {"min_wrods": 3}}}})
+
+
+def test_chinese_conversions_are_applied_and_counted():
+    page = (REAL / "man-ls.zh_CN.1.txt").read_text(encoding="utf-8")
+    traditional = page.replace("默认为当前目录", "默認為當前目錄") + "\n\n使用 ＧＮＵ ｃｏｒｅｕｔｉｌｓ。"
+    outcome = Outcome()
+    cleaned, reason = Cleaner(CleanConfig(zh_convert="t2s")).clean(
+        doc("man-ls.zh_CN.1.txt", traditional), None, outcome
+    )
+    assert reason is None
+    assert "默认为当前目录" in cleaned["text"] and "目錄" not in cleaned["text"]
+    assert "使用 GNU coreutils。" in cleaned["text"]  # full-width letters made ASCII, 。 kept
+    assert outcome.changes["zh_t2s_chars"] >= 2 and outcome.changes["fullwidth_ascii_chars"] == 12
+    assert outcome.removed["fullwidth_ascii"] == 12 * 2  # 3-byte forms became 1-byte letters
+    untouched, _ = Cleaner(CleanConfig()).clean(doc("man-ls.zh_CN.1.txt", traditional), None)
+    assert "目錄" in untouched["text"]  # conversion is opt-in
