@@ -23,6 +23,7 @@ INSTALL_REQUIRES = [
     "trafilatura>=2.0",
     "py3langid>=0.3",
     "rjieba>=0.2",
+    "opencc>=1.4.2,<1.5",  # clean/chinese.py: Traditional -> Simplified; dictionaries are in the wheel
     "ftfy>=6.1",
     "pyyaml>=6",
     "tqdm>=4.66",
