@@ -30,6 +30,9 @@ ALL_KINDS = frozenset({PROSE, CODE, LIST, TABLE, HEADING})
 CJK_WIDE = re.compile(
     "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
 )
+LETTER = re.compile(r"[^\W\d_]")
+UPPER = re.compile(r"[A-Z\u00c0-\u00de\u0391-\u03a9\u0410-\u042f]")  # Latin, Greek, Cyrillic capitals
+RULE_START = frozenset("=-~^*#+_.:`'\"|")
 CJK_START = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
 BULLET = re.compile(
     r"(?:[•●○■□▪▫–*·►▶+-]|\d{1,3}[.)]|[a-zA-Z][.)]|\(\w{1,3}\)|[（(]?[一二三四五六七八九十]+[、.)）])\s"
@@ -75,33 +78,36 @@ def indent_of(s: str) -> int:
     return len(s) - len(s.lstrip(" \t\u3000"))
 
 
+def _letters(s: str) -> int:
+    return len(LETTER.findall(s))
+
+
 def line_kind(raw: str) -> str:
     """The kind of one physical line on its own (prose unless something says otherwise)."""
     s = raw.strip()
     if not s:
         return PROSE
-    if RULE_LINE.match(s):
+    if s[0] in RULE_START and RULE_LINE.match(s):
         return HEADING
-    if TABLE_CHARS.search(s) or s.count("|") >= 2 or s.count("\t") >= 2:
+    if s.count("|") >= 2 or s.count("\t") >= 2 or (not s.isascii() and TABLE_CHARS.search(s)):
         return TABLE
     if PROMPT.match(s):
         return CODE
-    if BULLET.match(s) or (s.startswith("-") and OPTION.match(s)):
+    if BULLET.match(s) or (s[0] == "-" and OPTION.match(s)):
         return LIST
     symbols = len(CODE_SYMBOLS.findall(s))
-    letters = sum(c.isalpha() for c in s)
     if symbols >= 3 and symbols > 0.15 * len(s) and not CJK_START.search(s):
         return CODE
-    if s.endswith(("{", "};", ");", "}")) and letters < 0.6 * len(s):
+    if s[-1] in "{};)" and s.endswith(("{", "};", ");", "}")) and _letters(s) < 0.6 * len(s):
         return CODE
-    if MAN_HEADER.match(s) or (
-        len(s) <= 40
-        and letters >= 2
-        and sum(c.isupper() for c in s) >= 0.8 * letters  # ALL CAPS (a CJK character has no case)
-        and not s.endswith((".", "!", "?"))
-    ):
+    if len(s) <= 40 and not s.endswith((".", "!", "?")):
+        letters = _letters(s)
+        upper = len(UPPER.findall(s))
+        if letters >= 2 and upper >= 0.8 * letters:  # ALL CAPS (a CJK character has no case)
+            return HEADING
+    if ")" in s and MAN_HEADER.match(s):
         return HEADING
-    if len(COLUMN_GAP.findall(s)) >= 2:
+    if "  " in s and len(COLUMN_GAP.findall(s)) >= 2:
         return TABLE
     return PROSE
 
@@ -172,7 +178,12 @@ def _continues(
     p, c = prev.rstrip(), cur.strip()
     if not c or not p.strip() or prev_kind not in (PROSE, LIST):
         return False
-    if cur_kind == LIST and prev_kind == PROSE and INLINE_MARKER.match(c) and indent_of(cur) == indent_of(prev):
+    if (
+        cur_kind == LIST
+        and prev_kind == PROSE
+        and INLINE_MARKER.match(c)
+        and indent_of(cur) == indent_of(prev)
+    ):
         # "(ii) ownership of ..." at the start of a wrapped line is the sentence going on,
         # when the line before was filled and stopped mid-sentence
         return not _ends_sentence(p, terminal) and not p.endswith(":") and _filled(p, c, width)

@@ -8,7 +8,7 @@ from typing import Any
 from pipelines.clean.presets import PRESET_NAMES
 
 HTML_EXTRACTORS = ("resiliparse", "trafilatura")
-ZH_CONVERSIONS = ("none", "t2s")
+ZH_CONVERSIONS = ("none", "t2s", "tw2s", "hk2s")
 
 
 @dataclass
@@ -19,7 +19,8 @@ class CleanConfig:
     languages: list[str] = field(default_factory=lambda: ["en", "zh"])  # allowed; empty list = any language
     html_extractor: str = "resiliparse"  # or "trafilatura"
     normalize: bool = True
-    # Chinese: "t2s" converts Traditional to Simplified characters (OpenCC); full-width
+    # Chinese: "t2s" converts Traditional to Simplified characters (OpenCC; "tw2s"/"hk2s"
+    # for sources known to be Taiwanese or Hong Kong text, see clean/chinese.py); full-width
     # ASCII letters, digits and symbols become half-width (Chinese punctuation stays)
     zh_convert: str = "none"
     fullwidth_ascii: bool = True

@@ -64,7 +64,29 @@ WEAK_PER_LINE = 3
 MINIFIED_LINE_CHARS = 1000
 
 
-def leakage_measures(text: str) -> dict[str, float]:
+LEAK_HINTS = (
+    "{",
+    "<",
+    "&",
+    "$",
+    "!important",
+    "@media",
+    "document.",
+    "window.",
+    "jQuery",
+    "gtag",
+    "dataLayer",
+)
+
+
+def _clean_of_leaks(text: str) -> bool:
+    """No character or word any leak pattern needs, and no line long enough to be minified."""
+    if any(h in text for h in LEAK_HINTS):
+        return False
+    return len(text) <= MINIFIED_LINE_CHARS or all(len(s) <= MINIFIED_LINE_CHARS for s in text.split("\n"))
+
+
+def leakage_measures(text: str, logical: list[blocks.Line] | None = None) -> dict[str, float]:
     """Share of characters on non-code lines that look like leaked script/markup, and the
     number of minified lines (over 1,000 characters of braces and semicolons, few spaces).
 
@@ -72,8 +94,10 @@ def leakage_measures(text: str) -> dict[str, float]:
     """
     leaked = 0
     minified = 0
+    if _clean_of_leaks(text):
+        return {"leak_char_ratio": 0.0, "minified_lines": 0}  # the usual case
     raw = text.split("\n")
-    for line in blocks.logical_lines(raw, (".", "!", "?")):
+    for line in blocks.logical_lines(raw, (".", "!", "?")) if logical is None else logical:
         if line.kind == blocks.CODE:
             continue
         for s in raw[line.first : line.last + 1]:

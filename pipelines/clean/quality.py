@@ -56,9 +56,12 @@ class TextView:
         attribution_prefixes: tuple[str, ...] = (),
         kinds: frozenset[str] = blocks.ALL_KINDS,
         terminal: tuple[str, ...] = (".", "!", "?"),
+        logical: list[blocks.Line] | None = None,
     ) -> TextView:
+        """``logical``: the text's logical lines when the caller has them already."""
         raw = text.split("\n")
-        logical = blocks.logical_lines(raw, terminal)
+        logical = blocks.logical_lines(raw, terminal) if logical is None else logical
+        all_logical = logical
         if kinds != blocks.ALL_KINDS:
             logical = [ln for ln in logical if ln.kind in kinds]
             prose = _text_of(raw, logical)
@@ -72,25 +75,21 @@ class TextView:
         if attribution_prefixes:
             paragraphs = [p for p in paragraphs if not p.startswith(attribution_prefixes) or "\n" in p]
         # Citations are not content: words and repetition n-grams come from the other lines.
-        body = (
-            text
-            if content is lines
-            else "\n".join(r for r in raw if not r.strip().startswith(attribution_prefixes) or not r.strip())
-        )
-        words, tokens = segment_words(body, lang, with_tokens=True)
-        prose_words = words
-        if prose is not text:  # code and tables repeat and have long identifiers by nature
-            prose_body = (
-                "\n".join(
-                    r
-                    for r in prose.split("\n")
-                    if not r.strip().startswith(attribution_prefixes) or not r.strip()
-                )
-                if attribution_prefixes
-                else prose
-            )
-            prose_words, tokens = segment_words(prose_body, lang, with_tokens=True)
+        if prose is text:
+            words, tokens = segment_words(_without(text, attribution_prefixes), lang, with_tokens=True)
+            prose_words = words
+        else:  # code and tables repeat and have long identifiers by nature: prose is measured alone
+            rest = _text_of(raw, [ln for ln in all_logical if ln.kind not in kinds])
+            prose_words, tokens = segment_words(_without(prose, attribution_prefixes), lang, with_tokens=True)
+            words = prose_words + segment_words(_without(rest, attribution_prefixes), lang)
         return cls(text, lang, lines, content, paragraphs, words, tokens, prose, prose_words or words)
+
+
+def _without(text: str, prefixes: tuple[str, ...]) -> str:
+    """``text`` without its attribution lines (citations are not content)."""
+    if not prefixes:
+        return text
+    return "\n".join(r for r in text.split("\n") if not r.strip() or not r.strip().startswith(prefixes))
 
 
 def _text_of(raw: list[str], logical: list[blocks.Line]) -> str:

@@ -143,17 +143,18 @@ class Cleaner:
                 out.scores["sentences"] = sentences
             if preset.min_sentences and sentences < t.c4_min_sentences:
                 return None, "c4_too_few_sentences"
+        terminal = tuple(t.terminal_punctuation)
+        with self.step("segment"):
+            logical = logical_lines(text.split("\n"), terminal)
         if preset.leakage:
             with self.step("leakage"):
-                measures = leakage_measures(text)
+                measures = leakage_measures(text, logical)
             out.scores.update(measures)
             reason = leakage_reason(measures, t.max_leak_char_ratio)
             if reason:
                 return None, reason
         with self.step("segment"):
-            view = quality.TextView.of(
-                text, lang, t.attribution_prefixes, preset.judged, tuple(t.terminal_punctuation)
-            )
+            view = quality.TextView.of(text, lang, t.attribution_prefixes, preset.judged, terminal, logical)
         for name, enabled, measure, decide in (
             (
                 "gopher_quality",
@@ -203,8 +204,8 @@ class Cleaner:
     def _chinese(self, text: str, out: Outcome) -> str:
         from pipelines.clean import chinese
 
-        if self.config.zh_convert == "t2s":
-            converted, n = chinese.to_simplified(text)
+        if self.config.zh_convert != "none":
+            converted, n = chinese.to_simplified(text, self.config.zh_convert)
             if n:
                 out.changes["zh_t2s_chars"] += n
                 text = out.changed("zh_t2s", text, converted)
