@@ -2,8 +2,12 @@
 
 ``Cleaner.clean`` is the whole stage for one document as a pure function (tested without
 Beam); ``CleanChunkFn`` applies it to a chunk and emits surviving chunks, counts, dropped
-records and ``beam.metrics`` counters. Order is cheap-first:
-extract -> normalise -> length -> language -> C4 line clean-up -> Gopher -> FineWeb -> PII.
+records, the most gutted documents and ``beam.metrics`` counters. Order is cheap-first:
+extract -> normalise -> Chinese conversions -> length -> language -> C4 (page rules, then
+line clean-up over logical lines) -> markup leakage (docs) -> Gopher -> FineWeb -> PII.
+What each rule judges depends on the preset (``presets.py``); every byte a step removes
+is counted per rule, and the measures behind each rule stay in ``meta["quality"]``
+(docs/cleaning.md).
 
 Length limits: texts shorter than ``min_chars`` are dropped (``too_short``), longer than
 ``max_chars`` are dropped (``too_long``), never truncated: half a document is a worse
