@@ -28,6 +28,10 @@ INSTALL_REQUIRES = [
     "pyyaml>=6",
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    # The dataset report's plots draw Chinese labels with the Noto Sans CJK collection this
+    # package ships (fonts by Google, SIL Open Font License 1.1; ~15 MB wheel), so no system
+    # font is needed. pipelines/report_plots.py registers it with matplotlib at plot time.
+    "noto-cjk-sans-otc>=0.0.1",
     "tensorboard>=2.16",
     "psutil>=5.9",
     # The loader's batch kernel (lm_train/data/batch.py): compiled, so a batch costs about
@@ -42,6 +46,10 @@ EXTRAS_REQUIRE = {
         "pytest-timeout>=2.3",
         "hypothesis>=6.100",
         "ruff>=0.8",
+        # docs/datasets-hf.md is tested for real (tests/test_cli_pipelines_docs.py)
+        "datasets>=4",
+        # the DuckDB query over documents' meta.quality in `pipelines.report --help` is tested
+        "duckdb>=1.1",
     ],
     "s3": ["s3fs>=2024.6"],
     "gcs": ["gcsfs>=2024.6"],

@@ -8,8 +8,16 @@ Works on any stage's output and skips (and says so) what is absent:
 * a clean or dedup output: ``documents/*.parquet`` -> documents/bytes per source and
   language, byte-length histogram;
 * every stage: ``stats.json`` (accounting, drop/duplicate/quarantine reasons, dedup
-  cluster sizes and boilerplate counts), ``quarantine/``, ``dropped/`` (examples, clusters
-  from ``duplicate_of``), ``dedup_boilerplate.json`` (most frequent removed lines).
+  cluster sizes and boilerplate counts, bytes per stage, rule and source),
+  ``quarantine/``, ``dropped/`` (examples, clusters from ``duplicate_of``),
+  ``dedup_boilerplate.json`` (most frequent removed lines), ``clean_losses.json`` (the
+  kept documents that lost most of their text). A ``prepare`` output keeps the last three
+  per version under ``state/v0000N/``; the report reads every committed version's.
+
+``--what-if clean.thresholds.LANG.KEY=VALUE`` (repeatable) writes nothing: it re-decides
+the clean rules for every kept document of ``documents/*.parquet`` from the measures in
+its ``meta["quality"]``, and for the ``dropped/`` records that carry them, and prints
+what the new thresholds would drop (or keep), per source and per reason.
 
 Writes ``DIR/report.html`` (self-contained: PNGs embedded as base64), the same numbers
 as ``DIR/report.json``, and prints a summary table.
@@ -32,6 +40,7 @@ from schemas import MANIFEST_FILENAME, ManifestError, load_manifest
 
 STATS_FILENAME = "stats.json"
 BOILERPLATE_FILENAME = "dedup_boilerplate.json"
+LOSSES_FILENAME = "clean_losses.json"
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
 
@@ -49,6 +58,7 @@ class DatasetFiles:
     dropped: list[str] = field(default_factory=list)
     quarantine: list[str] = field(default_factory=list)
     boilerplate: str | None = None
+    losses: str | None = None
 
 
 def _find(root: str, sub: str, suffix: str) -> list[str]:
@@ -85,15 +95,20 @@ def discover(root: str) -> DatasetFiles:
     files.stats = _first_existing([fsutil.join(root, STATS_FILENAME)]) or (
         files.run_stats[max(files.run_stats)] if files.run_stats else None
     )
-    files.boilerplate = _first_existing(
-        [fsutil.join(root, BOILERPLATE_FILENAME)]
-        + [fsutil.join(d, BOILERPLATE_FILENAME) for _, d in reversed(state)]
-    )
+    files.boilerplate = _newest(root, [d for _, d in state], BOILERPLATE_FILENAME)
+    files.losses = _newest(root, [d for _, d in state], LOSSES_FILENAME)
     files.shards = _find(root, versions.SHARDS_DIR, ".arrow")
     files.documents = _find(root, "documents", ".parquet")
-    files.dropped = _find(root, "dropped", ".jsonl.gz")
-    files.quarantine = _find(root, "quarantine", ".jsonl.gz")
+    # Standalone stages write dropped/ and quarantine/ at the top; prepare under each version's state/.
+    for kind in (versions.DROPPED_DIR, versions.QUARANTINE_DIR):
+        found = _find(root, kind, ".jsonl.gz") + [p for _, d in state for p in _find(d, kind, ".jsonl.gz")]
+        setattr(files, kind, found)
     return files
+
+
+def _newest(root: str, state_dirs: list[str], name: str) -> str | None:
+    """``root/name``, else the newest committed version's ``state/v0000N/name``."""
+    return _first_existing([fsutil.join(root, name)] + [fsutil.join(d, name) for d in reversed(state_dirs)])
 
 
 def _rel(root: str, path: str) -> str:
@@ -324,6 +339,32 @@ def _records_part(report: dict, files: DatasetFiles, acc: Mapping[str, Any], ver
     )
 
 
+def _bytes_part(report: dict, files: DatasetFiles, acc: Mapping[str, Any]) -> None:
+    """Bytes per stage, rule and source (stats.json annotations) and the clean stage's worst losses."""
+    ann = acc.get("annotations") or {}
+    docs = report.get("documents")
+    shard_bytes = sum(ann["text_bytes"].values()) if ann.get("text_bytes") else None
+    summary = report_data.bytes_summary(ann, docs["totals"]["bytes"] if docs else None, shard_bytes)
+    report["bytes"] = summary
+    losses = _read_json(files.losses) if files.losses else None
+    report["clean_losses"] = (
+        {"source": _rel(files.root, files.losses), "documents": report_data.loss_rows(losses)}
+        if isinstance(losses, list)
+        else None
+    )
+    where = [f"{acc['source']} annotations"] if summary else []
+    where += [report["clean_losses"]["source"]] if report["clean_losses"] else []
+    _section(
+        report,
+        "bytes",
+        bool(where),
+        f"from {' and '.join(where)}"
+        if where
+        else "not recorded: stats.json has no bytes_clean/bytes_dedup annotations and there is no "
+        f"{LOSSES_FILENAME} (a dataset written before byte accounting, or no clean/dedup stage)",
+    )
+
+
 def _versions_part(report: dict, files: DatasetFiles, manifest: Mapping[str, Any] | None) -> None:
     manifests = [load_manifest(p).to_dict() for _, p in sorted(files.version_manifests.items())]
     if not manifests and manifest is not None:
@@ -392,6 +433,7 @@ def build_report(root: str) -> dict[str, Any]:
     _documents_part(report, files)
     acc = _accounting_part(report, files, manifest)
     _records_part(report, files, acc, versioned=bool(files.version_manifests))
+    _bytes_part(report, files, acc)
     _versions_part(report, files, manifest)
     _check_run_tokens(report, files)
     if manifest is not None and report["tokens"] is not None:
@@ -412,6 +454,7 @@ def build_report(root: str) -> dict[str, Any]:
         "dropped_files": len(files.dropped),
         "quarantine_files": len(files.quarantine),
         "boilerplate_lines": _rel(files.root, files.boilerplate) if files.boilerplate else None,
+        "clean_losses": _rel(files.root, files.losses) if files.losses else None,
     }
     return report
 
@@ -516,6 +559,15 @@ def make_plots(report: Mapping[str, Any]) -> dict[str, list[PlotSpec]]:
                 rp.boilerplate_lines(bp["top_lines"], "most frequent boilerplate lines"),
             )
         ]
+    kept = (report.get("bytes") or {}).get("sources")
+    if kept:
+        plots["bytes"] = [
+            (
+                "bytes_kept_by_source",
+                "Share of bytes kept per source (clean stage)",
+                rp.kept_share_bars(kept, "share of bytes kept, per source"),
+            )
+        ]
     if report.get("versions"):
         plots["versions"] = [
             (
@@ -558,6 +610,16 @@ def format_summary(report: Mapping[str, Any]) -> str:
             metric = "tokens" if tok else "bytes"
             top = ", ".join(f"{r['name']} {r.get(metric, 0):,}" for r in part[key][:5])
             lines.append(f"  top {title} by {metric}: {top}")
+    b = report.get("bytes")
+    if b and b["input_bytes"]:
+        top = ", ".join(
+            f"{r['rule']} {r['bytes']:,} ({100 * (r['share_of_input'] or 0):.1f}%)"
+            for r in sorted(b["rules"], key=lambda r: -r["bytes"])[:3]
+        )
+        lines.append(
+            f"  bytes: {b['input_bytes']:,} in, {b['output_bytes']:,} out "
+            f"({100 * b['output_bytes'] / b['input_bytes']:.1f}%); most removed: {top}"
+        )
     if report.get("versions"):
         v = report["versions"][-1]
         lines.append(
@@ -589,23 +651,214 @@ def write_report(root: str, out_html: str | None = None) -> tuple[dict[str, Any]
     return report, out_html, out_json
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- what-if -------------------------------------------------------------------------------------
+def recorded_clean_config(files: DatasetFiles) -> tuple[dict[str, Any], str]:
+    """The ``clean`` settings the dataset was made with (stats.json, else manifest.json), and where from."""
+    for path in (files.stats, files.manifest):
+        if path:
+            clean = (_read_json(path).get("config") or {}).get("clean")
+            if isinstance(clean, dict):
+                return clean, _rel(files.root, path)
+    return {}, ""
+
+
+def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any]) -> report_data.Decide:
+    """``decide(lang, scores, changed)`` over the recorded thresholds, or those plus ``changes``."""
+    import inspect
+
+    import yaml
+
+    from pipelines.clean import whatif
+
+    overrides = clean.get("thresholds") or {}
+    base = yaml.safe_dump(overrides, sort_keys=True) if overrides else ""
+    extra = {}
+    if "preset" in inspect.signature(whatif.thresholds_with).parameters and clean.get("preset"):
+        extra["preset"] = clean["preset"]
+    cache: dict[tuple[str | None, bool], Any] = {}
+
+    def decide(lang: str | None, scores: Mapping[str, Any], changed: bool) -> str | None:
+        key = (lang, changed)
+        if key not in cache:
+            cache[key] = whatif.thresholds_with(lang, changes if changed else {}, base, **extra)
+        return whatif.decide(lang, scores, cache[key])
+
+    return decide
+
+
+def what_if(root: str, assignments: list[str]) -> dict[str, Any]:
+    """Re-decide the clean rules with ``clean.thresholds.LANG.KEY=VALUE`` assignments (writes nothing)."""
+    from pipelines.options import quiet_beam_import
+
+    quiet_beam_import()  # the clean package imports Beam
+    from pipelines.clean import whatif
+
+    files = discover(root)
+    changes = whatif.parse_assignments(assignments)
+    clean, where = recorded_clean_config(files)
+    acc = report_data.WhatIfAccumulator(_decider(changes, clean))
+    for path in files.documents:
+        for lang, source, nbytes, scores in report_data.iter_document_scores(path):
+            acc.add_kept(lang, source, nbytes, scores)
+    for rec in report_data.iter_jsonl_gz(files.dropped):
+        acc.add_dropped(rec)
+    out = acc.result()
+    out.update(
+        {
+            "dataset_dir": files.root,
+            "assignments": list(assignments),
+            "changes": changes,
+            "base": {
+                "thresholds": clean.get("thresholds") or {},
+                "preset": clean.get("preset"),
+                "from": where,
+            },
+            "document_files": len(files.documents),
+            "dropped_files": len(files.dropped),
+            "is_token_dataset": bool(files.manifest or files.shards),
+        }
+    )
+    return out
+
+
+def _rows_text(rows: list[Mapping[str, Any]], title: str) -> list[str]:
+    if not rows:
+        return []
+    width = max(len(str(r["name"])) for r in rows)
+    lines = [f"    {title:<{width}}  {'documents':>10}  {'bytes':>14}"]
+    lines += [f"    {r['name']:<{width}}  {r['documents']:>10,}  {r['bytes']:>14,}" for r in rows]
+    return lines
+
+
+NEEDS_DOCUMENTS = """  what-if needs the kept documents' measures, and this directory has no documents/*.parquet
+  (a prepare/tokenize output keeps token shards only; their rows carry no scores). Get them with
+  the same --config:  python -m pipelines.clean --input=RAW --output=DIR2 --config=CONFIG
+  then:               python -m pipelines.report DIR2 --what-if ..."""
+
+
+def format_what_if(result: Mapping[str, Any]) -> str:
+    """The console answer: what the new thresholds would drop, per source and reason, and keep."""
+    base = result["base"]
+    lines = [
+        f"what-if for {result['dataset_dir']}: {' '.join(result['assignments'])}",
+        "  compared with: the default thresholds"
+        + (
+            f" + the dataset's clean.thresholds (from {base['from']})"
+            if base["thresholds"]
+            else (f" (the dataset's settings, from {base['from']}, override none)" if base["from"] else "")
+        )
+        + ("" if base["from"] else " (no clean settings recorded in stats.json or manifest.json)"),
+    ]
+    kept = result["kept"]
+    if result["document_files"]:
+        wd = kept["would_drop"]
+        lines.append(
+            f"  kept documents: {kept['documents']:,} ({kept['bytes']:,} bytes) in {result['document_files']} file(s); "
+            f"{kept['without_scores']:,} without meta.quality, {kept['not_reproduced']:,} failing even the "
+            "recorded thresholds (both left out)"
+        )
+        lines.append(
+            f"  would be dropped: {wd['documents']:,} documents ({100 * (wd['documents_share'] or 0):.2f}%), "
+            f"{wd['bytes']:,} bytes ({100 * (wd['bytes_share'] or 0):.2f}%)"
+        )
+        lines += _rows_text(wd["by_source"], "by source") + _rows_text(wd["by_reason"], "by reason")
+    else:
+        lines.append(NEEDS_DOCUMENTS)
+    dropped = result["dropped"]
+    if dropped["documents"]:
+        wk = dropped["would_keep"]
+        skipped = sum(dropped["not_redecidable"].values())
+        lines.append(
+            f"  dropped records with measures: {dropped['documents']:,}; would now be kept: {wk['documents']:,} "
+            f"({wk['bytes']:,} bytes); {skipped:,} not re-decidable (rules the measures cannot re-run: "
+            + (", ".join(f"{k} {n:,}" for k, n in dropped["not_redecidable"].items()) or "none")
+            + ")"
+        )
+        if dropped["without_lang"]:
+            lines.append(
+                f"    {dropped['without_lang']:,} of them carry no language: judged by the 'default' thresholds"
+            )
+        lines += _rows_text(wk["by_source"], "by source") + _rows_text(wk["by_reason"], "by old reason")
+    elif result["dropped_files"]:
+        lines.append("  dropped/ records carry no clean-stage measures (quality): nothing to re-decide there")
+    else:
+        lines.append(
+            "  no dropped/ records (run the stage with --keep-dropped to see which drops would be kept)"
+        )
+    return "\n".join(lines)
+
+
+# -- entry point (argument parsing) ---------------------------------------------------------------
+# A query over the documents' measures; --help shows it, tests/test_report.py runs it as written.
+DUCKDB_QUERY = """\
+SELECT source,
+       count(*) AS docs,
+       median(CAST(json_extract(meta, '$.quality.words') AS INTEGER)) AS median_words,
+       round(avg(CAST(json_extract(meta, '$.quality.retained') AS DOUBLE)), 3) AS mean_retained,
+       count(*) FILTER (WHERE CAST(json_extract(meta, '$.quality.words') AS INTEGER) < 100) AS under_100_words
+FROM read_parquet('DIR/documents/*.parquet')
+GROUP BY source ORDER BY docs DESC"""
+EPILOG = f"""\
+Exit status: 0 ok, 1 a consistency check failed (the report is still written), 2 nothing to report
+(with --what-if: no documents and no dropped records with measures).
+
+--what-if examples (documents of a clean or dedup output, e.g. DIR=runs/clean):
+  python -m pipelines.report DIR --what-if clean.thresholds.en.min_words=100
+  python -m pipelines.report DIR --what-if clean.thresholds.zh.min_stop_words=1 \\
+      --what-if clean.thresholds.default.max_dup_line_frac=0.2
+
+The measures are in each document's meta JSON (meta.quality), so any Parquet engine can
+query them; with DuckDB (pip install duckdb; it is in the dev extra), replacing DIR:
+
+python - <<'EOF'
+import duckdb
+duckdb.sql('''
+{DUCKDB_QUERY}
+''').show()
+EOF
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.report",
         description=__doc__,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("dir", help="dataset directory (local path or fsspec URL)")
-    ap.epilog = (
-        "Exit status: 0 ok, 1 a consistency check failed (the report is still written), 2 nothing to report."
-    )
     ap.add_argument(
         "--out", default=None, help="HTML file to write (default DIR/report.html; JSON goes next to it)"
     )
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--what-if",
+        dest="what_if",
+        action="append",
+        default=None,
+        metavar="clean.thresholds.LANG.KEY=VALUE",
+        help="re-decide the clean rules with this threshold (LANG: a language code or 'default'); "
+        "repeatable; prints what would be dropped and kept, writes no report",
+    )
+    return ap
+
+
+def _run_what_if(root: str, assignments: list[str]) -> int:
+    try:
+        result = what_if(root, assignments)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_what_if(result))
+    return 0 if result["document_files"] or result["dropped"]["documents"] else 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if not fsutil.exists(args.dir):
         print(f"error: {args.dir} does not exist", file=sys.stderr)
         return 2
+    if args.what_if:
+        return _run_what_if(args.dir, args.what_if)
     started = time.monotonic()
     found = discover(args.dir)
     if not (

@@ -13,8 +13,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipelines.report_data import BYTES_SECTION_GROUPS
+
 SECTIONS = (
     ("accounting", "Where the documents went"),
+    ("bytes", "Bytes: where the text went"),
     ("composition", "Documents and tokens per source and language"),
     ("lengths", "Document lengths"),
     ("documents", "Documents (Parquet) per source and language"),
@@ -154,10 +157,17 @@ def _accounting(r: Mapping[str, Any]) -> str:
         + f"; counts {status}.</p>",
         table("accounting-counts", ["bucket", "reason", "documents", "% of input"], rows),
     ]
-    if acc.get("annotations"):
-        ann = [[group, name, n] for group, items in acc["annotations"].items() for name, n in items.items()]
+    ann = [
+        [group, name, n]
+        for group, items in (acc.get("annotations") or {}).items()
+        if group not in BYTES_SECTION_GROUPS
+        for name, n in items.items()
+    ]
+    if ann:
         out.append(
-            "<h3>Annotations (not buckets)</h3>" + table("annotations", ["group", "name", "count"], ann)
+            "<h3>Annotations (not buckets)</h3>"
+            + '<p class="note">Byte and per-source counts are in the Bytes section.</p>'
+            + table("annotations", ["group", "name", "count"], ann)
         )
     cum = acc.get("cumulative_counts")
     if cum and cum != c:
@@ -169,6 +179,128 @@ def _accounting(r: Mapping[str, Any]) -> str:
         out.append(
             "<h3>Cumulative counts over every version (manifest.json)</h3>"
             + table("cumulative-counts", ["bucket", "documents"], rows)
+        )
+    return "".join(out)
+
+
+def _bytes_tables(b: Mapping[str, Any]) -> str:
+    stages = table(
+        "bytes-stages",
+        [
+            "stage",
+            "bytes in",
+            "bytes out",
+            "removed from kept",
+            "dropped documents",
+            "% kept",
+            "out, % of input",
+        ],
+        [
+            [
+                s["stage"],
+                s["bytes_in"],
+                s["bytes_out"],
+                s["removed"],
+                s["dropped"],
+                ("pct", s["kept_share_of_stage"]),
+                ("pct", s["out_share_of_input"]),
+            ]
+            for s in b["stages"]
+        ],
+    )
+    rules = table(
+        "bytes-rules",
+        ["stage", "how", "rule or reason", "bytes", "% of stage input", "% of input"],
+        [
+            [
+                x["stage"],
+                x["how"],
+                x["rule"],
+                x["bytes"],
+                ("pct", x["share_of_stage_input"]),
+                ("pct", x["share_of_input"]),
+            ]
+            for x in b["rules"]
+        ],
+    )
+    out = [
+        f"<p>{b['input_bytes'] or 0:,} UTF-8 bytes in, {b['output_bytes'] or 0:,} out. "
+        "Removed = bytes taken out of documents that were kept (HTML markup, C4 lines, normalisation, ...); "
+        "dropped = all bytes of documents that were dropped.</p>",
+        stages,
+        "<h3>Per rule and reason</h3>",
+        rules,
+    ]
+    if b["sources"]:
+        out.append(
+            "<h3>Per source (clean stage)</h3>"
+            + table(
+                "bytes-sources",
+                [
+                    "source",
+                    "documents in",
+                    "documents kept",
+                    "% kept",
+                    "bytes in",
+                    "bytes kept",
+                    "% bytes kept",
+                ],
+                [
+                    [
+                        x["name"],
+                        x["docs_in"],
+                        x["docs_kept"],
+                        ("pct", x["docs_kept_share"]),
+                        x["bytes_in"],
+                        x["bytes_kept"],
+                        ("pct", x["bytes_kept_share"]),
+                    ]
+                    for x in b["sources"]
+                ],
+            )
+        )
+    else:
+        out.append('<p class="note">Per-source documents and bytes: not recorded.</p>')
+    if b["changes"]:
+        out.append(
+            "<h3>Characters converted (kept documents)</h3>"
+            + table("bytes-changes", ["conversion", "characters"], [[k, n] for k, n in b["changes"].items()])
+        )
+    return "".join(out)
+
+
+def _losses_table(losses: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            x["id"],
+            x["source"],
+            x["bytes_in"],
+            x["bytes_out"],
+            ("pct", x["retained"]),
+            ", ".join(f"{rule} {n:,}" for rule, n in x["top_rules"]),
+            _pre(x["excerpt"]),
+        ]
+        for x in losses["documents"]
+    ]
+    return (
+        f"<h3>Kept documents that lost the largest share of their text ({esc(losses['source'])})</h3>"
+        '<p class="note">Bytes in = the text after HTML extraction; retained = the share left after the rules.</p>'
+        + table(
+            "clean-losses",
+            ["id", "source", "bytes in", "bytes out", "retained", "top rules (bytes)", "excerpt"],
+            rows,
+        )
+    )
+
+
+def _bytes(r: Mapping[str, Any]) -> str:
+    b, losses = r.get("bytes"), r.get("clean_losses")
+    out = [_bytes_tables(b)] if b else ['<p class="note">Bytes per stage, rule and source: not recorded.</p>']
+    if losses:
+        out.append(_losses_table(losses))
+    else:
+        out.append(
+            '<p class="note">The list of the most gutted documents (clean_losses.json): not recorded.</p>'
         )
     return "".join(out)
 
@@ -239,7 +371,10 @@ def _drop_reasons(r: Mapping[str, Any]) -> str:
             )
         )
     else:
-        out.append('<p class="note">No dropped/ records (run with --keep-dropped to see examples).</p>')
+        out.append(
+            '<p class="note">No dropped/ records (dropped/, or state/v0000N/dropped/ for prepare): '
+            "run with --keep-dropped to see examples.</p>"
+        )
     return "".join(out)
 
 
@@ -343,6 +478,7 @@ def _versions(r: Mapping[str, Any]) -> str:
 
 RENDERERS = {
     "accounting": _accounting,
+    "bytes": _bytes,
     "composition": _composition,
     "lengths": _lengths,
     "documents": _documents,

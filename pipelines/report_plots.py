@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,14 +34,44 @@ _CJK_FONT_HINTS = (
     "SimHei",
     "PingFang",
 )
+# Simplified Chinese glyph forms first: the corpus's Chinese is mostly simplified.
+_PREFERRED_CJK = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
+
+
+def register_packaged_cjk_font() -> str | None:
+    """Register the CJK font shipped by the ``noto-cjk-sans-otc`` package; return its file, if installed.
+
+    That package (a dependency, see setup.py) carries Google's Noto Sans CJK collection
+    (SIL Open Font License 1.1), so Chinese labels render without a system font.
+    """
+    try:
+        import noto_cjk_sans_otc
+    except ImportError:
+        return None
+    path = os.fspath(noto_cjk_sans_otc.FONT_PATH)
+    if not os.path.exists(path):
+        return None
+    if not any(f.fname == path for f in font_manager.fontManager.ttflist):
+        font_manager.fontManager.addfont(path)  # every face of the collection: JP, KR, SC, TC, HK
+    return path
+
+
+def cjk_font_name() -> str | None:
+    """The CJK-capable font the plots fall back to (the packaged one first), or None."""
+    register_packaged_cjk_font()
+    names = [f.name for f in font_manager.fontManager.ttflist]
+    for preferred in _PREFERRED_CJK:
+        if preferred in names:
+            return preferred
+    return next((n for n in names if any(h in n for h in _CJK_FONT_HINTS)), None)
 
 
 @functools.cache
 def _supported_chars() -> frozenset[int] | None:
     """Code points the plotting fonts can draw (None: a CJK-capable fallback font was found, draw all)."""
-    cjk = [f.name for f in font_manager.fontManager.ttflist if any(h in f.name for h in _CJK_FONT_HINTS)]
+    cjk = cjk_font_name()
     if cjk:
-        plt.rcParams["font.family"] = ["DejaVu Sans", cjk[0]]
+        plt.rcParams["font.family"] = ["DejaVu Sans", cjk]
         return None
     path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
     return frozenset(ft2font.FT2Font(path).get_charmap())
@@ -55,6 +86,12 @@ def label(text: str, limit: int = MAX_LABEL) -> str:
     if chars is None:
         return text
     return "".join(c if ord(c) in chars else "?" for c in text)
+
+
+def _subplots(*args: Any, **kwargs: Any) -> Any:
+    """``plt.subplots`` after the fonts are set: a figure's texts take their font when it is created."""
+    _supported_chars()
+    return plt.subplots(*args, **kwargs)
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -85,7 +122,7 @@ def totals_bars(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
     second = "tokens" if rows and "tokens" in rows[0] else "bytes"
     rows = _top(rows, second)
     names = [label(r["name"], 28) for r in rows][::-1]
-    fig, axes = plt.subplots(1, 2, figsize=(10, max(2.4, 0.9 + 0.32 * len(rows))), sharey=True)
+    fig, axes = _subplots(1, 2, figsize=(10, max(2.4, 0.9 + 0.32 * len(rows))), sharey=True)
     for ax, metric, colour in ((axes[0], "documents", "#1f77b4"), (axes[1], second, "#9467bd")):
         values = [r.get(metric, 0) for r in rows][::-1]
         bars = ax.barh(names, values, color=colour)
@@ -99,7 +136,7 @@ def totals_bars(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
 def length_histogram(summary: Mapping[str, Any], title: str, unit: str) -> bytes:
     """Document-length histogram on a log x axis, with the median and p90/p99 marked."""
     hist = summary["histogram"]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = _subplots(figsize=(8, 3.6))
     ax.stairs(hist["counts"], hist["edges"], fill=True, alpha=0.7)
     ax.set_xscale("log")
     for key, style in (("p50", "-"), ("p90", "--"), ("p99", ":")):
@@ -130,7 +167,7 @@ def reason_bars(rows: Sequence[Mapping[str, Any]], title: str, count_key: str = 
         }
         rows = [*rows[: TOP_N - 1], other]
     rows = rows[::-1]
-    fig, ax = plt.subplots(figsize=(8, max(2.4, 0.9 + 0.32 * len(rows))))
+    fig, ax = _subplots(figsize=(8, max(2.4, 0.9 + 0.32 * len(rows))))
     names = [label(f"{r.get('bucket', r.get('stage', ''))}: {r['reason']}", 40) for r in rows]
     values = [r[count_key] for r in rows]
     colours = [BUCKET_COLOURS.get(r.get("bucket", "quarantined"), "#7f7f7f") for r in rows]
@@ -142,10 +179,31 @@ def reason_bars(rows: Sequence[Mapping[str, Any]], title: str, count_key: str = 
     return _png(fig)
 
 
+def kept_share_bars(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
+    """Per source: the share of its bytes the clean stage kept (bar), over the whole input (grey)."""
+    rows = sorted(rows, key=lambda r: (-r["bytes_in"], r["name"]))[:TOP_N][::-1]
+    names = [label(r["name"], 32) for r in rows]
+    shares = [100 * (r["bytes_kept_share"] or 0.0) for r in rows]
+    fig, ax = _subplots(figsize=(9, max(2.4, 0.9 + 0.32 * len(rows))))
+    ax.barh(names, [100] * len(rows), color="#e6e6e6")
+    bars = ax.barh(names, shares, color="#2ca02c")
+    ax.bar_label(
+        bars,
+        labels=[f"{s:.1f}% of {r['bytes_in']:,} B" for s, r in zip(shares, rows)],
+        padding=3,
+        fontsize=7,
+    )
+    ax.set_xlim(0, 130)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel("% of the source's input bytes kept (largest sources first)")
+    ax.set_title(title)
+    return _png(fig)
+
+
 def cluster_sizes(rows: Sequence[Mapping[str, int]], title: str) -> bytes:
     """Number of duplicate clusters per cluster size (log y: the tail matters)."""
     xs, ys = [r["size"] for r in rows], [r["clusters"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = _subplots(figsize=(8, 3.6))
     ax.bar([str(x) for x in xs], ys, color="#ff7f0e")
     ax.set_yscale("log")
     ax.set_xlabel("cluster size (representative + removed copies)")
@@ -157,7 +215,7 @@ def cluster_sizes(rows: Sequence[Mapping[str, int]], title: str) -> bytes:
 def boilerplate_lines(lines: Sequence[Mapping[str, Any]], title: str) -> bytes:
     """The most frequent removed lines, by number of documents that contained them."""
     rows = list(lines)[:TOP_N][::-1]
-    fig, ax = plt.subplots(figsize=(10, max(2.4, 0.9 + 0.32 * len(rows))))
+    fig, ax = _subplots(figsize=(10, max(2.4, 0.9 + 0.32 * len(rows))))
     n = len(rows)
     names = [label(f"#{n - i}  {r['line']}", 60) for i, r in enumerate(rows)]
     values = [r["documents"] for r in rows]
@@ -171,7 +229,7 @@ def boilerplate_lines(lines: Sequence[Mapping[str, Any]], title: str) -> bytes:
 
 def tokens_per_shard(shards: Sequence[Mapping[str, Any]], title: str) -> bytes:
     """Tokens in every shard, coloured by split; many shards are drawn as a sorted profile."""
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = _subplots(figsize=(9, 3.6))
     if len(shards) <= 120:
         ax.bar(
             range(len(shards)),
@@ -197,7 +255,7 @@ def growth(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
     """Cumulative documents and tokens per dataset version, and what each version added."""
     ticks = [f"v{r['version']}\n{(r.get('created_at') or '')[:10]}" for r in rows]
     xs = list(range(len(rows)))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax1, ax2) = _subplots(1, 2, figsize=(11, 3.8))
     ax1.plot(xs, [r["tokens"] for r in rows], marker="o", color="#9467bd", label="tokens")
     ax1.set_ylabel("tokens (cumulative)")
     twin = ax1.twinx()

@@ -11,7 +11,13 @@ latest version and ``--data DIR/manifest-v00001.json`` a chosen one::
     DIR/shards/v00001/train-*.arrow   shards added by each version
     DIR/state/v00001/inputs.json      input files (path, size, mtime/etag) a version consumed
     DIR/state/v00001/stats.json       that run's accounting
+    DIR/state/v00001/quarantine/      records that could not be read, with the error
+    DIR/state/v00001/dropped/         dropped and duplicate documents (--keep-dropped)
+    DIR/state/v00001/clean_losses.json, dedup_boilerplate.json   what clean and dedup removed
     DIR/dedup_index/v00001/           dedup index after each version (exact hashes, LSH buckets)
+
+An input file is consumed once (by path + size + mtime/etag): a changed file is read
+again by itself; an unchanged one only when asked (``--reprocess``, see ``plan_run``).
 
 Everything a version writes lives under its own ``v0000N`` names, and the manifest is
 written last, so a run killed at any moment leaves either a committed version or
@@ -21,10 +27,11 @@ hence byte for byte the same result).
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from pipelines import fsutil
 from schemas import MANIFEST_FILENAME, Manifest, load_manifest
@@ -33,7 +40,11 @@ _MANIFEST_RE = re.compile(r"^manifest-v(\d{5})\.json$")
 STATE_DIR = "state"
 SHARDS_DIR = "shards"
 INDEX_DIR = "dedup_index"
-PER_VERSION_DIRS = (SHARDS_DIR, STATE_DIR, INDEX_DIR, "quarantine", "dropped")
+QUARANTINE_DIR = "quarantine"
+DROPPED_DIR = "dropped"
+PER_VERSION_DIRS = (SHARDS_DIR, STATE_DIR, INDEX_DIR, QUARANTINE_DIR, DROPPED_DIR)
+REPROCESS_FAILED = "failed"  # inputs with quarantined records in a committed version
+REPROCESS_ALL = "all"
 
 
 def version_name(version: int) -> str:
@@ -85,6 +96,7 @@ class RunPlan:
     parent: Manifest | None
     files: list[fsutil.InputFile]
     repaired_pointer: bool = False
+    reprocessed: list[fsutil.InputFile] = field(default_factory=list)  # consumed before, read again
 
     @property
     def nothing_new(self) -> bool:
@@ -104,12 +116,56 @@ def repair_latest_pointer(out_dir: str, versions: list[int]) -> bool:
     return True
 
 
-def plan_run(out_dir: str, files: list[fsutil.InputFile]) -> RunPlan:
+def quarantined_paths(out_dir: str, versions: Iterable[int]) -> set[str]:
+    """Input paths with at least one quarantined record in the given versions (their quarantine/)."""
+    paths: set[str] = set()
+    for v in versions:
+        base = fsutil.join(version_dir(out_dir, STATE_DIR, v), QUARANTINE_DIR)
+        fs, p = fsutil.get_fs(base)
+        if not fs.exists(p):
+            continue
+        for name in sorted(fs.glob(f"{p.rstrip('/')}/*.jsonl.gz")):
+            with fs.open(name, "rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
+                paths.update(str(json.loads(line).get("path")) for line in f if line.strip())
+    return paths
+
+
+def reprocess_selection(
+    out_dir: str, versions: Sequence[int], choices: Sequence[str], files: Sequence[fsutil.InputFile]
+) -> set[str]:
+    """Paths of ``files`` to read again although consumed: ``failed``, ``all``, or paths/globs.
+
+    A path or glob is expanded like ``--input`` (one that matches no file is an error).
+    """
+    wanted: set[str] = set()
+    for choice in choices:
+        if choice == REPROCESS_ALL:
+            wanted.update(f.path for f in files)
+        elif choice == REPROCESS_FAILED:
+            wanted.update(quarantined_paths(out_dir, versions))
+        else:
+            try:
+                wanted.update(f.path for f in fsutil.expand_inputs([choice]))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"--reprocess {choice!r} matches no input file") from None
+    return wanted
+
+
+def plan_run(out_dir: str, files: list[fsutil.InputFile], reprocess: Sequence[str] = ()) -> RunPlan:
+    """The next version: every input file no committed version consumed, plus ``reprocess``.
+
+    ``reprocess`` (``--reprocess``) names consumed files to read again: ``failed`` (those
+    with quarantined records), ``all``, or paths/globs. Their documents that an earlier
+    version kept come out as exact duplicates of themselves; the rest is new.
+    """
     versions = committed_versions(out_dir)
     repaired = repair_latest_pointer(out_dir, versions)
     parent = load_manifest(fsutil.join(out_dir, manifest_name(versions[-1]))) if versions else None
-    todo = new_inputs(files, processed_fingerprints(out_dir, versions))
-    return RunPlan((versions[-1] + 1) if versions else 1, parent, todo, repaired)
+    processed = processed_fingerprints(out_dir, versions)
+    again = reprocess_selection(out_dir, versions, reprocess, files) if reprocess else set()
+    todo = [f for f in files if f.fingerprint not in processed or f.path in again]
+    reprocessed = [f for f in todo if f.fingerprint in processed]
+    return RunPlan((versions[-1] + 1) if versions else 1, parent, todo, repaired, reprocessed)
 
 
 def remove_uncommitted(out_dir: str, version: int) -> None:

@@ -409,7 +409,9 @@ def test_html_has_every_plot_and_the_numbers_of_stats_json(token_report):
     assert column(page, "duplicate-clusters", 0, 1) == {"2": 4, "3": 2}
     assert column(page, "boilerplate-lines", 1, 2) == {x["line"]: x["documents"] for x in TOP_LINES}
     assert [r[3] for r in page.tables["versions"][1:]] == ["25", "40"]
-    assert set(page.skipped) == {"documents"}  # a token dataset has no document Parquet files
+    # a token dataset has no document Parquet files; this one predates byte accounting
+    assert set(page.skipped) == {"documents", "bytes"}
+    assert "not recorded" in page.skipped["bytes"]
 
 
 def test_cli_prints_a_summary_and_matches_the_in_process_numbers(token_report):
@@ -489,7 +491,15 @@ def test_clean_stage_directory_reports_documents_and_skips_token_sections(tmp_pa
     assert rep["documents"]["doc_length_bytes"]["max"] == max(len(d["text"].encode()) for d in docs)
     assert rep["tokens"] is None and rep["versions"] == []
     page = parse_page(Path(html_path))
-    assert set(page.skipped) == {"composition", "lengths", "shards", "duplicates", "boilerplate", "versions"}
+    assert set(page.skipped) == {
+        "composition",
+        "lengths",
+        "shards",
+        "duplicates",
+        "boilerplate",
+        "versions",
+        "bytes",
+    }
     assert "no token shards" in page.skipped["composition"]
     assert {k.removeprefix("plot-") for k in page.images} == {
         "documents_by_source",

@@ -9,35 +9,61 @@ boilerplate lines to ``DIR/dedup_boilerplate.json``. Settings: the ``dedup:`` se
 
 from __future__ import annotations
 
-import argparse
+from typing import TYPE_CHECKING, Any
 
-import apache_beam as beam
-
-from pipelines import fsutil
-from pipelines.accounting import chain
-from pipelines.config import PipelineConfig
-from pipelines.dedup.transform import DeduplicateDocuments
-from pipelines.io.readers import ReadDocuments
-from pipelines.options import LmforgeOptions
-from pipelines.outputs import WriteStageOutputs
+from pipelines.options import Command, options_class
 from pipelines.runner import run_stage
 
+if TYPE_CHECKING:
+    import apache_beam as beam
 
-class DedupOptions(LmforgeOptions):
-    @classmethod
-    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--index-from",
-            "--index_from",
-            dest="index_from",
-            action="append",
-            default=None,
-            help="dedup index of an earlier run: directory or glob of its Parquet files "
-            "(e.g. OLD/dedup_index); its documents stay, new duplicates of them are removed; repeatable",
-        )
+    from pipelines.config import PipelineConfig
 
 
-def build(pipeline: beam.Pipeline, opts: DedupOptions, config: PipelineConfig) -> None:
+def add_dedup_args(parser: Any) -> None:
+    """The dedup stage's own flag."""
+    parser.add_argument(
+        "--index-from",
+        "--index_from",
+        dest="index_from",
+        action="append",
+        default=None,
+        help="dedup index of an earlier run: directory or glob of its Parquet files "
+        "(e.g. OLD/dedup_index); its documents stay, new duplicates of them are removed; repeatable",
+    )
+
+
+COMMAND = Command(
+    "dedup",
+    "Remove boilerplate lines, exact and near duplicates.",
+    epilog="""\
+Writes, under --output:
+  documents/part-*.parquet     the kept documents
+  dedup_index/*.parquet        the index of the kept documents (for a later --index-from)
+  dedup_boilerplate.json       the most frequent removed boilerplate lines
+  stats.json                   counts, bytes removed (annotations)
+  dropped/*.jsonl.gz           duplicates with duplicate_of (--keep-dropped)
+
+Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config.
+""",
+    extra_args=add_dedup_args,
+)
+
+
+def __getattr__(name: str) -> Any:
+    """``DedupOptions``: the Beam options class of this stage, built (with Beam) on first use."""
+    if name == "DedupOptions":
+        return options_class(add_dedup_args)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
+    from pipelines import fsutil
+    from pipelines.accounting import chain
+    from pipelines.dedup.transform import DeduplicateDocuments
+    from pipelines.io.readers import ReadDocuments
+    from pipelines.outputs import WriteStageOutputs
+
     read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
     dedup = read.docs | "Dedup" >> DeduplicateDocuments(
         config.dedup,
@@ -49,9 +75,7 @@ def build(pipeline: beam.Pipeline, opts: DedupOptions, config: PipelineConfig) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(
-        argv, DedupOptions, "dedup", "Remove boilerplate lines, exact and near duplicates.", build
-    )
+    return run_stage(argv, COMMAND, build)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import numpy as np
 
 from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
+from pipelines.clock import crash_point
 from pipelines.hashing import stable_hash_hex
 from pipelines.io.config import ReadConfig
 from pipelines.progress import RateLogger
@@ -451,6 +452,7 @@ class ReadFileFn(beam.DoFn):
         self.progress = RateLogger(f"{self.stage}: reading", total_bytes=self.total_bytes)
 
     def process(self, file: fsutil.InputFile) -> Iterator[Any]:
+        crash_point("read")  # crash-safety tests only (LMFORGE_CRASH_AT=read)
         prefix = stable_hash_hex(file.path)[:16]
         chunk: list[Doc] = []
         chunk_bytes = 0

@@ -2,22 +2,43 @@
 
 Reads documents (normally ``DIR/documents/*.parquet`` of ``clean`` or ``dedup``; any
 format the readers know works), trains a byte-level BPE on a deterministic sample or
-loads ``tokenize.tokenizer_path``, and writes ``DIR/shards/*.arrow``, ``DIR/tokenizer.json``,
-``DIR/stats.json`` and, last, ``DIR/manifest.json``.
+loads ``tokenize.tokenizer_path``, and writes ``DIR/shards/{train,validation}-*.arrow``,
+``DIR/tokenizer.json``, ``DIR/stats.json`` and, last, ``DIR/manifest.json``.
 """
 
 from __future__ import annotations
 
-import apache_beam as beam
+import sys
+from typing import TYPE_CHECKING, Any
 
-from pipelines.config import PipelineConfig
-from pipelines.io.readers import ReadDocuments
-from pipelines.options import LmforgeOptions
-from pipelines.runner import run_stage
-from pipelines.tokenize.transform import WriteTokenDataset
+from pipelines.options import Command
+from pipelines.runner import run_stage, validation_warning
+
+if TYPE_CHECKING:
+    import apache_beam as beam
+
+    from pipelines.config import PipelineConfig
+
+COMMAND = Command(
+    "tokenize",
+    "Train or load a byte-level BPE tokenizer, tokenize documents and write Arrow token shards.",
+    epilog="""\
+Writes, under --output:
+  shards/{train,validation}-IIIII-of-NNNNN.arrow   token shards (Arrow IPC files)
+  tokenizer.json, stats.json, manifest.json        (the manifest last: it lists the shards)
+  quarantine/*.jsonl.gz, dropped/*.jsonl.gz        (dropped/ with --keep-dropped)
+The validation split: documents whose stable id hash falls below tokenize.validation_fraction,
+at least tokenize.min_validation_docs of them (see --print-config).
+
+Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config or tokenize setting.
+""",
+)
 
 
-def build(pipeline: beam.Pipeline, opts: LmforgeOptions, config: PipelineConfig) -> None:
+def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
+    from pipelines.io.readers import ReadDocuments
+    from pipelines.tokenize.transform import WriteTokenDataset
+
     try:
         config.tokenize.check()
     except ValueError as exc:
@@ -26,14 +47,23 @@ def build(pipeline: beam.Pipeline, opts: LmforgeOptions, config: PipelineConfig)
     read | "TokenDataset" >> WriteTokenDataset(opts.output, config, "tokenize", opts.keep_dropped)
 
 
+def warn_small_validation(opts: Any, config: PipelineConfig) -> None:
+    """Say so when the validation split came out too small to be useful."""
+    import dataclasses
+
+    from schemas import ManifestError, load_manifest
+
+    try:
+        manifest = load_manifest(opts.output).to_dict()
+    except (ManifestError, OSError):
+        return
+    warning = validation_warning(manifest, dataclasses.asdict(config.tokenize))
+    if warning:
+        print(f"tokenize: {warning}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(
-        argv,
-        LmforgeOptions,
-        "tokenize",
-        "Train or load a byte-level BPE tokenizer, tokenize documents and write Arrow token shards.",
-        build,
-    )
+    return run_stage(argv, COMMAND, build, after=warn_small_validation)
 
 
 if __name__ == "__main__":

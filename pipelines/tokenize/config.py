@@ -25,6 +25,9 @@ class TokenizeConfig:
     max_piece_chars: int = 16_384  # longer texts are split at whitespace/punctuation before encoding
     # -- shards -----------------------------------------------------------------------------
     validation_fraction: float = 0.01  # documents whose stable hash of id falls below it
+    # ... and at least this many: the documents with the smallest such hashes (never more
+    # than half of a run's documents; in prepare, counted over every version so far)
+    min_validation_docs: int = 0
     split_seed: int = 23
     target_shard_tokens: int = 100_000_000  # shards per split = ceil(split tokens / this)
     compression: str | None = None  # None (memory-mappable) or "zstd"/"lz4" for remote storage
@@ -50,6 +53,8 @@ class TokenizeConfig:
             raise ValueError("tokenize.sample_max_docs must be positive")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("tokenize.validation_fraction must be in [0, 1)")
+        if self.min_validation_docs < 0:
+            raise ValueError("tokenize.min_validation_docs must be 0 or more")
         if not 1 <= self.target_shard_tokens <= 2**30:
             raise ValueError("tokenize.target_shard_tokens must be in [1, 2**30]")
         if self.max_piece_chars < 64:

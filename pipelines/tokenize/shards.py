@@ -21,9 +21,27 @@ from schemas import build_token_shard_table
 SPLITS = ("train", "validation")
 
 
-def split_of(doc_id: str, validation_fraction: float, seed: int) -> str:
-    """``validation`` for a stable ``validation_fraction`` of the document ids, else ``train``."""
-    return "validation" if stable_fraction(doc_id, seed) < validation_fraction else "train"
+NO_FLOOR = -1.0  # split key below every document's: no minimum validation size
+
+
+def split_of(doc_id: str, validation_fraction: float, seed: int, floor_key: float = NO_FLOOR) -> str:
+    """``validation`` for a stable ``validation_fraction`` of the document ids, else ``train``.
+
+    Documents whose split key is at or below ``floor_key`` go to validation too (see
+    ``validation_floor_key``): that is how a minimum validation size stays deterministic.
+    """
+    key = stable_fraction(doc_id, seed)
+    return "validation" if key < validation_fraction or key <= floor_key else "train"
+
+
+def validation_floor_key(smallest_keys: Sequence[float], num_docs: int, wanted: int) -> float:
+    """The split key at or below which ``wanted`` documents fall (never more than half of ``num_docs``).
+
+    ``smallest_keys``: the smallest split keys of the run's documents (at least ``wanted``
+    of them when there are that many). Depends only on the document ids, never on order.
+    """
+    k = min(wanted, num_docs // 2, len(smallest_keys))
+    return float(sorted(smallest_keys)[k - 1]) if k > 0 else NO_FLOOR
 
 
 def num_shards_for(total_tokens: int, target_shard_tokens: int) -> int:

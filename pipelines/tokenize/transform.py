@@ -22,7 +22,8 @@ from apache_beam import pvalue
 
 from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
-from pipelines.hashing import stable_hash64
+from pipelines.clock import crash_point
+from pipelines.hashing import stable_fraction, stable_hash64
 from pipelines.outputs import WriteAccounting
 from pipelines.progress import RateLogger
 from pipelines.tokenize import bpe, encode, shards
@@ -151,7 +152,7 @@ class TokenizeFn(beam.DoFn):
                     out.append(exc)
             return out
 
-    def process(self, chunk: Chunk, tokenizer_json: str) -> Iterator[Any]:
+    def process(self, chunk: Chunk, tokenizer_json: str, floor_key: float = shards.NO_FLOOR) -> Iterator[Any]:
         self._ensure_tokenizer(tokenizer_json)
         cfg = self.config
         docs = [d for d in chunk[1] if d["text"]]
@@ -178,7 +179,7 @@ class TokenizeFn(beam.DoFn):
                 continue
             nbytes = len(doc["text"].encode("utf-8", "surrogatepass"))
             nbytes_total += nbytes
-            split = shards.split_of(doc["id"], cfg.validation_fraction, cfg.split_seed)
+            split = shards.split_of(doc["id"], cfg.validation_fraction, cfg.split_seed, floor_key)
             part = by_split.setdefault(split, shards.TokenizedDocs.empty())
             part.doc_ids.append(doc["id"])
             part.sources.append(doc["source"])
@@ -226,6 +227,7 @@ class ShardWriter:
         data = token_shard_to_bytes(table, self.compression)
         rel = f"{self.shards_dir}/{shards.shard_name(split, index, num_shards[split])}"
         fsutil.atomic_write_bytes(fsutil.join(self.output_dir, rel), data)
+        crash_point("shards")  # crash-safety tests only (LMFORGE_CRASH_AT=shards): a shard is written
         return {
             "path": rel,
             "split": split,
@@ -254,8 +256,41 @@ def shard_counts(info: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def _split_keys(chunk: Chunk, seed: int) -> Iterator[float]:
+    for doc in chunk[1]:
+        if doc["text"]:
+            yield stable_fraction(doc["id"], seed)
+
+
+class ValidationFloor(beam.PTransform):
+    """chunks -> one float: the split key at or below which ``wanted`` documents go to validation."""
+
+    def __init__(self, wanted: int, seed: int):
+        super().__init__()
+        self.wanted = wanted
+        self.seed = seed
+
+    def expand(self, chunks: beam.PCollection) -> beam.PCollection:
+        keys = chunks | "SplitKeys" >> beam.FlatMap(_split_keys, self.seed)
+        count = keys | "CountDocs" >> beam.combiners.Count.Globally()
+        wanted = self.wanted
+        return (
+            keys
+            | "SmallestKeys" >> beam.combiners.Top.Smallest(wanted)
+            | "FloorKey"
+            >> beam.Map(
+                lambda smallest, n: shards.validation_floor_key(smallest, n, wanted),
+                pvalue.AsSingleton(count),
+            )
+        )
+
+
 class TokenizeAndShard(beam.PTransform):
-    """chunks -> shards under ``DIR/<shards_dir>/``, given the tokenizer JSON as a one-element PCollection."""
+    """chunks -> shards under ``DIR/<shards_dir>/``, given the tokenizer JSON as a one-element PCollection.
+
+    ``min_validation``: at least this many of the chunks' documents go to the validation
+    split (``tokenize.min_validation_docs`` less what earlier versions hold).
+    """
 
     def __init__(
         self,
@@ -264,6 +299,7 @@ class TokenizeAndShard(beam.PTransform):
         tokenizer_json: beam.PCollection,
         shards_dir: str = SHARDS_DIR,
         stage: str = "tokenize",
+        min_validation: int = 0,
     ):
         super().__init__()
         self.output_dir = output_dir
@@ -271,12 +307,16 @@ class TokenizeAndShard(beam.PTransform):
         self.tokenizer_json = tokenizer_json
         self.shards_dir = shards_dir
         self.stage = stage
+        self.min_validation = min_validation
 
     def expand(self, chunks: beam.PCollection) -> ShardOutputs:
         cfg = self.config
-        tok_side = pvalue.AsSingleton(self.tokenizer_json)
+        sides: list[Any] = [pvalue.AsSingleton(self.tokenizer_json)]
+        if self.min_validation > 0:
+            floor = chunks | "ValidationFloor" >> ValidationFloor(self.min_validation, cfg.split_seed)
+            sides.append(pvalue.AsSingleton(floor))
         info = self.tokenizer_json | "TokenizerInfo" >> beam.Map(tokenizer_info, cfg)
-        tokenized = chunks | "Tokenize" >> beam.ParDo(TokenizeFn(cfg, self.stage), tok_side).with_outputs(
+        tokenized = chunks | "Tokenize" >> beam.ParDo(TokenizeFn(cfg, self.stage), *sides).with_outputs(
             COUNTS, QUARANTINE, main=DOCS
         )
         docs = tokenized[DOCS]
@@ -357,11 +397,16 @@ class WriteTokenDataset(beam.PTransform):
         self.manifest_writer = manifest_writer or ManifestFileWriter(output_dir)
         self.code_version = code_version()  # at construction: workers may have no git checkout
 
+    def min_validation(self) -> int:
+        """Validation documents this run must add: the configured minimum less the parent's."""
+        held = sum(s.num_docs for s in self.parent.shards if s.split == "validation") if self.parent else 0
+        return max(0, self.config.tokenize.min_validation_docs - held)
+
     def expand(self, upstream: StageOutputs) -> TokenDatasetOutputs:
         cfg = self.config.tokenize
         tok_json = upstream.docs | "Tokenizer" >> TrainOrLoadTokenizer(self.output_dir, cfg)
         out = upstream.docs | "TokenizeAndShard" >> TokenizeAndShard(
-            self.output_dir, cfg, tok_json, self.shards_dir, self.stage
+            self.output_dir, cfg, tok_json, self.shards_dir, self.stage, self.min_validation()
         )
         counts = (upstream.counts, out.counts) | "AllCounts" >> beam.Flatten()
         quarantine = (upstream.quarantine, out.quarantine) | "AllQuarantine" >> beam.Flatten()
