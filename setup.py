@@ -47,7 +47,7 @@ EXTRAS_REQUIRE = {
         "hypothesis>=6.100",
         "ruff>=0.8",
         # docs/datasets-hf.md is tested for real (tests/test_cli_pipelines_docs.py)
-        "datasets>=4",
+        "datasets>=5.2",
         # the DuckDB query over documents' meta.quality in `pipelines.report --help` is tested
         "duckdb>=1.1",
     ],

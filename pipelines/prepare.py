@@ -200,11 +200,11 @@ def empty_version_message(out: str, version: int, counts: Mapping[str, Any]) -> 
 
 
 def _plan(out: str, opts: Any) -> versions.RunPlan:
+    """What this run reads (new inputs, plus --reprocess); says so when that is nothing."""
     from pipelines import fsutil, versions
 
     files = fsutil.expand_inputs(opts.input)
     plan = versions.plan_run(out, files, opts.reprocess or ())
-    plan_files = len(files)
     if plan.repaired_pointer:
         log.warning("finished an interrupted commit: manifest.json now points at the newest version")
     if plan.nothing_new:
@@ -212,7 +212,7 @@ def _plan(out: str, opts: Any) -> versions.RunPlan:
         latest = versions.committed_versions(out)
         where = f"version {latest[-1]}" if latest else "no version yet"
         print(
-            f"prepare: nothing new in {plan_files} input file(s); {out} stays at {where} "
+            f"prepare: nothing new in {len(files)} input file(s); {out} stays at {where} "
             "(--reprocess=failed|all|PATH reads consumed files again)",
             file=sys.stderr,
         )

@@ -286,7 +286,10 @@ def _records_part(report: dict, files: DatasetFiles, acc: Mapping[str, Any], ver
             level="warning",
         )
     removals = acc.get("removals") or []
-    has_drops = any(r["bucket"] in ("dropped", "duplicates") for r in removals)
+    # Records of earlier versions count too: the latest run may have dropped nothing.
+    has_drops = any(r["bucket"] in ("dropped", "duplicates") for r in removals) or bool(
+        dropped and dropped["documents"]
+    )
     has_quarantine = any(r["bucket"] == "quarantined" for r in removals) or bool(
         quarantine and quarantine["records"]
     )
@@ -294,7 +297,9 @@ def _records_part(report: dict, files: DatasetFiles, acc: Mapping[str, Any], ver
         report,
         "drop_reasons",
         has_drops,
-        "from the accounting counts" if has_drops else "no dropped or duplicate documents are counted",
+        ("from the accounting counts" + (" and dropped/ records" if dropped else ""))
+        if has_drops
+        else "no dropped or duplicate documents are counted",
     )
     _section(
         report,
@@ -352,7 +357,8 @@ def _bytes_part(report: dict, files: DatasetFiles, acc: Mapping[str, Any]) -> No
         if isinstance(losses, list)
         else None
     )
-    where = [f"{acc['source']} annotations"] if summary else []
+    latest = f", the run that made version {max(files.version_manifests)}" if files.version_manifests else ""
+    where = [f"{acc['source']} annotations{latest}"] if summary else []
     where += [report["clean_losses"]["source"]] if report["clean_losses"] else []
     _section(
         report,
@@ -662,25 +668,45 @@ def recorded_clean_config(files: DatasetFiles) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
-def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any]) -> report_data.Decide:
-    """``decide(lang, scores, changed)`` over the recorded thresholds, or those plus ``changes``."""
+def _thresholds(lang: str | None, changes: Mapping[str, Any], base: str, preset: str | None) -> Any:
+    """The thresholds the clean stage used for ``lang`` (its preset included), with ``changes`` on top."""
     import inspect
 
     import yaml
 
     from pipelines.clean import whatif
+    from pipelines.clean.thresholds import load_thresholds
+
+    if preset is None or "preset" in inspect.signature(whatif.thresholds_with).parameters:
+        return whatif.thresholds_with(lang, changes, base, **({"preset": preset} if preset else {}))
+    # This whatif.thresholds_with leaves the preset out: merge the same way, then load with it.
+    merged: dict[str, dict[str, Any]] = (yaml.safe_load(base) or {}) if base else {}
+    for section, values in changes.items():
+        merged.setdefault(section, {}).update(values)
+    overrides = yaml.safe_dump(merged, sort_keys=True) if merged else ""
+    return load_thresholds(lang, overrides=overrides, preset=preset)
+
+
+def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any]) -> report_data.Decide:
+    """``decide(lang, scores, changed)`` over the recorded thresholds, or those plus ``changes``.
+
+    The preset comes from the document's measures (``quality.preset``), else the recorded
+    settings, else the current default.
+    """
+    import yaml
+
+    from pipelines.clean import whatif
+    from pipelines.clean.config import CleanConfig
 
     overrides = clean.get("thresholds") or {}
     base = yaml.safe_dump(overrides, sort_keys=True) if overrides else ""
-    extra = {}
-    if "preset" in inspect.signature(whatif.thresholds_with).parameters and clean.get("preset"):
-        extra["preset"] = clean["preset"]
-    cache: dict[tuple[str | None, bool], Any] = {}
+    default_preset = clean.get("preset") or CleanConfig().preset
+    cache: dict[tuple[str | None, str, bool], Any] = {}
 
     def decide(lang: str | None, scores: Mapping[str, Any], changed: bool) -> str | None:
-        key = (lang, changed)
+        key = (lang, str(scores.get("preset") or default_preset), changed)
         if key not in cache:
-            cache[key] = whatif.thresholds_with(lang, changes if changed else {}, base, **extra)
+            cache[key] = _thresholds(lang, changes if changed else {}, base, key[1])
         return whatif.decide(lang, scores, cache[key])
 
     return decide

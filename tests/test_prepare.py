@@ -61,7 +61,7 @@ def corpus(tmp_path):
 
 
 def prepare(
-    inputs: Path, out: Path, config: Path, crash_at: str | None = None
+    inputs: Path, out: Path, config: Path, crash_at: str | None = None, *extra: str
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600", "OMP_NUM_THREADS": "1"}
     if crash_at:
@@ -73,6 +73,7 @@ def prepare(
         f"--input={inputs}",
         f"--output={out}",
         f"--config={config}",
+        *extra,
     ]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -94,6 +95,9 @@ def test_incremental_runs_add_versions_and_touch_only_new_files(corpus, tmp_path
     out = tmp_path / "out"
     first = prepare(inputs, out, config)
     assert first.returncode == 0, first.stderr
+    assert "apitools" not in first.stderr
+    # 10 % of 59 documents: far too few to measure a validation loss, and prepare says so
+    assert "warning: the validation split holds only" in first.stderr
     v1 = load_manifest(str(out))
     assert v1.version == 1 and v1.counts.is_balanced()
 
@@ -159,3 +163,85 @@ def test_kill_9_at_any_phase_then_rerun_gives_the_same_bytes(uninterrupted, tmp_
     rerun = prepare(inputs, out, config)
     assert rerun.returncode == 0, rerun.stderr
     assert tree_bytes(out) == expected
+
+
+# -- empty versions, --reprocess, the validation minimum ---------------------------------------------
+def _gzip_without_extension(path: Path, docs: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress("".join(json.dumps(d) + "\n" for d in docs).encode()))
+
+
+@pytest.mark.slow
+def test_an_input_set_that_keeps_nothing_is_not_committed(tmp_path):
+    inputs, out, config = tmp_path / "in", tmp_path / "out", tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    _gzip_without_extension(inputs / "part-0001", _docs("kjv-old-testament.jsonl.gz", 10))
+    _gzip_without_extension(inputs / "part-0002", _docs("fortunes-zh.jsonl.gz", 10))
+    for _ in range(2):  # the second run does not say "nothing new": nothing was consumed
+        result = prepare(inputs, out, config)
+        assert result.returncode == 4, result.stderr[-3000:]
+        assert (
+            "version 1 NOT committed" in result.stderr
+            and "quarantined: unsupported_format 2" in result.stderr
+        )
+        assert "state/v00001/quarantine" in result.stderr and "--reprocess" in result.stderr
+        assert not (out / "manifest.json").exists() and not (out / "manifest-v00001.json").exists()
+        assert not (out / "tokenizer.json").exists()
+    # named with an extension, the same files make version 1
+    for part in sorted(inputs.iterdir()):
+        part.rename(part.with_name(part.name + ".jsonl.gz"))
+    fixed = prepare(inputs, out, config)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert load_manifest(str(out)).version == 1
+
+
+@pytest.mark.slow
+def test_reprocess_reads_consumed_files_again(tmp_path):
+    inputs, out, config = tmp_path / "in", tmp_path / "out", tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    good = _docs("kjv-old-testament.jsonl.gz", 30)
+    renamed = [{"content": d["text"], "id": d["id"]} for d in _docs("kjv-new-testament.jsonl.gz", 20)]
+    _write(inputs / "a.jsonl", good)
+    _write(inputs / "c.jsonl", renamed)  # every record lacks "text": quarantined (missing_text)
+    first = prepare(inputs, out, config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert json.loads((out / "state" / "v00001" / "stats.json").read_text())["counts"]["quarantined"] == {
+        "missing_text": 20
+    }
+    config.write_text(CONFIG + "read:\n  text_field: content\n")  # the fix, for c.jsonl
+    unchanged = prepare(inputs, out, config)
+    assert (
+        unchanged.returncode == 0 and "nothing new" in unchanged.stderr and "--reprocess" in unchanged.stderr
+    )
+    again = prepare(inputs, out, config, None, "--reprocess")  # bare: the files that failed
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 of them read again (--reprocess)" in again.stderr
+    consumed = json.loads((out / "state" / "v00002" / "inputs.json").read_text())
+    assert [Path(r["path"]).name for r in consumed] == ["c.jsonl"]
+    v2 = load_manifest(str(out))
+    assert v2.version == 2 and v2.counts.kept > load_manifest(str(out / "manifest-v00001.json")).counts.kept
+    # a path works too; a.jsonl's documents come out as exact duplicates of themselves
+    third = prepare(inputs, out, config, None, f"--reprocess={inputs / 'a.jsonl'}")
+    stats3 = json.loads((out / "state" / "v00003" / "stats.json").read_text())["counts"]
+    assert third.returncode == 4 and stats3["kept"] == 0  # everything was a duplicate (or failed)
+    assert "version 3 NOT committed" in third.stderr
+    missing = prepare(inputs, out, config, None, "--reprocess=nowhere/*.jsonl")
+    assert missing.returncode == 2 and "--reprocess 'nowhere/*.jsonl' matches no input file" in missing.stderr
+
+
+@pytest.mark.slow
+def test_min_validation_docs_gives_a_deterministic_minimum(corpus, tmp_path):
+    from pipelines.hashing import stable_fraction
+
+    inputs, config, _ = corpus
+    config.write_text(
+        CONFIG.replace("validation_fraction: 0.1", "validation_fraction: 0.0\n  min_validation_docs: 6")
+    )
+    out = tmp_path / "out"
+    result = prepare(inputs, out, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validation split holds only" not in result.stderr  # the floor asked for is met
+    manifest = load_manifest(str(out))
+    validation = sorted(i for s in manifest.shards if s.split == "validation" for i in _doc_ids(out / s.path))
+    kept = [i for s in manifest.shards for i in _doc_ids(out / s.path)]
+    assert validation == sorted(sorted(kept, key=lambda i: stable_fraction(i, 23))[:6])

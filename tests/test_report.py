@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import io
 import json
@@ -518,3 +519,259 @@ def test_directory_without_any_output_is_an_error(tmp_path, capsys):
     assert report.main([str(tmp_path)]) == 2
     assert "holds no lmforge output" in capsys.readouterr().err
     assert not (tmp_path / "report.html").exists()
+
+
+# -- bytes: stages, rules, sources, losses ------------------------------------------------------------
+BYTES_ANNOTATIONS = {
+    "bytes_clean": {"in": 10_000, "out": 6_000, "dropped": 2_500, "removed": 1_500},
+    "bytes_clean_removed": {"html_markup": 1_000, "c4_line_no_terminal_punct": 400, "whitespace": 100},
+    "bytes_clean_dropped": {"too_short": 500, "gopher_too_few_words": 2_000},
+    "bytes_dedup_removed": {"boilerplate": 300},
+    "bytes_dedup_dropped": {"duplicate_exact": 700, "duplicate_fuzzy": 200},
+    "source_docs_in": {"web": 8, "书籍": 2},
+    "source_docs_kept": {"web": 5, "书籍": 2},
+    "source_bytes_in": {"web": 9_000, "书籍": 1_000},
+    "source_bytes_kept": {"web": 5_100, "书籍": 900},
+    "changes": {"fullwidth_ascii_chars": 12},
+    "pii": {"email": 1},
+}
+LOSSES = [
+    {
+        "id": "d1",
+        "source": "web",
+        "bytes_in": 1000,
+        "bytes_out": 100,
+        "lost_fraction": 0.9,
+        "removed": {"c4_line_no_terminal_punct": 850, "whitespace": 30, "normalize": 20},
+        "excerpt": "what is left",
+    },
+    {
+        "id": "d2",
+        "source": "书籍",
+        "bytes_in": 400,
+        "bytes_out": 300,
+        "lost_fraction": 0.25,
+        "removed": {"pii_mask": 100},
+        "excerpt": "剩下的",
+    },
+]
+
+
+def _stats(stage: str, annotations: dict, kept: int = 7) -> dict:
+    return {
+        "stage": stage,
+        "finished_at": "2026-01-01T00:00:00Z",
+        "balanced": True,
+        "counts": {
+            "input": 10,
+            "kept": kept,
+            "dropped": {"too_short": 10 - kept},
+            "duplicates": {},
+            "quarantined": {},
+        },
+        "annotations": annotations,
+    }
+
+
+def _document_dir(root: Path, docs: list[dict]) -> None:
+    (root / "documents").mkdir(parents=True)
+    pq.write_table(documents_to_table(docs), root / "documents" / "part-00000-of-00001.parquet")
+
+
+def test_bytes_section_per_stage_rule_and_source_with_the_worst_losses(tmp_path):
+    build_token_dataset(tmp_path)  # two committed versions; the last run's stats get byte accounting
+    (tmp_path / "stats.json").write_text(
+        json.dumps({**STATS, "annotations": BYTES_ANNOTATIONS}, ensure_ascii=False)
+    )
+    (tmp_path / "state" / "v00002" / "clean_losses.json").write_text(json.dumps(LOSSES, ensure_ascii=False))
+    rep = report.build_report(str(tmp_path))
+    b = rep["bytes"]
+    clean, dedup = b["stages"]
+    assert (clean["bytes_in"], clean["bytes_out"], clean["removed"], clean["dropped"]) == (
+        10_000,
+        6_000,
+        1_500,
+        2_500,
+    )
+    assert (dedup["bytes_in"], dedup["bytes_out"], dedup["removed"], dedup["dropped"]) == (
+        6_000,
+        4_800,
+        300,
+        900,
+    )
+    assert dedup["out_share_of_input"] == 0.48 and b["output_bytes"] == 4_800
+    rules = {(r["stage"], r["rule"]): r for r in b["rules"]}
+    assert rules[("clean", "html_markup")]["share_of_input"] == 0.1
+    assert rules[("dedup", "duplicate_exact")]["share_of_stage_input"] == round(700 / 6000, 6)
+    assert rules[("clean", "too_short")]["how"] == "dropped documents"
+    src = {r["name"]: r for r in b["sources"]}
+    assert src["web"]["bytes_kept_share"] == round(5100 / 9000, 6) and src["书籍"]["docs_kept_share"] == 1.0
+    assert b["changes"] == {"fullwidth_ascii_chars": 12}
+    losses = rep["clean_losses"]
+    assert losses["source"] == "state/v00002/clean_losses.json"
+    assert losses["documents"][0]["retained"] == pytest.approx(0.1)
+    assert losses["documents"][0]["top_rules"] == [
+        ["c4_line_no_terminal_punct", 850],
+        ["whitespace", 30],
+        ["normalize", 20],
+    ] or losses["documents"][0]["top_rules"] == [
+        ("c4_line_no_terminal_punct", 850),
+        ("whitespace", 30),
+        ("normalize", 20),
+    ]
+
+    _, html_path, _ = report.write_report(str(tmp_path))
+    page = parse_page(Path(html_path))
+    assert "bytes" not in page.skipped
+    stages = {r[0]: r for r in page.tables["bytes-stages"][1:]}
+    assert stages["clean"][1:3] == ["10,000", "6,000"] and stages["dedup"][6] == "48.00%"
+    assert column(page, "bytes-sources", 0, 4) == {"web": 9000, "书籍": 1000}
+    assert page.tables["clean-losses"][1][:5] == ["d1", "web", "1,000", "100", "10.00%"]
+    assert "c4_line_no_terminal_punct 850" in page.tables["clean-losses"][1][5]
+    assert column(page, "annotations", 1, 2) == {"email": 1}  # byte groups live in the Bytes section
+    assert_png(page.images["plot-bytes_kept_by_source"])
+
+
+def test_a_dedup_output_counts_its_input_from_its_documents(tmp_path):
+    docs = [{"id": f"d{i}", "text": "x" * 100, "source": "web", "lang": "en", "meta": {}} for i in range(3)]
+    _document_dir(tmp_path, docs)
+    ann = {k: BYTES_ANNOTATIONS[k] for k in ("bytes_dedup_removed", "bytes_dedup_dropped")}
+    (tmp_path / "stats.json").write_text(json.dumps(_stats("dedup", ann, kept=3)))
+    b = report.build_report(str(tmp_path))["bytes"]
+    assert [(s["stage"], s["bytes_in"], s["bytes_out"]) for s in b["stages"]] == [
+        ("dedup", 300 + 300 + 900, 300)
+    ]
+    assert b["sources"] == []
+
+
+def test_records_of_prepare_versions_under_state_are_reported(tmp_path):
+    build_token_dataset(tmp_path)
+    for kind in ("dropped", "quarantine"):  # where prepare really writes them
+        (tmp_path / "state" / "v00002" / kind).mkdir(parents=True)
+        (tmp_path / kind / "v00002").rename(tmp_path / "state" / "v00002" / kind / "x")
+        (tmp_path / kind).rmdir()
+    rep = report.build_report(str(tmp_path))
+    assert rep["dropped_records"]["documents"] == 4 and rep["quarantine_records"]["records"] == 4
+    assert "dedup/duplicate_exact" in rep["dropped_records"]["examples"]
+    from pipelines.report_html import render_html
+
+    html = render_html(rep, {})
+    assert "run with --keep-dropped" not in html and "Examples (smallest ids)" in html
+
+
+# -- what-if ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cleaned(tmp_path_factory):
+    """A clean-stage directory made by the real clean rules (no Beam): documents with meta.quality, dropped/."""
+    from pipelines.accounting import dropped_record
+    from pipelines.clean.config import CleanConfig
+    from pipelines.clean.transform import Cleaner, clean_chunk
+
+    sample = REPO / "data" / "sample" / "raw" / "jsonl"
+    raw = []
+    for name, n in (("kjv-old-testament.jsonl.gz", 60), ("fortunes-zh.jsonl.gz", 60), ("junk.jsonl.gz", 10)):
+        with gzip.open(sample / name, "rt", encoding="utf-8") as f:
+            for line in list(f)[:n]:
+                rec = json.loads(line)
+                raw.append(
+                    {
+                        "id": rec["id"],
+                        "text": rec["text"],
+                        "source": name.split(".")[0],
+                        "url": None,
+                        "meta": {},
+                    }
+                )
+    # A strict recorded threshold, so that some drops can be undone by a what-if.
+    config = CleanConfig(thresholds={"default": {"min_words": 400}})
+    kept, dropped, _ = clean_chunk(raw, Cleaner(config))
+    root = tmp_path_factory.mktemp("cleaned")
+    _document_dir(root, kept)
+    _jsonl_gz(
+        root / "dropped" / "dropped-00000-of-00001.jsonl.gz",
+        [dropped_record("clean", doc, reason, quality=scores) for doc, reason, scores in dropped],
+    )
+    stats = _stats("clean", {}, kept=len(kept)) | {"config": {"clean": dataclasses.asdict(config)}}
+    (root / "stats.json").write_text(json.dumps(stats))
+    return root, kept, dropped
+
+
+def test_what_if_counts_what_new_thresholds_would_drop_per_source_and_reason(cleaned):
+    root, kept, _ = cleaned
+    scores = [(d, json.loads(json.dumps(d["meta"]))["quality"]) for d in kept]
+    en = [(d, q) for d, q in scores if d["lang"] == "en"]
+    cut = sorted(q["words"] for _, q in en)[len(en) // 2]  # about half of the English documents
+    result = report.what_if(str(root), [f"clean.thresholds.en.min_words={cut}"])
+    want = [d for d, q in en if q["words"] < cut]
+    wd = result["kept"]["would_drop"]
+    assert result["kept"]["documents"] == len(kept) and result["kept"]["not_reproduced"] == 0
+    assert wd["documents"] == len(want) > 0
+    assert wd["bytes"] == sum(len(d["text"].encode()) for d in want)
+    assert {r["name"]: r["documents"] for r in wd["by_reason"]} == {"gopher_too_few_words": len(want)}
+    by_source: dict[str, int] = {}
+    for d in want:
+        by_source[d["source"]] = by_source.get(d["source"], 0) + 1
+    assert {r["name"]: r["documents"] for r in wd["by_source"]} == by_source
+    # unchanged thresholds drop nothing: the measures reproduce the clean stage's decisions
+    same = report.what_if(str(root), ["clean.thresholds.en.min_words=400"])
+    assert same["kept"]["would_drop"]["documents"] == 0
+    assert same["base"]["thresholds"] == {"default": {"min_words": 400}}  # from stats.json
+
+
+def test_what_if_tells_which_dropped_documents_would_now_be_kept(cleaned, capsys):
+    root, _, dropped = cleaned
+    few_words = [d for d, reason, _ in dropped if reason == "gopher_too_few_words"]
+    assert few_words
+    result = report.what_if(str(root), ["clean.thresholds.default.min_words=50"])
+    wk = result["dropped"]["would_keep"]
+    assert result["dropped"]["documents"] == len(dropped)
+    assert 0 < wk["documents"] <= len(few_words)
+    assert {r["name"] for r in wk["by_reason"]} == {"gopher_too_few_words"}
+    assert report.main([str(root), "--what-if", "clean.thresholds.default.min_words=50"]) == 0
+    out = capsys.readouterr().out
+    assert f"would now be kept: {wk['documents']:,}" in out and "by old reason" in out
+    assert not (root / "report.html").exists()  # --what-if writes nothing
+
+
+def test_what_if_on_a_token_dataset_says_it_needs_documents(tmp_path, capsys):
+    build_token_dataset(tmp_path)
+    assert report.main([str(tmp_path), "--what-if", "clean.thresholds.en.min_words=100"]) == 2
+    out = capsys.readouterr().out
+    assert "needs the kept documents' measures" in out and "python -m pipelines.clean" in out
+    assert report.main([str(tmp_path), "--what-if", "min_words=100"]) == 2
+    assert "clean.thresholds.LANG.KEY=VALUE" in capsys.readouterr().err
+
+
+def test_the_duckdb_query_of_the_help_runs_on_documents(cleaned):
+    import duckdb
+
+    root, kept, _ = cleaned
+    assert report.DUCKDB_QUERY in report.build_parser().epilog
+    rows = duckdb.sql(report.DUCKDB_QUERY.replace("DIR", str(root))).fetchall()
+    docs = {}
+    for d in kept:
+        docs[d["source"]] = docs.get(d["source"], 0) + 1
+    assert {r[0]: r[1] for r in rows} == docs
+    under = {r[0]: r[4] for r in rows}
+    for source in docs:
+        assert under[source] == sum(
+            1 for d in kept if d["source"] == source and d["meta"]["quality"]["words"] < 100
+        )
+
+
+# -- CJK in plots -------------------------------------------------------------------------------------------
+def test_plots_draw_chinese_with_a_packaged_cjk_font():
+    import warnings
+
+    from pipelines import report_plots as rp
+
+    assert rp.register_packaged_cjk_font() is not None  # noto-cjk-sans-otc, a dependency
+    assert rp.label("版权所有 不得转载") == "版权所有 不得转载"  # not "????"
+    fig, ax = rp._subplots()
+    ax.set_title("每个来源保留的字节")
+    ax.barh(["新闻网站", "web"], [1, 2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(io.BytesIO(), format="png")
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing[:3]

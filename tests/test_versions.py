@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
+import pytest
+
 from pipelines import versions
-from pipelines.fsutil import InputFile
+from pipelines.fsutil import InputFile, expand_inputs
 from schemas import Counts, Manifest, TokenizerInfo, load_manifest
 
 
@@ -53,3 +58,28 @@ def test_uncommitted_leftovers_are_removed(tmp_path):
     versions.remove_uncommitted(str(tmp_path), 2)
     assert not leftover.exists() and (tmp_path / "shards" / "v00001").exists()
     assert not (tmp_path / "._tmp-abc-manifest.json").exists()
+
+
+def test_reprocess_reads_consumed_files_again_failed_all_or_by_path(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.jsonl", "b.jsonl", "c.jsonl"):
+        (inputs / name).write_text("{}\n")
+    files = expand_inputs([str(inputs)])
+    a, b, c = files
+    out = tmp_path / "out"
+    versions.commit(str(out), _manifest(1), files)
+    quarantine = out / "state" / "v00001" / "quarantine"
+    quarantine.mkdir(parents=True)
+    records = [{"stage": "read", "path": b.path, "offset": 0, "reason": "missing_text"}]
+    (quarantine / "quarantine-00000-of-00001.jsonl.gz").write_bytes(
+        gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode())
+    )
+    assert versions.plan_run(str(out), files).nothing_new
+    failed = versions.plan_run(str(out), files, ["failed"])
+    assert failed.files == [b] and failed.reprocessed == [b] and failed.version == 2
+    assert versions.plan_run(str(out), files, ["all"]).files == files
+    by_glob = versions.plan_run(str(out), files, [str(inputs / "[ac].jsonl")])
+    assert by_glob.files == [a, c]
+    with pytest.raises(FileNotFoundError, match="--reprocess"):
+        versions.plan_run(str(out), files, [str(inputs / "nothing-*.jsonl")])
