@@ -254,6 +254,14 @@ def print_table(results: dict) -> None:
             )
 
 
+def shown(path: Path) -> str:
+    """A path as the results file records it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help=f"the first {QUICK_DOCS} documents of each source")
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "code": code_version(),
-        "corpus": str(args.corpus),
+        "corpus": shown(args.corpus),
         "preset_available": available,
         "runs": {},
     }

@@ -798,6 +798,14 @@ def score(docs: list[Doc], truth: dict[str, dict], out: Outcome, lang: str | Non
 
 
 # -- main ------------------------------------------------------------------------------------------
+def shown(path: Path) -> str:
+    """A path as the results file records it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="~500 documents (< 1 min)")
@@ -830,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
             "truth_shingles": "word 5-grams of lowercased \\w+ (en), non-space character 5-grams (zh)",
         },
         "corpus": {
-            "path": str(args.corpus),
+            "path": shown(args.corpus),
             "documents": len(docs),
             "mb": round(mb, 2),
             "per_language": description,
