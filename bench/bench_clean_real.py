@@ -74,9 +74,9 @@ def read_inputs(corpus: Path, manifest: dict) -> dict[str, dict[str, dict]]:
                     text = extract_text(doc["text"])
                 except Exception:  # the stage drops these as html_extraction_failed
                     text = ""
-                docs[doc["id"]] = {"text": text, "html": doc["text"]}
+                docs[doc["id"]] = {"text": text, "html": doc["text"], "url": doc["url"]}
             else:
-                docs[doc["id"]] = {"text": doc["text"], "html": None}
+                docs[doc["id"]] = {"text": doc["text"], "html": None, "url": doc["url"]}
         out[name] = docs
     return out
 
@@ -174,8 +174,8 @@ def summarise(
             content_r.append(c)
             if doc["html"] is not None:
                 html_r.append(len(o.encode()) / max(1, len(doc["html"].encode())))
-            worst.append((c, b, doc_id))
-        worst.sort()
+            worst.append((c, b, doc_id, doc["url"]))
+        worst.sort(key=lambda w: (w[0], w[1], w[2]))
         n = len(docs)
         out[name] = {
             "kind": entry["kind"],
@@ -190,8 +190,13 @@ def summarise(
             "content_retention_p10": pct(content_r, 10),
             **({"raw_html_byte_retention_median": pct(html_r, 50)} if html_r else {}),
             "most_reduced_kept": [
-                {"id": d, "byte_retention": round(b, 4), "content_retention": round(c, 4)}
-                for c, b, d in worst[:5]
+                {
+                    "id": d,
+                    **({"url": u} if u and entry["kind"] != "text" else {}),
+                    "byte_retention": round(b, 4),
+                    "content_retention": round(c, 4),
+                }
+                for c, b, d, u in worst[:5]
             ],
         }
     return out
