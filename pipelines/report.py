@@ -670,21 +670,9 @@ def recorded_clean_config(files: DatasetFiles) -> tuple[dict[str, Any], str]:
 
 def _thresholds(lang: str | None, changes: Mapping[str, Any], base: str, preset: str | None) -> Any:
     """The thresholds the clean stage used for ``lang`` (its preset included), with ``changes`` on top."""
-    import inspect
-
-    import yaml
-
     from pipelines.clean import whatif
-    from pipelines.clean.thresholds import load_thresholds
 
-    if preset is None or "preset" in inspect.signature(whatif.thresholds_with).parameters:
-        return whatif.thresholds_with(lang, changes, base, **({"preset": preset} if preset else {}))
-    # This whatif.thresholds_with leaves the preset out: merge the same way, then load with it.
-    merged: dict[str, dict[str, Any]] = (yaml.safe_load(base) or {}) if base else {}
-    for section, values in changes.items():
-        merged.setdefault(section, {}).update(values)
-    overrides = yaml.safe_dump(merged, sort_keys=True) if merged else ""
-    return load_thresholds(lang, overrides=overrides, preset=preset)
+    return whatif.thresholds_with(lang, changes, base, **({"preset": preset} if preset else {}))
 
 
 def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any]) -> report_data.Decide:

@@ -123,6 +123,8 @@ class Cleaner:
                 other = identify(self._langid_sample(text), config.langid_chars)
                 found = other if other.score > found.score else found
         lang = found.lang
+        out.lang = lang
+        out.scores["lang"] = lang
         out.scores["lang_score"] = round(found.score, 4)
         out.scores["chars"] = len(text)
         t = self.thresholds(lang)
@@ -195,7 +197,7 @@ class Cleaner:
             out.scores["preset"] = preset.name
             out.scores["bytes_in"] = out.basis
             out.scores["retained"] = round(out.bytes_out / out.basis, 4) if out.basis else 1.0
-            meta["quality"] = dict(out.scores)
+            meta["quality"] = {k: v for k, v in out.scores.items() if k != "lang"}  # lang is a column
         return {**doc, "text": text, "lang": lang, "lang_score": round(found.score, 4), "meta": meta}, None
 
     def _langid_sample(self, text: str) -> str:
@@ -228,6 +230,7 @@ class Outcome:
     bytes_in: int = 0  # the document as read (raw HTML for pages)
     basis: int = 0  # its text: after HTML extraction, before any rule
     bytes_out: int = 0
+    lang: str | None = None  # as identified (dropped documents keep theirs in the record)
     removed: Counter = field(default_factory=Counter)  # rule -> UTF-8 bytes removed
     changes: Counter = field(default_factory=Counter)  # conversion -> characters changed
     scores: dict[str, Any] = field(default_factory=dict)
@@ -326,6 +329,8 @@ class CleanChunkFn(beam.DoFn):
         kept, dropped, counts = clean_chunk(docs, self.cleaner, losses)
         for doc, reason, scores in dropped:
             extra = {"quality": scores} if scores and self.config.keep_scores else {}
+            if scores.get("lang") and not doc.get("lang"):
+                extra["lang"] = scores["lang"]
             yield beam.pvalue.TaggedOutput(DROPPED, dropped_record(self.stage, doc, reason, **extra))
         for loss in losses:
             yield beam.pvalue.TaggedOutput(LOSSES, loss)

@@ -40,12 +40,16 @@ def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def thresholds_with(lang: str | None, changes: Mapping[str, Mapping[str, Any]], base: str = "") -> Thresholds:
-    """The thresholds for ``lang`` with ``changes`` applied on top of the config's ``base`` overrides."""
-    merged: dict[str, dict[str, Any]] = yaml.safe_load(base) or {} if base else {}
+def thresholds_with(
+    lang: str | None, changes: Mapping[str, Mapping[str, Any]], base: str = "", preset: str = "docs"
+) -> Thresholds:
+    """The thresholds for ``lang`` under ``preset`` with ``changes`` applied on top of the
+    config's ``base`` overrides (YAML text of ``clean.thresholds``)."""
+    merged: dict[str, dict[str, Any]] = (yaml.safe_load(base) or {}) if base else {}
     for section, values in changes.items():
         merged.setdefault(section, {}).update(values)
-    return load_thresholds(lang, overrides=yaml.safe_dump(merged, sort_keys=True) if merged else "")
+    overrides = yaml.safe_dump(merged, sort_keys=True) if merged else ""
+    return load_thresholds(lang, overrides=overrides, preset=preset)
 
 
 def decide(lang: str | None, scores: Mapping[str, Any], t: Thresholds) -> str | None:
@@ -78,4 +82,6 @@ def decide(lang: str | None, scores: Mapping[str, Any], t: Thresholds) -> str | 
 def would_drop(
     lang: str | None, scores: Mapping[str, Any], changes: Mapping[str, Mapping[str, Any]], base: str = ""
 ) -> str | None:
-    return decide(lang, scores, thresholds_with(lang, changes, base))
+    """The rule that would drop a document with these measures (its preset is in them)."""
+    preset = str(scores.get("preset") or "docs")
+    return decide(lang, scores, thresholds_with(lang, changes, base, preset))
