@@ -38,6 +38,9 @@ BULLET = re.compile(
     r"(?:[•●○■□▪▫–*·►▶+-]|\d{1,3}[.)]|[a-zA-Z][.)]|\(\w{1,3}\)|[（(]?[一二三四五六七八九十]+[、.)）])\s"
 )
 INLINE_MARKER = re.compile(r"\(\w{1,3}\)\s|\d{1,3}[.)]?\s")  # markers that also occur mid-sentence
+SIGN_OFF = re.compile(r"--\s+\S.*(?:<[^>\s]+@[^>\s]+>|\d{4})")  # " -- Name <mail>  date" of changelogs
+MAN_NAME = re.compile(r"[\w.+:@-]+(?:,\s*[\w.+:@-]+)*\s+\\?[-\u2013\u2014]\s+\S")
+CHANGELOG_ENTRY = re.compile(r"[\w.+-]+ \([^)\s]+\) [\w./ -]+; urgency=\w+")  # Debian changelog
 OPTION = re.compile(r"--?[A-Za-z0-9?][\w-]*")
 TABLE_CHARS = re.compile("[\u2500-\u257f]")
 RULE_LINE = re.compile(r"^\s*([=\-~^*#+_.:`'\"])\1{2,}\s*$|^\s*[+|][-=+|: ]{3,}[+|]\s*$")
@@ -93,8 +96,12 @@ def line_kind(raw: str) -> str:
         return TABLE
     if PROMPT.match(s):
         return CODE
-    if BULLET.match(s) or (s[0] == "-" and OPTION.match(s)):
+    if BULLET.match(s) or (s[0] == "-" and OPTION.match(s)) or SIGN_OFF.match(s):
         return LIST
+    if MAN_NAME.match(s):  # "ls - list directory contents": a term and its definition
+        return LIST
+    if CHANGELOG_ENTRY.match(s):
+        return HEADING
     symbols = len(CODE_SYMBOLS.findall(s))
     if symbols >= 3 and symbols > 0.15 * len(s) and not CJK_START.search(s):
         return CODE
@@ -181,11 +188,11 @@ def _continues(
     if (
         cur_kind == LIST
         and prev_kind == PROSE
-        and INLINE_MARKER.match(c)
+        and (INLINE_MARKER.match(c) or OPTION.match(c))
         and indent_of(cur) == indent_of(prev)
     ):
-        # "(ii) ownership of ..." at the start of a wrapped line is the sentence going on,
-        # when the line before was filled and stopped mid-sentence
+        # "(ii) ownership of ..." or "--system in their ..." at the start of a wrapped line
+        # is the sentence going on, when the line before was filled and stopped mid-sentence
         return not _ends_sentence(p, terminal) and not p.endswith(":") and _filled(p, c, width)
     if cur_kind != PROSE:
         return False
