@@ -164,7 +164,15 @@ def wrap_width(lines: list[str]) -> int:
     return width if 50 <= width <= 100 else 0
 
 
-def _ends_sentence(s: str, terminal: tuple[str, ...]) -> bool:
+CLOSERS = "\"'\u201d\u2019\u300d\u300f)\uff09\u300b"  # quotes and brackets that close a sentence
+
+
+def ends_sentence(s: str, terminal: tuple[str, ...]) -> bool:
+    """Ends a sentence: terminal punctuation, or a closing quote or bracket right after one
+    (``set to "selinux"`` goes on; ``he said "no."`` ends)."""
+    bare = s.rstrip(CLOSERS)
+    if bare != s:
+        return bare.endswith(tuple(t for t in terminal if t not in CLOSERS))
     return s.endswith(terminal)
 
 
@@ -193,7 +201,7 @@ def _continues(
     ):
         # "(ii) ownership of ..." or "--system in their ..." at the start of a wrapped line
         # is the sentence going on, when the line before was filled and stopped mid-sentence
-        return not _ends_sentence(p, terminal) and not p.endswith(":") and _filled(p, c, width)
+        return not ends_sentence(p, terminal) and not p.endswith(":") and _filled(p, c, width)
     if cur_kind != PROSE:
         return False
     pi, ci = indent_of(prev), indent_of(cur)
@@ -203,7 +211,7 @@ def _continues(
             return False
     elif ci != pi and not (first and pi - 8 <= ci < pi):  # only a first-line indent may differ
         return False
-    if _ends_sentence(p, terminal) or p.endswith(":"):  # a break after a sentence loses nothing
+    if ends_sentence(p, terminal) or p.endswith(":"):  # a break after a sentence loses nothing
         return False
     if _filled(p, c, width):  # the line was filled to the wrap width
         return True

@@ -264,7 +264,8 @@ CLAUSE_END = re.compile(r"[;,]\s+(?:and|or)$")
 
 def c4_line_reason(s: str, lang: str | None, t: Thresholds) -> str | None:
     """Why C4 removes one logical line (stripped), or ``None`` to keep it."""
-    if not s.endswith(tuple(t.terminal_punctuation + t.c4_clause_punctuation)) and not CLAUSE_END.search(s):
+    ends = tuple(t.terminal_punctuation + t.c4_clause_punctuation)
+    if not blocks.ends_sentence(s, ends) and not CLAUSE_END.search(s):
         return "c4_line_no_terminal_punct"
     if line_word_count(s, lang, t.c4_min_words_per_line) < t.c4_min_words_per_line:
         return "c4_line_few_words"
