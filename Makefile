@@ -23,10 +23,12 @@ setup: $(STAMP)
 
 # Reinstall only when the packaging metadata changed; otherwise this is a no-op.
 $(STAMP): setup.py
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@test -x $(PY) || { echo "setup: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "setup: installing lmforge and its dependencies into $(VENV) (the first time takes a few minutes)"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
 	@touch $(STAMP)
+	@echo "setup: done ($$($(PY) -m pip list --format=freeze 2>/dev/null | wc -l) packages)"
 
 test: setup
 	$(PY) -m pytest -q -n 2 tests

@@ -4,7 +4,7 @@ One distribution with three packages: ``schemas`` (the data contract),
 ``pipelines`` (Apache Beam data preparation) and ``lm_train`` (PyTorch trainer).
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 INSTALL_REQUIRES = [
     # Beam caps pyarrow (<26) and numpy (<2.5); stay inside its range.
@@ -61,8 +61,11 @@ setup(
     version="0.1.0",
     description="Beam pipelines that turn raw text into Arrow token shards, and a DDP trainer that streams them.",
     python_requires=">=3.11",
-    packages=find_packages(
-        include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"]
+    # namespace discovery: data folders (lm_train/configs, pipelines/clean/languages) are
+    # packages of their own, so setuptools ships them without a warning per folder
+    packages=find_namespace_packages(
+        include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"],
+        exclude=["*.__pycache__"],
     ),
     package_data={
         "pipelines": ["configs/*.yaml", "configs/**/*.yaml", "clean/languages/*.yaml"],
