@@ -56,29 +56,58 @@ def _mtime_of(info: dict) -> str:
     return ""
 
 
+def is_hidden(name: str) -> bool:
+    """Names a listing skips: dot files and ``_SUCCESS``-style markers (and our ``._tmp-`` files)."""
+    return name.startswith((".", "_"))
+
+
+def normalize_local(path: str) -> str:
+    """``d//f``, ``d/./f`` and ``d/../d/f`` as ``d/f``: one file, one name (local paths only;
+    object-store keys may legitimately hold ``//``)."""
+    return os.path.normpath(path) if path else path
+
+
+def _listed_files(fs: fsspec.AbstractFileSystem, match: str, explicit: bool) -> dict[str, dict]:
+    """Files under one glob match: a directory's files below it, skipping hidden entries (also
+    inside hidden sub-directories); a file itself, hidden or not when the user named it."""
+    if not fs.isdir(match):
+        if not explicit and is_hidden(os.path.basename(match)):
+            return {}
+        return {match: fs.info(match)}
+    root = match.rstrip("/")
+    out = {}
+    for name, info in fs.find(match, detail=True).items():
+        rel = name[len(root) :].lstrip("/") if name.startswith(root) else os.path.basename(name)
+        if info.get("type") == "directory" or any(is_hidden(part) for part in rel.split("/")):
+            continue
+        out[name] = info
+    return out
+
+
 def expand_inputs(patterns: list[str]) -> list[InputFile]:
     """Expand globs (local or remote) into a sorted, de-duplicated list of files.
 
-    A directory expands to every file below it. A pattern that matches nothing is an
-    error naming the pattern: a silent empty run is worse than a loud failure.
+    A directory expands to every file below it except hidden ones (``.x``, ``_x``); a glob
+    skips hidden files unless its last part asks for them (``_*.jsonl``); a file named
+    explicitly is always read. Local paths are normalised (``d//f``, ``d/../d/f`` -> ``d/f``),
+    so one file is read once and keeps its identity across runs. A pattern that matches
+    nothing is an error naming the pattern: a silent empty run is worse than a loud failure.
     """
     found: dict[str, InputFile] = {}
     for pattern in patterns:
         fs, fs_path = get_fs(pattern)
         prefix = _protocol_prefix(pattern)
-        matches = (
-            fs.glob(fs_path)
-            if any(c in fs_path for c in "*?[")
-            else ([fs_path] if fs.exists(fs_path) else [])
-        )
+        local = prefix in ("", "file://")
+        if local:
+            fs_path = normalize_local(fs_path)
+        is_glob = any(c in fs_path for c in "*?[")
+        matches = fs.glob(fs_path) if is_glob else ([fs_path] if fs.exists(fs_path) else [])
         if not matches:
             raise FileNotFoundError(f"--input {pattern!r} matches no file")
+        wants_hidden = is_hidden(os.path.basename(fs_path))
         for m in matches:
-            entries = fs.find(m, detail=True) if fs.isdir(m) else {m: fs.info(m)}
-            for name, info in entries.items():
-                if info.get("type") == "directory" or os.path.basename(name).startswith((".", "_")):
-                    continue
-                full = name if prefix in ("", "file://") else fs.unstrip_protocol(name)
+            for name, info in _listed_files(fs, m, explicit=not is_glob or wants_hidden).items():
+                full = normalize_local(name) if local else fs.unstrip_protocol(name)
                 found[full] = InputFile(full, int(info.get("size") or 0), _mtime_of(info))
     return sorted(found.values())
 

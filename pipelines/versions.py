@@ -68,13 +68,22 @@ def inputs_file(out_dir: str, version: int) -> str:
     return fsutil.join(version_dir(out_dir, STATE_DIR, version), "inputs.json")
 
 
+def recorded_fingerprint(rec: dict) -> str:
+    """The fingerprint of an ``inputs.json`` record, its local path normalised as ``expand_inputs``
+    now does (versions written before recorded ``/d/./f.jsonl`` as given)."""
+    path = str(rec.get("path", ""))
+    if fsutil.is_local(path) and "size" in rec and "mtime" in rec:
+        return fsutil.InputFile(fsutil.normalize_local(path), int(rec["size"]), str(rec["mtime"])).fingerprint
+    return rec["fingerprint"]
+
+
 def processed_fingerprints(out_dir: str, versions: Iterable[int]) -> set[str]:
     """Fingerprints (path|size|mtime) of every input file consumed by the given versions."""
     seen: set[str] = set()
     for v in versions:
         path = inputs_file(out_dir, v)
         if fsutil.exists(path):
-            seen.update(rec["fingerprint"] for rec in json.loads(fsutil.read_text(path)))
+            seen.update(recorded_fingerprint(rec) for rec in json.loads(fsutil.read_text(path)))
     return seen
 
 

@@ -297,5 +297,7 @@ def test_corrupt_parquet_is_quarantined(tmp_path):
     (tmp_path / "a.parquet").write_bytes(bytes(data))
     (tmp_path / "b.parquet").write_bytes(bytes(data[:1000]))
     docs, bad = read_all(tmp_path / "a.parquet")
-    assert len(docs) < 3000 and [b["reason"] for b in bad] == ["corrupt_file"]
+    # one damaged row group of six: its rows are one quarantine record, the other 2,500 are read
+    assert len(docs) == 2500 and [b["reason"] for b in bad] == ["corrupt_row_group"]
+    assert "row group" in bad[0]["error"] and bad[0]["offset"] % 500 == 0
     assert [b["reason"] for b in read_all(tmp_path / "b.parquet")[1]] == ["corrupt_file"]

@@ -26,9 +26,12 @@ always gives the same keys.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import functools
 import io
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -41,7 +44,9 @@ from pipelines import fsutil
 from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
 from pipelines.clock import crash_point
 from pipelines.hashing import stable_hash_hex
+from pipelines.io.charset import CharsetError, decode_page
 from pipelines.io.config import ReadConfig
+from pipelines.io.streams import DecompressedStream, StreamDamage, TranscodedStream, sniff_utf16
 from pipelines.progress import RateLogger
 from schemas import DOCUMENT_FIELDS, DocumentError, validate_document
 
@@ -62,6 +67,9 @@ FORMAT_SUFFIXES = {
 HTML_META = {"content_type": "text/html"}
 # Errors that mean "the compressed stream is broken or ends early".
 STREAM_ERRORS = (EOFError, zlib.error, OSError)
+# A JSON escape that may decode to a lone surrogate (\uD800-\uDFFF), which no UTF-8 writer accepts.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def detect_format(path: str) -> tuple[str | None, str | None]:
@@ -132,6 +140,89 @@ def decode_utf8(data: bytes) -> str:
         raise Quarantined("invalid_utf8", f"not valid UTF-8: {exc}") from exc
 
 
+SAMPLE_BYTES = 200
+
+
+def detect_suffix(path: str) -> str:
+    """The compression suffix of a file name (``.gz``), for messages."""
+    suffixes = PurePosixPath(path.split("://")[-1]).suffixes
+    return suffixes[-1].lower() if suffixes else ""
+
+
+def check_no_surrogates(rec: dict, fields: tuple[str, ...]) -> None:
+    """Refuse a record whose string fields hold a lone surrogate (from a ``\\uD800`` escape):
+    no UTF-8 writer (Parquet, hashing, the tokenizer) accepts one."""
+    for name in fields:
+        value = rec.get(name)
+        if isinstance(value, str):
+            m = SURROGATE.search(value)
+            if m:
+                raise Quarantined(
+                    "lone_surrogate",
+                    f"field {name!r} holds a lone surrogate U+{ord(m.group()):04X} at character "
+                    f"{m.start():,} (an unpaired \\uD800-\\uDFFF escape): not encodable as UTF-8",
+                )
+
+
+def decode_text(data: bytes) -> str:
+    """A plain-text file: UTF-8, or UTF-16 with a BOM; else ``invalid_utf8``."""
+    encoding = sniff_utf16(data[:64])
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise Quarantined("invalid_charset", f"looks like {encoding}, but is not valid: {exc}") from exc
+    return decode_utf8(data)
+
+
+def decode_html(data: bytes, content_type: str | None = None) -> tuple[str, str | None]:
+    """(text, declared charset when not UTF-8): see ``pipelines.io.charset``."""
+    try:
+        return decode_page(data, content_type)
+    except CharsetError as exc:
+        raise Quarantined(exc.reason, str(exc)) from exc
+
+
+def _row_or_error(batch: Any, j: int) -> dict | Quarantined:
+    """Row ``j`` of a record batch, or why it cannot be read (e.g. invalid UTF-8 in a string column)."""
+    try:
+        return batch.slice(j, 1).to_pylist()[0]
+    except UnicodeDecodeError as exc:
+        return Quarantined("invalid_utf8", f"a string column is not valid UTF-8: {exc}")
+    except Exception as exc:
+        return Quarantined("read_error", f"{type(exc).__name__}: {exc}")
+
+
+@functools.cache
+def _archive_iterator_class() -> type:
+    """warcio's ``ArchiveIterator`` that remembers whether the last gzip member was complete.
+
+    warcio ends quietly on a gzip member cut short, and the record in it vanishes; the
+    decompressor's ``eof`` flag, just before warcio closes it, says whether that happened."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    class Checked(ArchiveIterator):
+        truncated = False
+        end_offset = 0
+
+        def close(self) -> None:
+            dec = self.reader.decompressor if self.reader is not None else None
+            if dec is not None and not dec.eof:
+                self.truncated = True
+            try:
+                self.end_offset = self.fh.tell()
+            except (OSError, ValueError, AttributeError):
+                self.end_offset = 0
+            super().close()
+
+    return Checked
+
+
+def checked_archive_iterator(raw: Any) -> Any:
+    """A warcio iterator over ``raw`` that notices a cut-off last gzip member."""
+    return _archive_iterator_class()(raw)
+
+
 def _has_document_types(schema: Any) -> bool:
     """Whether a Parquet file's columns have the document schema's types (string kinds, float score)."""
     import pyarrow as pa
@@ -198,6 +289,8 @@ class FileReader:
             raise Quarantined(
                 "wrong_type", f"field {self.config.url_field!r} is a {type(url).__name__}, not a string"
             )
+        if (isinstance(raw_id, str) and SURROGATE.search(raw_id)) or (url and SURROGATE.search(url)):
+            check_no_surrogates({"id": raw_id, "url": url}, ("id", "url"))
         doc = {
             "id": str(raw_id) if raw_id not in (None, "") else derived_id(path, index),
             "text": text,
@@ -260,17 +353,47 @@ class FileReader:
         if emitted == 0:
             yield self.quarantine(path, 0, Quarantined("empty_file", "file holds no records"))
 
-    def _open(self, path: str, compression: str | None):
+    @contextlib.contextmanager
+    def _open(self, path: str, compression: str | None) -> Iterator[Any]:
+        """The file's (decompressed) bytes; a ``DecompressedStream`` records damage instead of raising."""
         fs, p = fsutil.get_fs(path)
-        return fs.open(p, "rb", compression=compression)
+        with fs.open(p, "rb") as raw:
+            if compression is None:
+                yield raw
+            else:
+                with DecompressedStream(raw, compression) as stream:
+                    yield stream
+
+    def _damage(self, path: str, stream: Any, offset: int, sample: Any = None) -> Doc | None:
+        """The quarantine record of a stream that ended early, or None when it is intact."""
+        error: StreamDamage | None = getattr(stream, "error", None)
+        if error is None:
+            return None
+        exc = Quarantined(error.reason, f"{error}; records before this offset were read")
+        return self.quarantine(path, offset, exc, sample)
+
+    def _read_whole(self, path: str, compression: str | None) -> tuple[bytes | None, Doc | None]:
+        """(the file's bytes, None) or (None, its quarantine record: too large or damaged)."""
+        with self._open(path, compression) as raw:
+            data = raw.read(self.config.max_doc_bytes + 1)
+            damage = self._damage(path, raw, 0, data[:SAMPLE_BYTES])
+        if damage is not None:
+            return None, damage
+        if len(data) > self.config.max_doc_bytes:
+            exc = Quarantined("too_large", f"file exceeds max_doc_bytes={self.config.max_doc_bytes:,}")
+            return None, self.quarantine(path, 0, exc)
+        return data, None
 
     # -- formats -----------------------------------------------------------------------------
     def _jsonl(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
         cfg = self.config
         with self._open(path, compression) as raw:
-            for index, (offset, line) in enumerate(
-                read_bounded_lines(io.BufferedReader(raw), cfg.max_line_bytes)
-            ):
+            lines = io.BufferedReader(raw)
+            encoding = sniff_utf16(lines.peek(64)[:64])
+            if encoding:  # a UTF-16 file: read as the UTF-8 it stands for (offsets count UTF-8 bytes)
+                lines = io.BufferedReader(TranscodedStream(lines, encoding))
+            end = 0
+            for index, (offset, line) in enumerate(read_bounded_lines(lines, cfg.max_line_bytes)):
                 position[0] = offset
                 if line is None:
                     exc = Quarantined(
@@ -278,107 +401,156 @@ class FileReader:
                     )
                     yield self.quarantine(path, offset, exc)
                     continue
+                end = offset + len(line)
+                if not line.endswith(b"\n") and getattr(raw, "error", None) is not None:
+                    end = offset  # the last line, cut off with the stream: part of the damage record
+                    break
+                if index == 0 and line.startswith(codecs.BOM_UTF8):
+                    line = line[len(codecs.BOM_UTF8) :]
                 if not line.strip():
                     continue
-                try:
-                    rec = json.loads(decode_utf8(line))
-                    if not isinstance(rec, dict):
-                        raise Quarantined(
-                            "wrong_type", f"record is a JSON {type(rec).__name__}, not an object"
-                        )
-                    if cfg.text_field not in rec:
-                        raise Quarantined("missing_text", f"record has no {cfg.text_field!r} field")
-                    yield self.make_doc(
-                        path, index, rec[cfg.text_field], rec.get(cfg.id_field), rec.get(cfg.url_field)
-                    )
-                except json.JSONDecodeError as exc:
-                    if compression and not line.endswith(b"\n"):
-                        # zstd readers end a cut-off stream quietly: the last line is then partial.
-                        exc = Quarantined(
-                            "truncated_file", f"last line cut off (compressed stream ends early): {exc}"
-                        )
-                    else:
-                        exc = Quarantined("bad_json", f"invalid JSON: {exc}")
-                    yield self.quarantine(path, offset, exc, line)
-                except Quarantined as exc:
-                    yield self.quarantine(path, offset, exc, line)
+                yield self._jsonl_record(path, index, offset, line, compression)
+            damage = self._damage(path, raw, end)
+            if damage is not None:
+                position[0] = end
+                yield damage
+
+    def _jsonl_record(self, path: str, index: int, offset: int, line: bytes, compression: str | None) -> Doc:
+        """One JSONL line -> a document or its quarantine record (never raises)."""
+        cfg = self.config
+        try:
+            rec = json.loads(decode_utf8(line))
+            if not isinstance(rec, dict):
+                raise Quarantined("wrong_type", f"record is a JSON {type(rec).__name__}, not an object")
+            if cfg.text_field not in rec:
+                raise Quarantined("missing_text", f"record has no {cfg.text_field!r} field")
+            if SURROGATE_ESCAPE.search(line):
+                check_no_surrogates(rec, (cfg.text_field, cfg.id_field, cfg.url_field))
+            return self.make_doc(
+                path, index, rec[cfg.text_field], rec.get(cfg.id_field), rec.get(cfg.url_field)
+            )
+        except json.JSONDecodeError as exc:
+            if compression and not line.endswith(b"\n"):
+                # a stream that ends quietly inside a line: the last line is partial
+                exc = Quarantined(
+                    "truncated_file", f"last line cut off (compressed stream ends early): {exc}"
+                )
+            else:
+                exc = Quarantined("bad_json", f"invalid JSON: {exc}")
+            return self.quarantine(path, offset, exc, line)
+        except RecursionError:
+            exc = Quarantined(
+                "json_too_deep", "JSON nested too deeply to parse (arrays/objects inside each other)"
+            )
+            return self.quarantine(path, offset, exc, line)
+        except Quarantined as exc:
+            return self.quarantine(path, offset, exc, line)
+        except Exception as exc:  # not foreseen: this record only, the file goes on
+            return self.quarantine(
+                path, offset, Quarantined("read_error", f"{type(exc).__name__}: {exc}"), line
+            )
 
     def _parquet(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if compression:
+            exc = Quarantined(
+                "unsupported_format",
+                f"compressed Parquet (.parquet{detect_suffix(path)}) is not supported: Parquet compresses "
+                "its pages itself; give the plain .parquet file",
+            )
+            yield self.quarantine(path, 0, exc)
+            return
         cfg = self.config
         fs, p = fsutil.get_fs(path)
+        with fs.open(p, "rb") as f:
+            try:
+                pf = pq.ParquetFile(f)
+            except (pa.ArrowInvalid, OSError) as exc:
+                yield self.quarantine(
+                    path, 0, Quarantined("corrupt_file", f"not a readable Parquet file: {exc}")
+                )
+                return
+            names = set(pf.schema_arrow.names)
+            is_documents = set(DOCUMENT_FIELDS) <= names
+            if not is_documents and cfg.text_field not in names:
+                yield self.quarantine(
+                    path, 0, Quarantined("missing_text", f"Parquet file has no {cfg.text_field!r} column")
+                )
+                return
+            typed = is_documents and _has_document_types(pf.schema_arrow)
+            index = 0
+            for group in range(pf.metadata.num_row_groups):
+                rows_in_group = pf.metadata.row_group(group).num_rows
+                start, read = index, 0
+                try:
+                    for batch in pf.iter_batches(batch_size=cfg.chunk_docs, row_groups=[group]):
+                        yield from self._parquet_batch(path, batch, index, is_documents, typed)
+                        index += batch.num_rows
+                        read += batch.num_rows
+                        position[0] = index
+                except Exception as exc:  # a damaged row group: the others are still read
+                    exc = Quarantined(
+                        "corrupt_row_group",
+                        f"row group {group} (rows {start + read:,} to {start + rows_in_group - 1:,}) "
+                        f"cannot be read: {type(exc).__name__}: {exc}",
+                    )
+                    yield self.quarantine(path, start + read, exc)
+                index = start + rows_in_group
+
+    def _parquet_batch(
+        self, path: str, batch: Any, first: int, is_documents: bool, typed: bool
+    ) -> Iterator[Doc]:
+        """The documents and quarantine records of one record batch, row by row."""
         try:
-            f = fs.open(p, "rb")
-            pf = pq.ParquetFile(f)
-        except (pa.ArrowInvalid, OSError) as exc:
-            yield self.quarantine(path, 0, Quarantined("corrupt_file", f"not a readable Parquet file: {exc}"))
-            return
-        names = set(pf.schema_arrow.names)
-        is_documents = set(DOCUMENT_FIELDS) <= names
-        if not is_documents and cfg.text_field not in names:
-            yield self.quarantine(
-                path, 0, Quarantined("missing_text", f"Parquet file has no {cfg.text_field!r} column")
+            rows = batch.to_pylist()
+        except Exception:  # e.g. invalid UTF-8 in a string column: find the bad rows one by one
+            rows = [_row_or_error(batch, j) for j in range(batch.num_rows)]
+        sound = _sound_document_rows(batch, self.config.max_doc_bytes) if typed else None
+        for j, row in enumerate(rows):
+            index = first + j
+            try:
+                if isinstance(row, Quarantined):
+                    raise row
+                yield self._parquet_row(path, index, row, is_documents, sound is not None and sound[j])
+            except Quarantined as exc:
+                yield self.quarantine(path, index, exc, str(row)[:200])
+
+    def _parquet_row(self, path: str, index: int, row: dict, is_documents: bool, sound: bool) -> Doc:
+        cfg = self.config
+        if sound:
+            # a typed document file and a row the batch checks passed: only its meta JSON is left
+            return {
+                "id": row["id"],
+                "text": row["text"],
+                "source": row["source"],
+                "url": row["url"],
+                "lang": row["lang"],
+                "lang_score": row["lang_score"],
+                "meta": parse_meta(row["meta"]),
+            }
+        if is_documents:
+            return self.make_doc(
+                path,
+                index,
+                row["text"],
+                row["id"],
+                row.get("url"),
+                parse_meta(row.get("meta")),
+                {"source": row["source"], "lang": row.get("lang"), "lang_score": row.get("lang_score")},
             )
-            return
-        index = 0
-        typed = is_documents and _has_document_types(pf.schema_arrow)
-        with f:
-            for batch in pf.iter_batches(batch_size=cfg.chunk_docs):
-                rows = batch.to_pylist()
-                sound = _sound_document_rows(batch, cfg.max_doc_bytes) if typed else None
-                for j, row in enumerate(rows):
-                    position[0] = index
-                    try:
-                        if sound is not None and sound[j]:
-                            # a typed document file and a row the batch checks passed: only
-                            # its meta JSON is left to check
-                            doc = {
-                                "id": row["id"],
-                                "text": row["text"],
-                                "source": row["source"],
-                                "url": row["url"],
-                                "lang": row["lang"],
-                                "lang_score": row["lang_score"],
-                                "meta": parse_meta(row["meta"]),
-                            }
-                        elif is_documents:
-                            meta = row.get("meta")
-                            doc = self.make_doc(
-                                path,
-                                index,
-                                row["text"],
-                                row["id"],
-                                row.get("url"),
-                                parse_meta(meta),
-                                {
-                                    "source": row["source"],
-                                    "lang": row.get("lang"),
-                                    "lang_score": row.get("lang_score"),
-                                },
-                            )
-                        else:
-                            doc = self.make_doc(
-                                path,
-                                index,
-                                row.get(cfg.text_field),
-                                row.get(cfg.id_field),
-                                row.get(cfg.url_field),
-                            )
-                        yield doc
-                    except Quarantined as exc:
-                        yield self.quarantine(path, index, exc, str(row)[:200])
-                    index += 1
+        return self.make_doc(
+            path, index, row.get(cfg.text_field), row.get(cfg.id_field), row.get(cfg.url_field)
+        )
 
     def _text(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
-        with self._open(path, compression) as raw:
-            data = raw.read(self.config.max_doc_bytes + 1)
-            if len(data) > self.config.max_doc_bytes:
-                yield self.quarantine(path, 0, Quarantined("too_large", "text file exceeds max_doc_bytes"))
-                return
+        data, bad = self._read_whole(path, compression)
+        if bad is not None:
+            yield bad
+            return
         try:
-            text = decode_utf8(data)
+            text = decode_text(data)
         except Quarantined as exc:
             yield self.quarantine(path, 0, exc, data)
             return
@@ -390,53 +562,73 @@ class FileReader:
             yield self.make_doc(path, 0, text)
 
     def _html(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
-        with self._open(path, compression) as raw:
-            data = raw.read(self.config.max_doc_bytes + 1)
-        if len(data) > self.config.max_doc_bytes:
-            yield self.quarantine(path, 0, Quarantined("too_large", "HTML file exceeds max_doc_bytes"))
+        data, bad = self._read_whole(path, compression)
+        if bad is not None:
+            yield bad
             return
         try:
-            yield self.make_doc(path, 0, decode_utf8(data), meta=HTML_META)
+            text, charset = decode_html(data)
+            meta = {**HTML_META, "charset": charset} if charset else HTML_META
+            yield self.make_doc(path, 0, text, meta=meta)
         except Quarantined as exc:
             yield self.quarantine(path, 0, exc, data)
 
     def _warc(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
-        from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
 
         fs, p = fsutil.get_fs(path)
         with fs.open(p, "rb") as raw:
+            records = checked_archive_iterator(raw)
             try:
-                records = ArchiveIterator(raw)
                 for record in records:
                     if record.rec_type != "response":
                         continue
-                    url = record.rec_headers.get_header("WARC-Target-URI")
-                    rid = record.rec_headers.get_header("WARC-Record-ID") or None
-                    ctype = (
-                        record.http_headers.get_header("Content-Type") if record.http_headers else ""
-                    ) or ""
-                    payload = record.content_stream().read(self.config.max_doc_bytes + 1)
-                    # (warcio: ask for the offset only after reading the payload, or it reads as empty)
-                    offset = records.get_record_offset()
-                    position[0] = offset
-                    try:
-                        if not ctype.startswith(("text/", "application/xhtml")):
-                            raise Quarantined(
-                                "not_text", f"response payload is {ctype or 'untyped'}, not text"
-                            )
-                        if len(payload) > self.config.max_doc_bytes:
-                            raise Quarantined("too_large", "WARC payload exceeds max_doc_bytes")
-                        if b"\x00" in payload[:4096]:
-                            raise Quarantined("binary_content", "payload contains NUL bytes (binary data)")
-                        meta = {"content_type": ctype.split(";")[0].strip() or "text/html"}
-                        yield self.make_doc(path, offset, decode_utf8(payload), rid, url, meta)
-                    except Quarantined as exc:
-                        yield self.quarantine(path, offset, exc, payload[:200])
+                    yield from self._warc_response(path, record, records, position)
             except ArchiveLoadFailed as exc:
                 yield self.quarantine(
                     path, position[0], Quarantined("corrupt_file", f"unreadable WARC: {exc}")
                 )
+                return
+            if records.truncated:
+                exc = Quarantined(
+                    "truncated_file",
+                    "EOFError: the last gzip member ends early (the file is cut short); "
+                    "records before this offset were read",
+                )
+                yield self.quarantine(path, records.end_offset, exc)
+
+    def _warc_response(self, path: str, record: Any, records: Any, position: list[int]) -> Iterator[Doc]:
+        url = record.rec_headers.get_header("WARC-Target-URI")
+        rid = record.rec_headers.get_header("WARC-Record-ID") or None
+        ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
+        limit = self.config.max_doc_bytes
+        payload = record.content_stream().read(limit + 1)
+        # (warcio: ask for the offset only after reading the payload, or it reads as empty)
+        offset = records.get_record_offset()
+        position[0] = offset
+        missing = getattr(record.raw_stream, "limit", 0) if len(payload) <= limit else 0
+        try:
+            if missing > 0:
+                raise Quarantined(
+                    "truncated_record",
+                    f"record is cut short: {missing:,} of its Content-Length "
+                    f"{record.length:,} bytes are missing",
+                )
+            if not ctype.startswith(("text/", "application/xhtml")):
+                raise Quarantined("not_text", f"response payload is {ctype or 'untyped'}, not text")
+            if len(payload) > limit:
+                raise Quarantined("too_large", "WARC payload exceeds max_doc_bytes")
+            if b"\x00" in payload[:4096] and not payload.startswith(
+                (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            ):
+                raise Quarantined("binary_content", "payload contains NUL bytes (binary data)")
+            text, charset = decode_html(payload, ctype)
+            meta = {"content_type": ctype.split(";")[0].strip() or "text/html"}
+            if charset:
+                meta["charset"] = charset
+            yield self.make_doc(path, offset, text, rid, url, meta)
+        except Quarantined as exc:
+            yield self.quarantine(path, offset, exc, payload[:200])
 
 
 class ReadFileFn(beam.DoFn):
