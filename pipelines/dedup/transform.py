@@ -14,8 +14,8 @@ Hash shuffles move numpy batches, one element per (chunk, shard), not one per
            edges (exact Jaccard of the shingle sets, or the signature estimate for old
            documents)
     edges -> union-find (one CombineGlobally) -> {removed id: (representative, kind)}
-    chunks + removals (side input) -> surviving chunks, counts, dropped records
-    survivors -> (line hash, uid, text hash) batches -> GBK(shard) -> frequent lines
+    chunks + removals (side input) -> surviving chunks (packed), counts, dropped records, and
+           the survivors' (line hash, uid, text hash) batches -> GBK(shard) -> frequent lines
     survivors + frequent lines (side input) -> boilerplate removed at the documents'
            edges; documents then too short dropped
 
@@ -156,17 +156,6 @@ class PackFn(beam.DoFn):
         yield from self.pool.drain()
 
 
-class LineBatchesFn(beam.DoFn):
-    """Surviving chunk -> its boilerplate line batches (line hash, document uid, text hash)."""
-
-    def __init__(self, config: DedupConfig):
-        self.config = config
-
-    def process(self, chunk: tuple[str, list[Doc]]) -> Iterator[Any]:
-        cfg = self.config
-        yield from chunk_line_batches(chunk[1], cfg.boilerplate_min_chars, cfg.shuffle_shards)
-
-
 def _packed(chunk: tuple[str, list[Doc]]) -> list[tuple[str, bytes]]:
     return [(chunk[0], pack(chunk[1]))]
 
@@ -198,9 +187,9 @@ class BoilerplateFn(beam.DoFn):
         if frequent is not self._source:
             self._source, self._keepers = frequent, _keeper_table(frequent)
         if not self._keepers:  # no boilerplate anywhere: nothing to change in any chunk
-            yield chunk
+            yield chunk[0], unpack(chunk[1])
             return
-        key, docs = chunk
+        key, docs = chunk[0], unpack(chunk[1])
         kept: list[Doc] = []
         counts: Counter = Counter()
         for doc in docs:
@@ -488,10 +477,17 @@ class CheckPairsFn(beam.DoFn):
 
 
 class FilterFn(beam.DoFn):
-    """Drop the duplicates (each pointing at its representative) from the chunks."""
+    """Drop the duplicates (each pointing at its representative) from the chunks.
 
-    def __init__(self, stage: str):
+    With ``config.boilerplate`` the survivors leave packed (the runner holds them until the
+    frequent lines are known, and bytes are cheaper to hold than dicts), and their
+    boilerplate line batches are emitted here, tagged ``LINE_BATCHES``, while the chunk is
+    unpacked anyway.
+    """
+
+    def __init__(self, stage: str, config: DedupConfig | None = None):
         self.stage = stage
+        self.config = config or DedupConfig(boilerplate=False)
 
     def process(self, chunk: tuple[str, list[Doc]], removed: dict[str, tuple[str, str]]) -> Iterator[Any]:
         if is_index_element(chunk):
@@ -513,8 +509,15 @@ class FilterFn(beam.DoFn):
         bump(self.stage, counts)
         if counts:
             yield pvalue.TaggedOutput(COUNTS, dict(counts))
-        if kept:
+        if not kept:
+            return
+        cfg = self.config
+        if not cfg.boilerplate:
             yield key, kept
+            return
+        for batch in chunk_line_batches(kept, cfg.boilerplate_min_chars, cfg.shuffle_shards):
+            yield pvalue.TaggedOutput(LINE_BATCHES, batch)
+        yield key, chunk[1] if len(kept) == len(docs) and isinstance(chunk[1], bytes) else pack(kept)
 
 
 class UnionFind(beam.CombineFn):
@@ -623,8 +626,8 @@ class DeduplicateDocuments(beam.PTransform):
         removed = pvalue.AsSingleton(removed_map)
 
         # 2. apply
-        out = chunks | "Filter" >> beam.ParDo(FilterFn(stage), removed).with_outputs(
-            COUNTS, DROPPED, main=DOCS
+        out = chunks | "Filter" >> beam.ParDo(FilterFn(stage, cfg), removed).with_outputs(
+            COUNTS, DROPPED, LINE_BATCHES, main=DOCS
         )
         survivors = out[DOCS]
         counts_parts += [out[COUNTS], removed_map | "ClusterSizes" >> beam.Map(cluster_sizes)]
@@ -633,8 +636,7 @@ class DeduplicateDocuments(beam.PTransform):
         # 3. boilerplate lines, on the surviving documents
         if cfg.boilerplate:
             frequent = (
-                survivors
-                | "LineBatches" >> beam.ParDo(LineBatchesFn(cfg))
+                out[LINE_BATCHES]
                 | "GroupLines" >> beam.GroupByKey()
                 | "FrequentLines"
                 >> beam.Map(lambda kv: frequent_lines(list(kv[1]), cfg.boilerplate_min_docs))
