@@ -198,3 +198,12 @@ def test_chinese_conversions_are_applied_and_counted():
     assert outcome.removed["fullwidth_ascii"] == 12 * 2  # 3-byte forms became 1-byte letters
     untouched, _ = Cleaner(CleanConfig()).clean(doc("man-ls.zh_CN.1.txt", traditional), None)
     assert "目錄" in untouched["text"]  # conversion is opt-in
+
+
+def test_html_nested_beyond_any_browser_is_dropped_quickly():
+    import time
+
+    page = "<html><body>" + "<div>" * 200_000 + "text" + "</body></html>"
+    started = time.monotonic()
+    _, reason, _ = clean("deep.html", "docs", page)
+    assert reason == "html_too_deep" and time.monotonic() - started < 10

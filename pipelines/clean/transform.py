@@ -33,7 +33,7 @@ from pipelines.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, drop
 from pipelines.clean import quality
 from pipelines.clean.blocks import ALL_KINDS, PROSE, logical_lines
 from pipelines.clean.config import CleanConfig
-from pipelines.clean.html import extract_text
+from pipelines.clean.html import HtmlTooDeep, extract_text
 from pipelines.clean.langid import identify
 from pipelines.clean.normalize import normalize_text
 from pipelines.clean.pii import mask_pii
@@ -101,6 +101,8 @@ class Cleaner:
             with self.step("html"):
                 try:
                     text = extract_text(text, config.html_extractor)
+                except HtmlTooDeep as exc:  # bounded work per page: nesting no parser finishes
+                    return None, exc.reason
                 except Exception:  # a page the extractor cannot parse is a drop, not a crash
                     return None, "html_extraction_failed"
             meta["content_type"] = "text/plain"
