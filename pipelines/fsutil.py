@@ -8,8 +8,10 @@ single PUT is already atomic, the rename is a copy + delete of a complete object
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,35 @@ from dataclasses import dataclass
 import fsspec
 
 TMP_PREFIX = "._tmp-"
+LOCK_SUFFIX = ".lmforge.lock"  # the lock's own heartbeat temporaries belong to the live run
+
+
+class DiskFullError(OSError):
+    """No space left while writing an output file: the message names the file and the space."""
+
+
+def free_bytes(path: str) -> int | None:
+    """Free space on the filesystem holding ``path`` (local only), or None."""
+    if not is_local(path):
+        return None
+    probe = path.removeprefix("file://") or "."
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    try:
+        return shutil.disk_usage(probe or ".").free
+    except OSError:
+        return None
+
+
+def disk_full_error(path: str, needed: int | None) -> DiskFullError:
+    """The one line a user needs: which file, how many bytes it needed, how many are free."""
+    need = f"{needed:,} bytes" if needed is not None else "more space"
+    free = free_bytes(path)
+    have = f"; {free:,} bytes free there" if free is not None else ""
+    return DiskFullError(
+        errno.ENOSPC,
+        f"disk full: writing {path} needed {need}{have}. Free some space or write --output elsewhere",
+    )
 
 
 def get_fs(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -132,32 +163,42 @@ def _tmp_path(path: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "wb") -> Iterator[io.IOBase]:
-    """Open ``path`` for writing through a temporary sibling; rename into place on success only."""
+def atomic_open(path: str, mode: str = "wb", size: int | None = None) -> Iterator[io.IOBase]:
+    """Open ``path`` for writing through a temporary sibling; rename into place on success only.
+
+    A full disk raises ``DiskFullError`` naming ``path`` and the space needed (``size`` when the
+    caller knows it, else what was written so far), instead of a bare ``OSError``.
+    """
     if mode not in ("wb", "w"):
         raise ValueError("atomic_open supports 'wb' and 'w'")
     fs, fs_path = get_fs(path)
     parent = fs_path.rpartition("/")[0]
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
     tmp = _tmp_path(fs_path)
+    written: list[int | None] = [size]
     try:
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
         with fs.open(tmp, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
+            if written[0] is None:
+                with contextlib.suppress(Exception):
+                    written[0] = f.tell()
             if hasattr(f, "flush"):
                 f.flush()
             if hasattr(f, "fileno"):
                 with contextlib.suppress(OSError, io.UnsupportedOperation, AttributeError):
                     os.fsync(f.fileno())
         fs.mv(tmp, fs_path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(Exception):
             fs.rm(tmp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not isinstance(exc, DiskFullError):
+            raise disk_full_error(path, written[0]) from exc
         raise
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", size=len(data)) as f:
         f.write(data)
 
 
@@ -176,13 +217,23 @@ def read_text(path: str) -> str:
 
 
 def remove_stale_temporaries(directory: str) -> int:
-    """Delete temporary files a crashed run left behind in ``directory``; return how many."""
+    """Delete what a killed run left behind in ``directory``: ``._tmp-*`` files and directories
+    (staging areas), at any depth; return how many. The lock's heartbeat files are left alone."""
     fs, p = get_fs(directory)
     if not fs.exists(p):
         return 0
-    stale = [f for f in fs.find(p) if os.path.basename(f).startswith(TMP_PREFIX)]
+    root = p.rstrip("/")
+    stale: list[str] = []
+    for name in sorted(fs.find(p, withdirs=True)):
+        rel = name[len(root) :].lstrip("/") if name.startswith(root) else os.path.basename(name)
+        parts = rel.split("/")
+        if any(s == name or name.startswith(s.rstrip("/") + "/") for s in stale[-1:]):
+            continue  # inside a stale directory already collected
+        if parts[-1].startswith(TMP_PREFIX) and not parts[-1].endswith(LOCK_SUFFIX):
+            stale.append(name)
     for f in stale:
-        fs.rm(f)
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm(f, recursive=True)
     return len(stale)
 
 

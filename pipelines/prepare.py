@@ -78,7 +78,8 @@ Then: python -m pipelines.verify DIR; python -m pipelines.report DIR.
 
 Exit status: 0 committed (or nothing new), 1 the counts do not add up (nothing committed),
 2 a bad --config, 3 another run holds the dataset's lock, 4 the run kept no document (nothing
-committed; the message names the quarantine and drop reasons).
+committed; the message names the quarantine and drop reasons), 5 the disk filled up (nothing
+committed; the message names the file and the space it needed).
 """,
     extra_args=add_prepare_args,
 )
@@ -282,8 +283,9 @@ def run(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     options, opts = parse_options(argv, COMMAND)
+    from pipelines import fsutil
     from pipelines.lock import DatasetLock, LockedError
-    from pipelines.runner import setup_logging
+    from pipelines.runner import EXIT_DISK_FULL, explain_failure, setup_logging
 
     setup_logging()
     try:
@@ -297,6 +299,7 @@ def run(argv: list[str] | None = None) -> int:
                 log.warning(
                     "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
                 )
+            fsutil.remove_stale_temporaries(out)  # a killed run's ._tmp-* files, even if nothing is new
             try:
                 plan = _plan(out, opts)
             except FileNotFoundError as exc:
@@ -305,10 +308,16 @@ def run(argv: list[str] | None = None) -> int:
             if plan.nothing_new:
                 return 0
             elapsed = _execute(options, opts, config, plan)
+        return _finish(opts, config, plan, elapsed)
     except LockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    return _finish(opts, config, plan, elapsed)
+    except Exception as exc:  # a full disk: one line, never a traceback
+        line = explain_failure(exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_DISK_FULL
 
 
 def main() -> None:

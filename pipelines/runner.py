@@ -10,8 +10,10 @@ imports this module) answers without loading it.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +51,9 @@ def setup_logging() -> None:
     )
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Beam logs a failing step's traceback before re-raising it; the CLI says what went wrong
+    # in one line (a full disk) or re-raises a genuine bug with its traceback anyway.
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
 
 
 def format_summary(stats: dict) -> str:
@@ -106,30 +111,140 @@ def load_config_or_exit(path: str | None) -> PipelineConfig:
         raise SystemExit(2) from None
 
 
+EXIT_BAD_INPUT = 2  # a bad --config, an --input that matches nothing, an output a stage must not touch
+EXIT_LOCKED = 3  # another run holds the output's lock
+EXIT_DISK_FULL = 5  # the disk filled up: nothing was committed
+DISK_FULL_LINE = re.compile(r"disk full: .*?(?= \[while running|'\]|\]|$)")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first (Beam wraps a worker's exception)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def explain_failure(exc: BaseException) -> str | None:
+    """One line for a failure a user can fix (a full disk), or None for a genuine bug."""
+    for e in _chain(exc):
+        text = str(e)
+        m = DISK_FULL_LINE.search(text)
+        if m:
+            return f"error: {m.group().rstrip()}"
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space left on device" in text:
+            where = f" writing {e.filename}" if isinstance(e, OSError) and e.filename else ""
+            return f"error: disk full (no space left on device){where}. Free some space or write --output elsewhere"
+    return None
+
+
+class RunOptions:
+    """A stage's options view plus what the runner decided (input files, staging, layout):
+    Beam's options views refuse attributes they do not declare."""
+
+    def __init__(self, view: Any):
+        self._view = view
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+
 def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: AfterFn | None = None) -> int:
     """Parse flags, load config, build the pipeline with ``build``, run it and print the summary.
 
-    ``after(options, config)`` runs once the pipeline has finished (e.g. to warn about the output).
+    The output takes the dataset lock (a second run on it is refused, exit 3); leftovers of a
+    killed run are removed first; everything is written beside the old output and switched in
+    at the end (``pipelines.commit``). ``after(options, config)`` runs once the pipeline has
+    finished (e.g. to warn about the output). Settings a user gets wrong end with one line.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    options, ours = parse_options(argv, command)
+    options, view = parse_options(argv, command)
+    ours = RunOptions(view)
     setup_logging()
     from pipelines import fsutil
-    from pipelines.accounting import STATS_FILENAME
+    from pipelines.commit import StageRefused
+    from pipelines.lock import DatasetLock, LockedError
 
     try:
         config = load_config_or_exit(ours.config)
     except SystemExit as exc:
         return int(exc.code or 0)
-    started = time.monotonic()
-    pipeline = make_pipeline(options)
-    build(pipeline, ours, config)
-    result = pipeline.run()
-    result.wait_until_finish()
-    elapsed = time.monotonic() - started
+    ours.output = ours.output.rstrip("/") or ours.output
+    try:
+        ours.input_files = fsutil.expand_inputs(ours.input)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        with DatasetLock(ours.output) as lock:
+            if lock.took_over is not None:
+                log.warning(
+                    "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
+                )
+            removed = fsutil.remove_stale_temporaries(ours.output)
+            if removed:
+                log.info("%s: removed %d leftover temporary file(s) of a killed run", command.stage, removed)
+            return _run_locked(options, ours, config, command, build, after)
+    except LockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except StageRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StageFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DISK_FULL
+    except Exception as exc:
+        line = explain_failure(exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_DISK_FULL
+
+
+class StageFailed(RuntimeError):
+    """A run that failed for a reason the user can fix; the message is the whole explanation."""
+
+
+def _run_locked(
+    options: Any, ours: Any, config: PipelineConfig, command: Command, build: BuildFn, after: AfterFn | None
+) -> int:
+    """Build and run into a staging area, switch the outputs in, print the summary."""
+    from pipelines import commit, fsutil
+    from pipelines.accounting import STATS_FILENAME
+
+    final = ours.output
+    staging = commit.new_staging_dir(final)
+    token_dataset = command.stage == "tokenize"
+    if token_dataset:  # shards and tokenizer: new names, then the manifest switch (commit.promote)
+        ours.token_layout = commit.prepare_token_output(final)
+        ours.accounting_dir = staging
+    else:
+        ours.output, ours.final_output = staging, final
+    try:
+        started = time.monotonic()
+        pipeline = make_pipeline(options)
+        build(pipeline, ours, config)
+        try:
+            pipeline.run().wait_until_finish()
+        except Exception as exc:
+            line = explain_failure(exc)
+            if line is None:
+                raise
+            # the file the user will look for: its final name, not the staging one
+            raise StageFailed(line.removeprefix("error: ").replace(staging, final)) from None
+        elapsed = time.monotonic() - started
+        ours.output = final
+        if token_dataset:
+            commit.promote(final)
+        commit.switch_outputs(staging, final, commit.STAGE_OUTPUTS.get(command.stage, ()))
+    finally:
+        ours.output = final
+        fsutil.remove_tree(staging)
     if after is not None:
         after(ours, config)
-    stats_path = fsutil.join(ours.output, STATS_FILENAME)
+    stats_path = fsutil.join(final, STATS_FILENAME)
     if fsutil.exists(stats_path):
         stats = json.loads(fsutil.read_text(stats_path))
         print(format_summary(stats), file=sys.stderr)

@@ -24,7 +24,8 @@ Writes, under --output:
   dropped/*.jsonl.gz           dropped documents with reason and measures (--keep-dropped)
 Then: python -m pipelines.report DIR (add --what-if clean.thresholds.LANG.KEY=VALUE to try thresholds).
 
-Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config.
+Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config or --input, 3 another run holds
+the output's lock, 5 the disk filled up (the previous output stays as it was).
 """,
 )
 
@@ -36,7 +37,9 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
     from pipelines.io.readers import ReadDocuments
     from pipelines.outputs import WriteStageOutputs
 
-    read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
+    read = pipeline | "Read" >> ReadDocuments(
+        opts.input, config.read, files=getattr(opts, "input_files", None)
+    )
     clean = read.docs | "Clean" >> CleanDocuments(config.clean, report_dir=opts.output)
     # The settings go into stats.json: `pipelines.report --what-if` compares with them.
     recorded = {"config": {"read": to_dict(config.read), "clean": to_dict(config.clean)}}

@@ -9,8 +9,10 @@ boilerplate lines to ``DIR/dedup_boilerplate.json``. Settings: the ``dedup:`` se
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
+from pipelines import fsutil
 from pipelines.options import Command, options_class
 from pipelines.runner import run_stage
 
@@ -44,7 +46,8 @@ Writes, under --output:
   stats.json                   counts, bytes removed (annotations)
   dropped/*.jsonl.gz           duplicates with duplicate_of (--keep-dropped)
 
-Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config.
+Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config or --input, 3 another run holds
+the output's lock, 5 the disk filled up (the previous output stays as it was).
 """,
     extra_args=add_dedup_args,
 )
@@ -64,14 +67,28 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
     from pipelines.io.readers import ReadDocuments
     from pipelines.outputs import WriteStageOutputs
 
-    read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
+    read = pipeline | "Read" >> ReadDocuments(
+        opts.input, config.read, files=getattr(opts, "input_files", None)
+    )
     dedup = read.docs | "Dedup" >> DeduplicateDocuments(
         config.dedup,
-        index_inputs=opts.index_from or [],
+        index_inputs=index_inputs(opts.index_from or [], getattr(opts, "final_output", None)),
         index_output=fsutil.join(opts.output, "dedup_index"),
         report_dir=opts.output,
     )
     chain(read, dedup) | "Write" >> WriteStageOutputs(opts.output, "dedup", opts.keep_dropped)
+
+
+def index_inputs(patterns: list[str], final_output: str | None) -> list[str]:
+    """``--index-from`` files, never this output's own ``dedup_index/`` (which this run replaces):
+    the run writes into a staging directory, so the transform cannot tell them apart itself."""
+    if not final_output or not patterns:
+        return patterns
+    from pipelines.dedup import index
+
+    own = os.path.abspath(fsutil.join(final_output, "dedup_index")) + os.sep
+    files = index.expand(patterns)
+    return [f for f in files if "://" in f or not os.path.abspath(f).startswith(own)] or []
 
 
 def main(argv: list[str] | None = None) -> int:

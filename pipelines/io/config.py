@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TEXT_MODES = ("document", "paragraph")
+
 
 @dataclass
 class ReadConfig:
@@ -16,3 +18,16 @@ class ReadConfig:
     max_doc_bytes: int = 10 * 1024 * 1024  # larger documents are quarantined (reason: too_large)
     max_line_bytes: int = 64 * 1024 * 1024  # longer JSONL lines are skipped in pieces (reason: line_too_long)
     text_mode: str = "document"  # plain text: "document" (one per file) or "paragraph" (per blank-line block)
+
+    def __post_init__(self) -> None:
+        """A wrong value fails here, before a pipeline starts (a typo is never silently ignored)."""
+        if self.text_mode not in TEXT_MODES:
+            raise ValueError(f"read.text_mode must be 'document' or 'paragraph', not {self.text_mode!r}")
+        for name in ("text_field", "id_field", "url_field"):
+            if not getattr(self, name):
+                raise ValueError(f"read.{name} must be a non-empty field name")
+        if self.source is not None and not self.source:
+            raise ValueError("read.source must be a non-empty label or null (the file name)")
+        for name in ("chunk_docs", "chunk_bytes", "max_doc_bytes", "max_line_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"read.{name} must be a positive integer, not {getattr(self, name)!r}")

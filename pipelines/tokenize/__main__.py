@@ -30,12 +30,17 @@ Writes, under --output:
 The validation split: documents whose stable id hash falls below tokenize.validation_fraction,
 at least tokenize.min_validation_docs of them (see --print-config).
 
-Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config or tokenize setting.
+Over an existing dataset, the new files are written beside the old ones and manifest.json is
+replaced last: a run killed at any moment leaves the previous dataset usable.
+
+Exit status: 0 ok, 1 the counts do not add up, 2 a bad --config, --input or tokenize setting, 3
+another run holds the output's lock, 5 the disk filled up (the previous dataset stays as it was).
 """,
 )
 
 
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
+    from pipelines.commit import TokenLayout
     from pipelines.io.readers import ReadDocuments
     from pipelines.tokenize.transform import WriteTokenDataset
 
@@ -43,8 +48,19 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
         config.tokenize.check()
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    read = pipeline | "Read" >> ReadDocuments(opts.input, config.read)
-    read | "TokenDataset" >> WriteTokenDataset(opts.output, config, "tokenize", opts.keep_dropped)
+    read = pipeline | "Read" >> ReadDocuments(
+        opts.input, config.read, files=getattr(opts, "input_files", None)
+    )
+    layout = getattr(opts, "token_layout", None) or TokenLayout()
+    read | "TokenDataset" >> WriteTokenDataset(
+        opts.output,
+        config,
+        "tokenize",
+        opts.keep_dropped,
+        shards_dir=layout.shards_dir,
+        accounting_dir=getattr(opts, "accounting_dir", None),
+        tokenizer_file=layout.tokenizer_file,
+    )
 
 
 def warn_small_validation(opts: Any, config: PipelineConfig) -> None:

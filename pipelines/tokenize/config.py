@@ -41,23 +41,41 @@ class TokenizeConfig:
                 out.append(tok)
         return out
 
+    def __post_init__(self) -> None:
+        """Settings out of range fail when the config is loaded, before a pipeline starts."""
+        self.check()
+
     def check(self) -> None:
-        """Raise ``ValueError`` naming the first setting out of range."""
+        """Raise ``ValueError`` naming the first setting out of range, its value and what is allowed."""
         if not self.eod_token:
             raise ValueError("tokenize.eod_token must be a non-empty string")
-        if self.vocab_size < 256 + len(self.all_special_tokens()):
-            raise ValueError("tokenize.vocab_size must cover the 256 byte tokens plus the special tokens")
+        floor = 256 + len(self.all_special_tokens())
+        if self.vocab_size < floor:
+            raise ValueError(
+                f"tokenize.vocab_size must be at least {floor} (the 256 byte tokens plus "
+                f"{floor - 256} special token(s)), not {self.vocab_size}"
+            )
+        if self.vocab_size > 2**32:
+            raise ValueError(f"tokenize.vocab_size must be at most 2**32, not {self.vocab_size}")
+        if self.min_frequency < 1:
+            raise ValueError(f"tokenize.min_frequency must be 1 or more, not {self.min_frequency}")
         if not 0.0 < self.sample_fraction <= 1.0:
-            raise ValueError("tokenize.sample_fraction must be in (0, 1]")
+            raise ValueError(f"tokenize.sample_fraction must be in (0, 1], not {self.sample_fraction}")
         if self.sample_max_docs < 1:
-            raise ValueError("tokenize.sample_max_docs must be positive")
+            raise ValueError(f"tokenize.sample_max_docs must be positive, not {self.sample_max_docs}")
         if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError("tokenize.validation_fraction must be in [0, 1)")
+            raise ValueError(
+                f"tokenize.validation_fraction must be in [0, 1), not {self.validation_fraction}"
+            )
         if self.min_validation_docs < 0:
-            raise ValueError("tokenize.min_validation_docs must be 0 or more")
+            raise ValueError(
+                f"tokenize.min_validation_docs must be 0 or more, not {self.min_validation_docs}"
+            )
         if not 1 <= self.target_shard_tokens <= 2**30:
-            raise ValueError("tokenize.target_shard_tokens must be in [1, 2**30]")
+            raise ValueError(
+                f"tokenize.target_shard_tokens must be in [1, 2**30], not {self.target_shard_tokens}"
+            )
         if self.max_piece_chars < 64:
-            raise ValueError("tokenize.max_piece_chars must be at least 64")
+            raise ValueError(f"tokenize.max_piece_chars must be at least 64, not {self.max_piece_chars}")
         if self.compression not in (None, "zstd", "lz4"):
-            raise ValueError("tokenize.compression must be null, 'zstd' or 'lz4'")
+            raise ValueError(f"tokenize.compression must be null, 'zstd' or 'lz4', not {self.compression!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -55,9 +56,9 @@ class TrainOrLoadTokenizer(beam.PTransform):
     runner), or loads ``config.tokenizer_path``.
     """
 
-    def __init__(self, output_dir: str, config: TokenizeConfig):
+    def __init__(self, output_dir: str, config: TokenizeConfig, filename: str = TOKENIZER_FILENAME):
         super().__init__()
-        self.path = fsutil.join(output_dir, TOKENIZER_FILENAME)
+        self.path = fsutil.join(output_dir, filename)
         self.config = config
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
@@ -92,10 +93,12 @@ class TrainOrLoadTokenizer(beam.PTransform):
         )
 
 
-def tokenizer_info(tokenizer_json: str, config: TokenizeConfig) -> TokenizerInfo:
+def tokenizer_info(
+    tokenizer_json: str, config: TokenizeConfig, filename: str = TOKENIZER_FILENAME
+) -> TokenizerInfo:
     spec = bpe.describe(tokenizer_json, config)
     return TokenizerInfo(
-        file=TOKENIZER_FILENAME,
+        file=filename,
         sha256=sha256_bytes(tokenizer_json.encode("utf-8")),
         vocab_size=spec.vocab_size,
         special_tokens=spec.special_tokens,
@@ -300,6 +303,7 @@ class TokenizeAndShard(beam.PTransform):
         shards_dir: str = SHARDS_DIR,
         stage: str = "tokenize",
         min_validation: int = 0,
+        tokenizer_file: str = TOKENIZER_FILENAME,
     ):
         super().__init__()
         self.output_dir = output_dir
@@ -308,6 +312,7 @@ class TokenizeAndShard(beam.PTransform):
         self.shards_dir = shards_dir
         self.stage = stage
         self.min_validation = min_validation
+        self.tokenizer_file = tokenizer_file
 
     def expand(self, chunks: beam.PCollection) -> ShardOutputs:
         cfg = self.config
@@ -315,7 +320,7 @@ class TokenizeAndShard(beam.PTransform):
         if self.min_validation > 0:
             floor = chunks | "ValidationFloor" >> ValidationFloor(self.min_validation, cfg.split_seed)
             sides.append(pvalue.AsSingleton(floor))
-        info = self.tokenizer_json | "TokenizerInfo" >> beam.Map(tokenizer_info, cfg)
+        info = self.tokenizer_json | "TokenizerInfo" >> beam.Map(tokenizer_info, cfg, self.tokenizer_file)
         tokenized = chunks | "Tokenize" >> beam.ParDo(TokenizeFn(cfg, self.stage), *sides).with_outputs(
             COUNTS, QUARANTINE, main=DOCS
         )
@@ -345,6 +350,26 @@ class TokenizeAndShard(beam.PTransform):
 
 
 # -- the whole stage -------------------------------------------------------------------------------
+def dataset_relative(path: str, output_dir: str) -> str:
+    """``path`` relative to the dataset directory when it lies inside it, else unchanged: a
+    manifest must not record where the dataset happened to live (it moves, it is copied)."""
+    if "://" in path or "://" in output_dir:
+        base = output_dir.rstrip("/") + "/"
+        return path[len(base) :] if path.startswith(base) else path
+    root = os.path.abspath(output_dir)
+    full = os.path.abspath(path)
+    return os.path.relpath(full, root) if full.startswith(root + os.sep) else path
+
+
+def recorded_config(config: PipelineConfig, output_dir: str) -> dict[str, Any]:
+    """The settings a manifest records; a tokenizer inside the dataset by its relative path."""
+    data = dataclasses.asdict(config)
+    tok = data.get("tokenize", {})
+    if tok.get("tokenizer_path"):
+        tok["tokenizer_path"] = dataset_relative(tok["tokenizer_path"], output_dir)
+    return data
+
+
 ManifestWriter = Callable[[Manifest], None]
 
 
@@ -384,8 +409,10 @@ class WriteTokenDataset(beam.PTransform):
         parent: Manifest | None = None,
         manifest_writer: ManifestWriter | None = None,
         accounting_dir: str | None = None,
+        tokenizer_file: str = TOKENIZER_FILENAME,
     ):
         super().__init__()
+        self.tokenizer_file = tokenizer_file
         self.accounting_dir = accounting_dir or output_dir  # stats.json, quarantine/, dropped/
         config.tokenize.check()
         self.output_dir = output_dir
@@ -404,9 +431,17 @@ class WriteTokenDataset(beam.PTransform):
 
     def expand(self, upstream: StageOutputs) -> TokenDatasetOutputs:
         cfg = self.config.tokenize
-        tok_json = upstream.docs | "Tokenizer" >> TrainOrLoadTokenizer(self.output_dir, cfg)
+        tok_json = upstream.docs | "Tokenizer" >> TrainOrLoadTokenizer(
+            self.output_dir, cfg, self.tokenizer_file
+        )
         out = upstream.docs | "TokenizeAndShard" >> TokenizeAndShard(
-            self.output_dir, cfg, tok_json, self.shards_dir, self.stage, self.min_validation()
+            self.output_dir,
+            cfg,
+            tok_json,
+            self.shards_dir,
+            self.stage,
+            self.min_validation(),
+            self.tokenizer_file,
         )
         counts = (upstream.counts, out.counts) | "AllCounts" >> beam.Flatten()
         quarantine = (upstream.quarantine, out.quarantine) | "AllQuarantine" >> beam.Flatten()
@@ -415,12 +450,13 @@ class WriteTokenDataset(beam.PTransform):
         ) | "Accounting" >> WriteAccounting(
             self.accounting_dir, self.stage, self.keep_dropped, after=[out.shards, tok_json]
         )
-        config_dict = dataclasses.asdict(self.config)
+        config_dict = recorded_config(self.config, self.output_dir)
         parent, writer, version, stage = self.parent, self.manifest_writer, self.code_version, self.stage
+        tokenizer_file = self.tokenizer_file
 
         def write_manifest(stats_doc: dict, shard_infos: list[dict], tok: str) -> dict:
             manifest = build_manifest(
-                tokenizer_info(tok, cfg),
+                tokenizer_info(tok, cfg, tokenizer_file),
                 shard_infos,
                 stats_doc["counts"],
                 config_dict,
