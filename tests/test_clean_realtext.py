@@ -207,3 +207,12 @@ def test_html_nested_beyond_any_browser_is_dropped_quickly():
     started = time.monotonic()
     _, reason, _ = clean("deep.html", "docs", page)
     assert reason == "html_too_deep" and time.monotonic() - started < 10
+
+
+def test_technical_chinese_is_identified_as_chinese():
+    from pipelines.clean.langid import identify
+
+    page = (REAL / "man-ls.zh_CN.1.txt").read_text(encoding="utf-8")
+    for start in range(0, 6000, 600):  # every part of the page, option lists included
+        found = identify(page[start:])
+        assert found.lang == "zh" and found.score > 0.9, (start, found)

@@ -34,5 +34,15 @@ def identify(text: str, max_chars: int = 600, max_bytes: int = 1024) -> LangResu
     character) as cheap as English; a few hundred characters are plenty for a confident answer.
     """
     head = text[:max_chars].encode("utf-8")[:max_bytes]  # py3langid trims a cut-off last character
-    lang, score = identifier().classify(head)
-    return LangResult(str(lang), float(score))
+    ranked = identifier().rank(head)
+    lang, score = ranked[0]
+    family = FAMILIES.get(lang)
+    if family is not None:  # written Chinese: the model splits its probability among varieties
+        lang, score = family, sum(p for code, p in ranked if FAMILIES.get(code) == family)
+    return LangResult(str(lang), min(float(score), 1.0))
+
+
+# Codes the model gives to varieties written with the same script and standard: Cantonese
+# and Wu are told apart from Mandarin by a few characters, so technical Chinese (man pages
+# full of option names) often lands on them, with the probability split among the three.
+FAMILIES = {"zh": "zh", "yue": "zh", "wuu": "zh"}
