@@ -76,6 +76,7 @@ from pipelines.dedup.boilerplate import (
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.minhash import band_keys, estimated_jaccard, flat_signatures, optimal_bands
 from pipelines.dedup.shingles import chunk_shingles
+from pipelines.io.ids import UniqueIds
 from pipelines.io.packing import pack, unpack
 from pipelines.progress import RateLogger
 
@@ -589,13 +590,16 @@ class DeduplicateDocuments(beam.PTransform):
         if self.index_output:  # never read what this run writes (e.g. leftovers of a failed try)
             out_prefix = _abs(self.index_output).rstrip("/") + "/"
             index_files = [f for f in index_files if not _abs(f).startswith(out_prefix)]
+        # Every document id unique first, earlier runs' ids included: dedup tells documents
+        # apart by id (see pipelines/io/ids.py).
+        chunks, id_counts = chunks | "UniqueIds" >> UniqueIds(index_files)
         if index_files:
             chunks = (
                 chunks,
                 p | "IndexFiles" >> beam.Create([(path, None) for path in index_files]),
             ) | "WithIndex" >> beam.Flatten()
         chunks = chunks | "Pack" >> beam.ParDo(PackFn(cfg))
-        counts_parts: list[beam.PCollection] = []
+        counts_parts: list[beam.PCollection] = [id_counts]
         dropped_parts: list[beam.PCollection] = []
 
         # 1. documents as they arrived: exact and fuzzy duplicates (boilerplate lines come

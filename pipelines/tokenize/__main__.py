@@ -40,7 +40,10 @@ another run holds the output's lock, 5 the disk filled up (the previous dataset 
 
 
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
+    import apache_beam as beam
+
     from pipelines.commit import TokenLayout
+    from pipelines.io.ids import UniqueIds
     from pipelines.io.readers import ReadDocuments
     from pipelines.tokenize.transform import WriteTokenDataset
 
@@ -52,7 +55,10 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
         opts.input, config.read, files=getattr(opts, "input_files", None)
     )
     layout = getattr(opts, "token_layout", None) or TokenLayout()
-    read | "TokenDataset" >> WriteTokenDataset(
+    # documents not deduplicated (raw input, clean's output) may share ids: a shard needs unique ones
+    docs, id_counts = read.docs | "UniqueIds" >> UniqueIds()
+    counts = (read.counts, id_counts) | "ReadCounts" >> beam.Flatten()
+    read._replace(docs=docs, counts=counts) | "TokenDataset" >> WriteTokenDataset(
         opts.output,
         config,
         "tokenize",

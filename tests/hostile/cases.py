@@ -69,6 +69,7 @@ class Observed:
     output: str = ""  # stderr (and stdout) of a CLI run, or the error message of a pure call
     crashed: bool = False  # an exception escaped / a traceback was printed
     note: str = ""
+    violations: list[str] = field(default_factory=list)  # bad things that went through (-> "hole")
 
     def describe(self) -> str:
         parts = []
@@ -84,6 +85,8 @@ class Observed:
         line = first_error_line(self.output)
         if line:
             parts.append(repr(line[:80]))
+        if self.violations:
+            parts.append("VIOLATED: " + "; ".join(self.violations))
         if self.note:
             parts.append(self.note)
         return " ".join(parts) or "-"
@@ -122,6 +125,8 @@ def judge(expected: Expected, observed: Observed) -> str:
         return "crash"
     if expected.docs is not None and observed.docs is not None and observed.docs < expected.docs:
         return "lost"
+    if observed.violations:
+        return "hole"
     want_failure = expected.outcome in ("error", "refusal")
     if want_failure:
         if observed.exit_code == 0 or (observed.exit_code is None and not observed.output):
