@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import math
 import re
 import typing
 from collections.abc import Iterable, Mapping
@@ -79,6 +80,10 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config: {f.name} must be a finite number, got {value!r}")
         checks = [
             (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
@@ -86,7 +91,11 @@ class TrainConfig:
             (self.attention in ATTENTION, f"attention must be one of {ATTENTION}, got {self.attention!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto|cpu|cuda, got {self.device!r}"),
             (self.n_layer >= 1 and self.d_model >= 1, "n_layer and d_model must be >= 1"),
-            (self.model != "gpt" or self.d_model % self.n_head == 0, "d_model must be divisible by n_head"),
+            (self.n_head >= 1 and self.d_ff >= 0, "n_head must be >= 1 and d_ff >= 0"),
+            (
+                self.model != "gpt" or self.n_head < 1 or self.d_model % self.n_head == 0,
+                "d_model must be divisible by n_head",
+            ),
             (
                 self.model != "gpt" or (self.d_model // max(self.n_head, 1)) % 2 == 0,
                 "head size must be even (RoPE)",
@@ -99,6 +108,15 @@ class TrainConfig:
             (0.0 <= self.decay_frac <= 1.0, "decay_frac must be in [0, 1]"),
             (self.warmup_steps >= 0 and self.eval_steps >= 1, "warmup_steps >= 0 and eval_steps >= 1"),
             (self.keep_ckpts >= 1 and self.log_every >= 1, "keep_ckpts and log_every must be >= 1"),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
+            (self.rope_theta > 0 and self.eps > 0, "rope_theta and eps must be > 0"),
+            (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "beta1 and beta2 must be in [0, 1)"),
+            (self.weight_decay >= 0 and self.grad_clip >= 0, "weight_decay and grad_clip must be >= 0"),
+            (self.peak_flops >= 0, "peak_flops must be >= 0"),
+            (
+                min(self.eval_every, self.ckpt_every, self.data_workers, self.dataset_version) >= 0,
+                "eval_every, ckpt_every, data_workers and dataset_version must be >= 0",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -113,27 +131,40 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
         hints = typing.get_type_hints(cls)
         return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()})
 
 
+def _number(value: Any) -> Any:
+    """``"1e-3"`` as 0.001: PyYAML follows YAML 1.1, which reads ``1e-3`` (no dot) as a string."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value.strip())
+    return value
+
+
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check a YAML value against the field's type; ints are accepted where floats are expected."""
+    """Check a YAML value against the field's type; ints are accepted where floats are expected,
+    numbers YAML left as strings (``1e-3``) are numbers, and whole floats are accepted as ints."""
     if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
         return value
     if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        number = _number(value)
+        if isinstance(number, float) and math.isfinite(number) and number.is_integer():
+            number = int(number)
+        if isinstance(number, bool) or not isinstance(number, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
+        return number
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        number = _number(value)
+        if isinstance(number, bool) or not isinstance(number, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        return float(number)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     return value
@@ -185,9 +216,13 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} is not key=value")
-        value = yaml.safe_load(raw) if raw != "" else ""
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not key=value (e.g. lr=1e-3)")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({problem})") from exc
         # YAML 1.1 reads "3e-4" as a string; accept the number a user means.
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
@@ -198,7 +233,14 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def load_yaml_file(path: str) -> dict[str, Any]:
     """The ``--config`` file (local path or fsspec URL) as a dict."""
-    return fsutil.read_yaml_mapping(path, ConfigError)
+    try:
+        return fsutil.read_yaml_mapping(path, ConfigError)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"--config {path}: is a directory; give a YAML file") from exc
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

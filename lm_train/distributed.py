@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from lm_train.config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -35,7 +37,10 @@ class DistInfo:
 
 def resolve_device(preference: str, local_rank: int) -> torch.device:
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but torch.cuda.is_available() is False")
+        raise ConfigError(
+            "config: device=cuda, but this machine has no usable CUDA device "
+            "(torch.cuda.is_available() is False); use device=auto or device=cpu"
+        )
     if preference != "cpu" and torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")

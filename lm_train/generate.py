@@ -34,29 +34,79 @@ def run_dir_of(checkpoint_path: str) -> str:
     return checkpoint_path.rsplit("/", 2)[0] if "/" in checkpoint_path else "."
 
 
+MAX_VOCAB_SIZE = 2**32
+
+
+def _check_vocab(state: dict[str, Any], path: str) -> int:
+    """The checkpoint's vocabulary size, refused unless its embedding has that many rows
+    (checked before the model is built, so a forged number allocates nothing)."""
+    from lm_train.checkpoint import CheckpointError
+
+    vocab = state["vocab_size"]
+    embed = state["model"].get("embed.weight")
+    rows = getattr(embed, "shape", (None,))[0] if getattr(embed, "ndim", 0) else None
+    if not 0 < vocab <= MAX_VOCAB_SIZE or rows != vocab:
+        raise CheckpointError(
+            f"checkpoint {path}: vocab_size {vocab} does not match its embedding ({rows} rows); it is damaged"
+        )
+    return vocab
+
+
 def load_run(path: str) -> tuple[nn.Module, TrainConfig, dict[str, Any], str]:
     """(model in eval mode, its config, the checkpoint, the run directory) from a run dir or .pt file."""
-    from lm_train.checkpoint import load_checkpoint, resolve_checkpoint
+    from lm_train.checkpoint import check_model_state, load_checkpoint, require, resolve_checkpoint
     from lm_train.models import build_model
 
     ckpt_path = resolve_checkpoint(normalize_rundir(path))
     state = load_checkpoint(ckpt_path)
+    require(state, ckpt_path, {"model": dict, "config": dict, "vocab_size": int, "step": int})
     cfg = TrainConfig.from_dict(state["config"], f"{ckpt_path}: config")
-    model = build_model(cfg, int(state["vocab_size"]))
+    model = build_model(cfg, _check_vocab(state, ckpt_path))
+    check_model_state(state["model"], model, ckpt_path)
     model.load_state_dict(state["model"])
     model.eval()
     return model, cfg, state, run_dir_of(ckpt_path)
 
 
-def load_tokenizer(rundir: str) -> Any:
-    from tokenizers import Tokenizer
-
+def read_run_json(rundir: str) -> dict[str, Any]:
+    """``RUNDIR/run.json`` ({} when there is none); a damaged one is refused, naming it."""
     from lm_train.checkpoint import CheckpointError
+
+    path = fsutil.join(rundir, "run.json")
+    if not fsutil.exists(path):
+        return {}
+    try:
+        info = json.loads(fsutil.read_text(path))
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"{path} is damaged (not JSON: {exc}); lm_train.train rewrites it on --resume"
+        ) from exc
+    tok = info.get("tokenizer") if isinstance(info, dict) else None
+    if (
+        not isinstance(tok, dict)
+        or not isinstance(tok.get("eos_id"), int | None)
+        or not isinstance(tok.get("sha256"), str)
+    ):
+        raise CheckpointError(f"{path} is damaged (no tokenizer record with eos_id and sha256)")
+    return info
+
+
+def load_tokenizer(rundir: str, state: dict[str, Any] | None = None) -> Any:
+    """The run's ``tokenizer.json``, refused unless it is the one the model was trained with
+    (sha256 from the checkpoint, else from ``run.json``)."""
+    from lm_train.checkpoint import CheckpointError
+    from lm_train.tokenizer_file import check_bytes, load_tokenizer_bytes
 
     path = fsutil.join(rundir, "tokenizer.json")
     if not fsutil.exists(path):
         raise CheckpointError(f"{rundir} has no tokenizer.json (was it written by lm_train.train?)")
-    return Tokenizer.from_str(fsutil.read_text(path))
+    data = fsutil.read_bytes(path)
+    expected = (state or {}).get("tokenizer_sha256") or read_run_json(rundir).get("tokenizer", {}).get(
+        "sha256"
+    )
+    if isinstance(expected, str):
+        check_bytes(data, path, expected)
+    return load_tokenizer_bytes(data, path)
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
@@ -102,10 +152,22 @@ def generate_ids(
 
 
 def eos_of(rundir: str, tokenizer: Any) -> int | None:
-    run_json = fsutil.join(rundir, "run.json")
-    if fsutil.exists(run_json):
-        return json.loads(fsutil.read_text(run_json))["tokenizer"]["eos_id"]
+    info = read_run_json(rundir)
+    if info:
+        return info["tokenizer"]["eos_id"]
     return tokenizer.token_to_id("<|endoftext|>")
+
+
+def check_prompt(prompt_ids: list[int], vocab_size: int) -> str | None:
+    """Why the prompt cannot be fed to the model, or None."""
+    if not prompt_ids:
+        return "the prompt encodes to no token"
+    if max(prompt_ids) >= vocab_size:
+        return (
+            f"the prompt encodes to id {max(prompt_ids)}, beyond the model's {vocab_size} ids: "
+            "the run's tokenizer.json is not the one it was trained with"
+        )
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,23 +204,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(min(torch.get_num_threads(), int(os.environ.get("OMP_NUM_THREADS", "4"))))
     try:
         model, cfg, state, rundir = load_run(args.checkpoint)
-        tokenizer = load_tokenizer(rundir)
+        tokenizer = load_tokenizer(rundir, state)
+        eos = eos_of(rundir, tokenizer)
     except (CheckpointError, ValueError) as exc:
         print(f"lm_train.generate: error: {exc}", file=sys.stderr)
         return 1
     prompt_ids = tokenizer.encode(args.prompt, add_special_tokens=False).ids
-    if not prompt_ids:
-        print("lm_train.generate: error: the prompt encodes to no token", file=sys.stderr)
+    problem = check_prompt(prompt_ids, int(state["vocab_size"]))
+    if problem:
+        print(f"lm_train.generate: error: {problem}", file=sys.stderr)
         return 1
     new = generate_ids(
-        model,
-        prompt_ids,
-        args.max_new_tokens,
-        cfg.seq_len,
-        args.temperature,
-        args.top_k,
-        eos_of(rundir, tokenizer),
-        args.seed,
+        model, prompt_ids, args.max_new_tokens, cfg.seq_len, args.temperature, args.top_k, eos, args.seed
     )
     text = tokenizer.decode(prompt_ids + new, skip_special_tokens=True)
     print(f"[{cfg.model}, step {state['step']}, {len(new)} new tokens]")

@@ -95,12 +95,27 @@ def console_line(rec: dict[str, Any], max_steps: int, eta_s: float) -> str:
     )
 
 
+def _record(line: str) -> dict[str, Any] | None:
+    """One JSONL record, or None for a line that is not a JSON object (cut by a kill mid-write)."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def truncate_metrics(path: str, last_step: int) -> None:
-    """Drop records past ``last_step`` (written by an attempt that died before its next checkpoint)."""
+    """Drop records past ``last_step`` (written by an attempt that died before its next checkpoint),
+    and lines that are not records: a kill while writing leaves half a line."""
     if not os.path.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
-        kept = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [(line, _record(line)) for line in f if line.strip()]
+    kept = [
+        line if line.endswith("\n") else line + "\n"
+        for line, rec in lines
+        if rec is not None and isinstance(rec.get("step", 0), int) and rec.get("step", 0) <= last_step
+    ]
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.writelines(kept)
@@ -108,8 +123,14 @@ def truncate_metrics(path: str, last_step: int) -> None:
 
 
 def read_metrics(path: str) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` (local path or URL)."""
-    return [json.loads(line) for line in fsutil.read_text(path).splitlines() if line.strip()]
+    """The records of a ``metrics.jsonl`` (local path or URL). A last line that is not a record
+    (a kill mid-write) is left out; a damaged line before it is a ``ValueError`` naming it."""
+    lines = [line for line in fsutil.read_text(path).splitlines() if line.strip()]
+    records = [_record(line) for line in lines]
+    for number, rec in enumerate(records[:-1], start=1):
+        if rec is None:
+            raise ValueError(f"{path}: record {number} is not a JSON object: {lines[number - 1][:60]!r}")
+    return [rec for rec in records if rec is not None]
 
 
 class MetricsLogger:

@@ -136,13 +136,16 @@ def generate_samples(rundir: str, count: int, max_new_tokens: int) -> tuple[list
     if count <= 0:
         return [], "samples skipped (--samples 0)"
     from lm_train import generate
+    from lm_train.checkpoint import CheckpointError, NoCheckpointError
 
     try:
         model, cfg, state, run = generate.load_run(rundir)
-        tokenizer = generate.load_tokenizer(run)
-    except Exception as exc:  # a report without samples beats no report
+        tokenizer = generate.load_tokenizer(run, state)
+        eos = generate.eos_of(run, tokenizer)
+    except NoCheckpointError as exc:  # a run that died before its first checkpoint: report the rest
         return [], f"no samples: {exc}"
-    eos = generate.eos_of(run, tokenizer)
+    except (CheckpointError, ValueError) as exc:  # damage: say so, and how to report anyway
+        raise CheckpointError(f"no samples: {exc} (--samples 0 reports without them)") from exc
     start = [eos] if eos is not None else tokenizer.encode(" ", add_special_tokens=False).ids
     texts = [
         tokenizer.decode(generate.generate_ids(model, start, max_new_tokens, cfg.seq_len, 0.8, 40, eos, seed))
@@ -241,6 +244,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def write_report(rundir: str, samples_count: int, sample_tokens: int) -> dict[str, Any]:
+    """Read the run directory, write the figures and report.html; return the summary."""
+    from lm_train.generate import read_run_json
+
+    run = read_run_json(rundir)  # a damaged run.json is refused before anything is written
+    records = read_metrics(fsutil.join(rundir, "metrics.jsonl"))
+    summary = summarize(records)
+    pngs = figures(records)
+    for name, png in pngs.items():
+        fsutil.atomic_write_bytes(fsutil.join(rundir, name), png)
+    samples, note = generate_samples(rundir, samples_count, sample_tokens)
+    page = render_html(summary, run, _read_optional(fsutil.join(rundir, "config.yaml")), pngs, samples, note)
+    fsutil.atomic_write_text(fsutil.join(rundir, "report.html"), page)
+    return summary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rundir = normalize_rundir(args.rundir)
@@ -248,16 +267,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not fsutil.exists(metrics):
         print(f"lm_train.report: error: {metrics} does not exist", file=sys.stderr)
         return 1
-    records = read_metrics(metrics)
-    summary = summarize(records)
-    pngs = figures(records)
-    for name, png in pngs.items():
-        fsutil.atomic_write_bytes(fsutil.join(rundir, name), png)
-    run_text = _read_optional(fsutil.join(rundir, "run.json"))
-    run = json.loads(run_text) if run_text else {}
-    samples, note = generate_samples(rundir, args.samples, args.sample_tokens)
-    page = render_html(summary, run, _read_optional(fsutil.join(rundir, "config.yaml")), pngs, samples, note)
-    fsutil.atomic_write_text(fsutil.join(rundir, "report.html"), page)
+    from lm_train.checkpoint import CheckpointError
+
+    try:
+        summary = write_report(rundir, args.samples, args.sample_tokens)
+    except (CheckpointError, ValueError, KeyError, TypeError, OSError) as exc:
+        # A damaged file of the run directory: one line naming it.
+        detail = (
+            f"{exc}" if isinstance(exc, CheckpointError | ValueError | OSError) else f"a record lacks {exc}"
+        )
+        print(f"lm_train.report: error: {detail}", file=sys.stderr)
+        return 1
     print(json.dumps(summary, indent=2))
     print(f"wrote {rundir}/report.html (self-contained), loss.png, throughput.png")
     return 0

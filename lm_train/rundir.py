@@ -9,11 +9,52 @@ changed since the last upload). A ``file://`` URL is just a local path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 
 from pipelines import fsutil
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be one (a file, unwritable); the message says what to give instead."""
+
+
+def check_out_dir(rundir: str) -> None:
+    """Refuse an ``--out`` that is a file, or under one, before anything is built or written."""
+    if is_remote(rundir):
+        return
+    path = rundir
+    while path and not os.path.lexists(path):
+        parent = os.path.dirname(path.rstrip("/"))
+        if parent == path:
+            break
+        path = parent
+    if path and os.path.lexists(path) and not os.path.isdir(path):
+        where = "is a file" if path == rundir else f"is under {path}, which is a file"
+        raise RunDirError(
+            f"--out {rundir} {where}: give a directory (a new one, or the run directory to resume)"
+        )
+
+
+def remove_stale_temporaries(rundir: str) -> tuple[int, int]:
+    """Delete the ``._tmp-*`` files an interrupted writer left in ``rundir``; return (files, bytes).
+
+    Every file of a run directory is written through such a temporary sibling and renamed,
+    so at the start of a run (before anything writes) every one left is a leftover of a
+    killed process: a checkpoint's is as large as the checkpoint.
+    """
+    fs, root = fsutil.get_fs(rundir)
+    if not fs.exists(root):
+        return 0, 0
+    files = freed = 0
+    for path, info in fs.find(root, detail=True).items():
+        if os.path.basename(path).startswith(fsutil.TMP_PREFIX) and info.get("type") != "directory":
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(path)
+                files, freed = files + 1, freed + int(info.get("size") or 0)
+    return files, freed
 
 
 def normalize_rundir(path: str) -> str:

@@ -34,7 +34,8 @@ local (``no_sync``).
 Run directory: ``config.yaml`` (effective config), ``run.json`` (dataset fingerprint and
 version, tokenizer, world size, device, model size), ``tokenizer.json`` (copy, for
 generation), ``metrics.jsonl``, ``tensorboard/`` (``tensorboard --logdir RUNDIR/tensorboard``),
-``checkpoints/step-*.pt``.
+``checkpoints/step-*.pt`` (each with ``step-*.pt.json``: its size and sha256, checked on
+load). Temporary ``._tmp-*`` files a killed run left there are removed at the next start.
 
 Test hook (fault drills): with ``LMFORGE_FAULT_KILL_STEP=k`` the rank
 ``LMFORGE_FAULT_KILL_RANK`` (default 1) SIGKILLs itself after finishing step k, in the

@@ -44,9 +44,22 @@ from lm_train.resume import (
     global_batch_mismatch,
     should_kill_self,
 )
-from lm_train.rundir import normalize_rundir
+from lm_train.rundir import RunDirError, check_out_dir, normalize_rundir, remove_stale_temporaries
+from lm_train.tokenizer_file import TokenizerError, check_bytes
 from pipelines import fsutil
 from schemas import Manifest, ManifestError, load_manifest
+
+# What a checkpoint must hold to be resumed (``ckpt.require``).
+RESUME_KINDS: dict[str, type | tuple[type, ...]] = {
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "loader": dict,
+    "rng": list,
+    "step": int,
+    "tokens": int,
+    "config": dict,
+}
 
 # Below these, validation loss is too noisy to compare runs or pick checkpoints by.
 MIN_VALIDATION_DOCS = 20
@@ -147,7 +160,32 @@ class Trainer:
             )
         if not manifest.shards_for("train"):
             raise ManifestError(f"{self.args.data}: the manifest lists no train shard")
+        self.tokenizer_bytes = self.read_tokenizer(manifest)
         return manifest
+
+    def read_tokenizer(self, manifest: Manifest) -> bytes:
+        """The dataset's tokenizer file, refused unless it is the one the manifest pins (sha256)
+        and holds the manifest's ``vocab_size`` ids: the model's embedding is built from that number."""
+        info = manifest.tokenizer
+        path = manifest.path_of(info.file)
+        try:
+            data = fsutil.read_bytes(path)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise TokenizerError(
+                f"tokenizer {info.file!r} is listed in the manifest but missing ({path})"
+            ) from exc
+        check_bytes(data, f"tokenizer {info.file!r} of {self.args.data}", info.sha256, info.vocab_size)
+        return data
+
+    def clean_run_dir(self) -> None:
+        """Rank 0, before anything writes: delete the temporary files a killed run left behind."""
+        if not self.dist.is_main:
+            return
+        files, freed = remove_stale_temporaries(self.out)
+        if files:
+            self.log(
+                f"removed {files} stale temporary file(s) ({freed / 1e6:,.1f} MB) left by an interrupted run"
+            )
 
     def make_loader(self, split: str, epochs: int | None) -> Any:
         from lm_train.data import LoaderConfig, PackedLoader
@@ -186,6 +224,7 @@ class Trainer:
         self.resume_path = resume_path
         self.resume_state = ckpt.load_checkpoint(resume_path) if resume_path else None
         if self.resume_state is not None:
+            ckpt.require(self.resume_state, resume_path, RESUME_KINDS)
             self.check_resumable(self.resume_state)
         elif ckpt.list_checkpoints(self.out):
             raise ckpt.CheckpointError(
@@ -195,7 +234,9 @@ class Trainer:
 
     def setup(self) -> None:
         cfg, args = self.cfg, self.args
+        check_out_dir(self.out)
         self.manifest = self.load_dataset()
+        self.clean_run_dir()
         self.find_resume_state()
         torch.manual_seed(cfg.seed)
         self.raw_model = build_model(
@@ -203,9 +244,7 @@ class Trainer:
             self.manifest.tokenizer.vocab_size,
         ).to(self.device)
         if args.init_from and self.resume_state is None:
-            init = ckpt.load_checkpoint(ckpt.resolve_checkpoint(args.init_from))
-            self.raw_model.load_state_dict(init["model"])
-            self.log(f"initialised weights from {args.init_from} (step {init.get('step')}); new schedule")
+            self.init_weights(args.init_from)
         self.optimizer = build_optimizer(self.raw_model, cfg)
         self.scheduler = Scheduler(self.optimizer, cfg)
         self.train_loader = self.make_loader("train", None)
@@ -237,9 +276,26 @@ class Trainer:
             self.warn(f"warning: no evaluation: the validation split cannot be loaded: {exc}")
             return None
 
+    def init_weights(self, source: str) -> None:
+        """``--init-from``: the weights only, refused when they do not fit this model or are not finite."""
+        path = ckpt.resolve_checkpoint(source)
+        init = ckpt.load_checkpoint(path)
+        ckpt.require(init, path, {"model": dict})
+        ckpt.check_model_state(init["model"], self.raw_model, path)
+        self.raw_model.load_state_dict(init["model"])
+        self.log(f"initialised weights from {source} (step {init.get('step')}); new schedule")
+
     def restore(self, st: dict[str, Any]) -> None:
+        path = self.resume_path
+        ckpt.check_model_state(st["model"], self.raw_model, path)
         self.raw_model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
+        self.restore_optimizer(st["optimizer"], path)
+        step = st["scheduler"].get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or step != st["step"] or st["tokens"] < 0:
+            raise ckpt.CheckpointError(
+                f"checkpoint {path}: scheduler step {step!r}, step {st['step']!r} and tokens {st['tokens']!r} "
+                "do not agree; it is damaged"
+            )
         self.scheduler.load_state_dict(st["scheduler"])
         self.train_loader.load_state_dict(st["loader"])
         self.restore_rng(st["rng"], int(st["step"]))
@@ -250,13 +306,28 @@ class Trainer:
             f"resumed from {self.resume_path} at step {self.state.step} ({self.state.tokens:,} tokens){split}"
         )
 
+    def restore_optimizer(self, state: dict[str, Any], path: str) -> None:
+        try:
+            self.optimizer.load_state_dict(state)
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+            raise ckpt.CheckpointError(
+                f"checkpoint {path}: the optimizer state does not fit this model ({exc})"
+            ) from exc
+        ckpt.check_optimizer_state(self.optimizer, path)
+
     def restore_rng(self, states: list[dict[str, Any]], step: int) -> None:
         """Each rank continues its own RNG stream; a rank the checkpoint did not have gets a fresh one."""
         rank = self.dist.rank
-        if rank < len(states):
-            ckpt.restore_rng(states[rank])
-        else:
+        if rank >= len(states):
             torch.manual_seed(self.cfg.seed + 7919 * rank + 104729 * step)
+            return
+        try:
+            ckpt.restore_rng(states[rank])
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+            raise ckpt.CheckpointError(
+                f"checkpoint {self.resume_path}: the RNG state of rank {rank} is damaged "
+                f"({type(exc).__name__}: {exc}); resume from another checkpoint, or --init-from for the weights"
+            ) from exc
 
     def wrap_model(self) -> None:
         model: nn.Module = self.raw_model
@@ -284,10 +355,13 @@ class Trainer:
             raise ckpt.CheckpointError(f"checkpoint {self.resume_path} cannot be resumed: {mismatch}")
 
     def write_run_files(self, peak: float, source: str) -> None:
-        fsutil.makedirs(self.out)
-        fsutil.atomic_write_text(fsutil.join(self.out, "config.yaml"), self.cfg.to_yaml())
-        tok_src = self.manifest.path_of(self.manifest.tokenizer.file)
-        fsutil.atomic_write_bytes(fsutil.join(self.out, "tokenizer.json"), fsutil.read_bytes(tok_src))
+        try:
+            fsutil.makedirs(self.out)
+            fsutil.atomic_write_text(fsutil.join(self.out, "config.yaml"), self.cfg.to_yaml())
+            # The bytes checked against the manifest at start, not whatever the file holds now.
+            ckpt.write_file(fsutil.join(self.out, "tokenizer.json"), self.tokenizer_bytes)
+        except OSError as exc:
+            raise RunDirError(f"cannot write the run directory {self.out}: {exc.strerror or exc}") from exc
         info = {
             "data": self.args.data,
             "dataset_fingerprint": self.manifest.fingerprint,
@@ -311,7 +385,7 @@ class Trainer:
             "global_batch_size": self.batch_split.global_batch,
             "tokens_per_step": self.tokens_per_step,
         }
-        fsutil.atomic_write_text(fsutil.join(self.out, "run.json"), json.dumps(info, indent=2) + "\n")
+        ckpt.write_file(fsutil.join(self.out, "run.json"), (json.dumps(info, indent=2) + "\n").encode())
         self.log(
             f"lm_train: {self.cfg.model} with {info['num_params']:,} parameters on {self.dist.world_size} × "
             f"{self.device} ({self.dist.backend}, {info['amp_dtype']}); global batch {info['global_batch_size']} × "
@@ -370,6 +444,7 @@ class Trainer:
                 "dataset_fingerprint": self.manifest.fingerprint,
                 "dataset_version": self.manifest.version,
                 "vocab_size": self.manifest.tokenizer.vocab_size,
+                "tokenizer_sha256": self.manifest.tokenizer.sha256,
             }
             path = ckpt.save_checkpoint(self.out, self.state.step, state, self.cfg.keep_ckpts)
             self.log(f"checkpoint {path}")
@@ -445,19 +520,48 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from lm_train.data import LoaderError
     from schemas import TokenShardError
 
-    return (ConfigError, ManifestError, TokenShardError, LoaderError, ckpt.CheckpointError, FileNotFoundError)
+    return (
+        ConfigError,
+        ManifestError,
+        TokenShardError,
+        LoaderError,
+        ckpt.CheckpointError,
+        TokenizerError,
+        RunDirError,
+        FileNotFoundError,
+    )
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
 
 
 def run(args: argparse.Namespace, cfg: TrainConfig) -> int:
     """Join the process group, train, leave it; a user error is one line on stderr and exit 1."""
-    dist_info = init_distributed(cfg.device)
+    rank = int(os.environ.get("RANK", "0"))
     try:
+        dist_info = init_distributed(cfg.device)
+        rank = dist_info.rank
         trainer = Trainer(args, cfg, dist_info)
         trainer.setup()
         trainer.fit()
     except user_errors() as exc:
         # A bad dataset, config or checkpoint: one clear line, no traceback to dig through.
-        print(f"[rank {dist_info.rank}] {format_error('lm_train.train', exc)}", file=sys.stderr, flush=True)
+        print(f"[rank {rank}] {format_error('lm_train.train', exc)}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as exc:  # a disk or permission problem outside the checked writes
+        print(f"[rank {rank}] {format_error('lm_train.train', exc)}", file=sys.stderr, flush=True)
+        return 1
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(
+            f"[rank {rank}] lm_train.train: error: out of memory ({first}); lower batch_size, seq_len, "
+            "d_model or n_layer, or use grad_accum",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     finally:
         shutdown()

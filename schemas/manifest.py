@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 from collections.abc import Mapping
@@ -19,12 +20,13 @@ import fsspec
 
 from schemas.checksum import sha256_file
 from schemas.counts import Counts, CountsError
-from schemas.token_shard import TOKEN_DTYPES
+from schemas.token_shard import MAX_TOKENS_PER_SHARD, TOKEN_DTYPES
 
 MANIFEST_SCHEMA_VERSION = "1.0"
 MANIFEST_FILENAME = "manifest.json"
 MANIFEST_KIND = "lmforge.token_dataset"
 SPLITS = ("train", "validation")
+MAX_VOCAB_SIZE = 2**32  # token ids are stored as uint32 at most
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -36,6 +38,10 @@ class ManifestError(ValueError):
 
 class ChecksumError(ManifestError):
     """A shard or tokenizer whose bytes do not match the manifest's sha256."""
+
+
+class PathEscapeError(ManifestError):
+    """A dataset path whose real location (symlinks resolved) lies outside the dataset directory."""
 
 
 # -- field checks ------------------------------------------------------------------------
@@ -94,9 +100,34 @@ def check_relative_path(rel: str, path: str = "path") -> str:
     return posixpath.normpath(rel)
 
 
+def _local_dir(base_dir: str) -> str | None:
+    """The local directory of ``base_dir``, or None for a URL (object stores have no symlinks)."""
+    if "://" in base_dir and not base_dir.startswith("file://"):
+        return None
+    return base_dir.removeprefix("file://") or "."
+
+
+def check_inside(base_dir: str, rel: str, what: str = "path") -> None:
+    """Refuse ``rel`` when its real path leaves ``base_dir``: the text of a path says nothing
+    about the symlinks along it, so resolve them and compare real paths."""
+    root = _local_dir(base_dir)
+    if root is None:
+        return
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(root, rel))
+    if os.path.commonpath([real_root, target]) != real_root:
+        raise PathEscapeError(
+            f"{what} {rel!r} leads outside the dataset directory {real_root} (to {target}, through a "
+            "symlink); every file of a dataset must lie inside its directory"
+        )
+
+
 def resolve_dataset_path(base_dir: str, rel: str) -> str:
-    """Join a manifest-relative path onto the dataset directory (local path or URL)."""
-    return base_dir.rstrip("/") + "/" + check_relative_path(rel)
+    """Join a manifest-relative path onto the dataset directory (local path or URL); refuse one
+    that leaves the directory, by its text or through a symlink."""
+    rel = check_relative_path(rel)
+    check_inside(base_dir, rel)
+    return base_dir.rstrip("/") + "/" + rel
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -126,8 +157,11 @@ class TokenizerInfo:
             eos_id=_int(data, "eos_id", f"{path}.eos_id"),
             pad_id=_int(data, "pad_id", f"{path}.pad_id", optional=True),
         )
-        if info.vocab_size == 0:
-            raise ManifestError(f"{_where(f'{path}.vocab_size')} must be positive")
+        if not 0 < info.vocab_size <= MAX_VOCAB_SIZE:
+            raise ManifestError(
+                f"{_where(f'{path}.vocab_size')} = {info.vocab_size} must be in [1, {MAX_VOCAB_SIZE}] "
+                "(token ids are uint16 or uint32)"
+            )
         for name, tid in [("eos_id", info.eos_id), ("pad_id", info.pad_id), *info.special_tokens.items()]:
             if tid is not None and tid >= info.vocab_size:
                 raise ManifestError(
@@ -173,6 +207,11 @@ class ShardInfo:
         if shard.dtype not in TOKEN_DTYPES:
             raise ManifestError(
                 f"{_where(f'{path}.dtype')} must be one of {TOKEN_DTYPES}, got {shard.dtype!r}"
+            )
+        if shard.num_tokens > MAX_TOKENS_PER_SHARD:
+            raise ManifestError(
+                f"{_where(f'{path}.num_tokens')} = {shard.num_tokens} is more than a shard can hold "
+                f"({MAX_TOKENS_PER_SHARD}, int32 offsets)"
             )
         return shard
 
@@ -231,6 +270,12 @@ class Manifest:
         if not self.base_dir:
             raise ManifestError("manifest has no base_dir; load it with load_manifest()")
         return resolve_dataset_path(self.base_dir, rel)
+
+    def check_paths(self) -> None:
+        """Raise ``PathEscapeError`` when the tokenizer or a shard resolves outside ``base_dir``."""
+        check_inside(self.base_dir, self.tokenizer.file, "tokenizer file")
+        for shard in self.shards:
+            check_inside(self.base_dir, shard.path, "shard")
 
     def verify_checksum(self, shard: ShardInfo, fs: fsspec.AbstractFileSystem | None = None) -> None:
         """Hash the shard's bytes and raise ``ChecksumError`` naming the shard when they differ."""
@@ -319,21 +364,47 @@ class Manifest:
         return manifest
 
 
-def load_manifest(path: str) -> Manifest:
-    """Load and validate ``DIR/manifest.json`` (``path`` may be the directory, the file, or a URL)."""
-    path = path.rstrip("/")
-    if not path.endswith(".json"):
-        path = f"{path}/{MANIFEST_FILENAME}"
-    base_dir = path.rsplit("/", 1)[0] if "/" in path else "."
+def _read_manifest_text(path: str, given: str) -> str:
+    """The manifest's text; every way a path can be wrong becomes one ``ManifestError`` line."""
     try:
         with fsspec.open(path, "rt", encoding="utf-8") as f:
-            raw = f.read()
+            return f.read()
     except FileNotFoundError as exc:
         raise ManifestError(
             f"no manifest at {path}: is this a dataset directory written by pipelines.tokenize?"
         ) from exc
+    except NotADirectoryError as exc:
+        raise ManifestError(
+            f"{given} is a file, not a dataset directory: give the directory that holds "
+            f"{MANIFEST_FILENAME} (or a manifest-vNNNNN.json file)"
+        ) from exc
+    except IsADirectoryError as exc:
+        raise ManifestError(f"{path} is a directory, not a manifest file") from exc
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except OSError as exc:
+        raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def load_manifest(path: str) -> Manifest:
+    """Load and validate ``DIR/manifest.json`` (``path`` may be the directory, the file, or a URL).
+
+    Local datasets also get their paths resolved: the manifest, the tokenizer and every
+    shard must really lie inside the dataset directory (no symlink out of it).
+    """
+    given = path
+    path = path.rstrip("/")
+    if not path.endswith(".json"):
+        path = f"{path}/{MANIFEST_FILENAME}"
+    base_dir = path.rsplit("/", 1)[0] if "/" in path else "."
+    raw = _read_manifest_text(path, given)
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path} is not valid JSON: {exc}") from exc
-    return Manifest.from_dict(data, base_dir=base_dir)
+    except RecursionError as exc:
+        raise ManifestError(f"{path} is nested too deeply to be a manifest") from exc
+    manifest = Manifest.from_dict(data, base_dir=base_dir)
+    check_inside(base_dir, path.rsplit("/", 1)[-1], "manifest")
+    manifest.check_paths()
+    return manifest

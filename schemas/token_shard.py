@@ -172,8 +172,23 @@ def open_token_shard(source: str | pa.NativeFile | pa.Buffer) -> TokenShard:
     tokens_list = table.column("tokens").chunks[0]
     offsets = tokens_list.offsets.to_numpy()
     values = tokens_list.values.to_numpy()
+    check_offsets(offsets, len(values))
     # A sliced list array keeps absolute offsets; rebase so offsets[0] == 0 over the same values.
     start = int(offsets[0])
     if start:
         offsets = offsets - start
     return TokenShard(table, values[start : start + int(offsets[-1])], offsets)
+
+
+def check_offsets(offsets: np.ndarray, num_values: int) -> None:
+    """Refuse list offsets that run backwards or past the values: Arrow's IPC reader does not
+    check them, and document boundaries taken from them become raw memory positions later."""
+    if len(offsets) == 0 or offsets[0] < 0 or offsets[-1] > num_values:
+        raise TokenShardError(
+            f"token offsets run outside the {num_values} token values (first {offsets[:1].tolist()}, "
+            f"last {offsets[-1:].tolist()}); the shard is corrupt"
+        )
+    if len(offsets) > 1 and bool((offsets[1:] < offsets[:-1]).any()):
+        raise TokenShardError(
+            "token offsets decrease: a document would have a negative length; the shard is corrupt"
+        )

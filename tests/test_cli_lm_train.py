@@ -75,3 +75,34 @@ def test_overrides_after_an_option_reach_the_trainer(tmp_path):
         "-m", "lm_train.train", "--data", "D", "model=lstm", "--out", "R", "max_steps=40", "--print-config"
     )
     assert printed.returncode == 0 and "model: lstm" in printed.stdout and "max_steps: 40" in printed.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "code", "needle"),
+    [
+        (["--data", "README.md", "--out", "x"], {}, 1, "README.md is a file, not a dataset directory"),
+        (["--data", "D", "--out", "R", "lr=[1"], {}, 2, "override 'lr=[1': the value is not valid YAML"),
+        (["--data", "D", "--out", "R", "lr"], {}, 2, "argument 'lr' is neither an option nor a key=value"),
+        (
+            ["--data", "data", "--out", "R", "device=cuda"],
+            {"CUDA_VISIBLE_DEVICES": ""},
+            1,
+            "device=cuda, but this machine has no usable CUDA device",
+        ),
+    ],
+)
+def test_a_bad_command_line_is_one_line_and_an_exit_code(argv, env, code, needle):
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "lm_train.train", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and time.perf_counter() - started < 60

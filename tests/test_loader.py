@@ -332,3 +332,195 @@ def test_workers_stop_cleanly_when_the_consumer_stops_early(dataset, tmp_path):
     first = _take(loader, 3)
     again = _take(_loader(dataset, tmp_path, num_workers=2), 3)
     assert all(_same(a, b) for a, b in zip(first, again))
+
+
+# -- hostile caches and shards: validated before the kernels index memory with them -------------
+def _cache_dir(tmp_path) -> str:
+    (d,) = [p for p in (tmp_path / "idx").iterdir() if not p.name.startswith(".") and p.is_dir()]
+    return str(d)
+
+
+def _rewrite_cache(loader: PackedLoader, tmp_path, edit, forge_checksum: bool = True) -> None:
+    """Edit the cached arrays of ``loader``'s index; with ``forge_checksum`` recompute it too."""
+    import json
+
+    from lm_train.data.index import _ARRAYS, index_checksum, index_settings
+
+    d = _cache_dir(tmp_path)
+    arrays = {n: np.load(os.path.join(d, f"{n}.npy")) for n in _ARRAYS}
+    edit(arrays)
+    for n, a in arrays.items():
+        np.save(os.path.join(d, f"{n}.npy"), a)
+    if forge_checksum:
+        meta_path = os.path.join(d, "meta.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        cfg = loader.config
+        names = [n for n, _ in loader.datasets]
+        settings = index_settings(
+            loader.fingerprint, loader.split, cfg.seq_len, cfg.packing, cfg.mix_by, names
+        )
+        meta["checksum"] = index_checksum(settings, arrays, meta["group_names"], meta["stats"])
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
+
+
+def _far(a):
+    a["piece_start"][:] = 2**40
+    a["piece_len"][:] = 10**6
+
+
+def _shard_id(a):
+    a["piece_shard"][3] = 7
+
+
+def _negative(a):
+    a["piece_start"][0] = -5
+
+
+def _empty_piece(a):
+    a["piece_len"][1] = 0
+
+
+def _overfull(a):
+    a["piece_len"][0] = SEQ + 1
+    a["piece_start"][0] = 0
+
+
+def _backwards(a):
+    a["sample_ptr"][2], a["sample_ptr"][3] = a["sample_ptr"][3], a["sample_ptr"][2]
+
+
+def _groups(a):
+    a["group_ptr"][-1] += 1
+
+
+def _dtype(a):
+    a["piece_len"] = a["piece_len"].astype(np.int64)
+
+
+def _nan(a):
+    a["piece_bpt"][0] = np.nan
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (_far, "covers tokens 1099511627776..+1000000"),
+        (_shard_id, "names shard 7, the split has 3"),
+        (_negative, "negative start"),
+        (_empty_piece, "length below 1"),
+        (_overfull, "more than seq_len + 1"),
+        (_backwards, "sample_ptr must rise"),
+        (_groups, "group_ptr must rise"),
+        (_dtype, "piece_len.npy holds int64"),
+        (_nan, "non-finite"),
+    ],
+)
+def test_a_forged_index_cache_is_refused_and_rebuilt(dataset, tmp_path, capsys, edit, problem):
+    fresh = _loader(dataset, tmp_path)
+    expected = _take(fresh, 4)
+    _rewrite_cache(fresh, tmp_path, edit)
+    capsys.readouterr()
+    again = _loader(dataset, tmp_path)
+    assert not again.index_cached and problem in again.index_refused
+    assert f"lmforge loader: warning: {again.index_refused}" in capsys.readouterr().err
+    assert all(_same(x, y) for x, y in zip(expected, _take(again, 4)))  # rebuilt: the same stream
+    assert _loader(dataset, tmp_path).index_cached  # and cached again
+
+
+def test_a_damaged_index_cache_fails_its_checksum(dataset, tmp_path):
+    fresh = _loader(dataset, tmp_path)
+
+    def flip(a):
+        a["piece_start"][5] ^= 1
+
+    _rewrite_cache(fresh, tmp_path, flip, forge_checksum=False)
+    again = _loader(dataset, tmp_path)
+    assert "checksum does not match" in again.index_refused
+    assert all(_same(x, y) for x, y in zip(_take(fresh, 2), _take(again, 2)))
+
+
+def test_an_index_header_claiming_a_huge_array_allocates_nothing(dataset, tmp_path):
+    _loader(dataset, tmp_path)
+    path = os.path.join(_cache_dir(tmp_path), "piece_start.npy")
+    with open(path, "wb") as f:  # a valid header for 2**40 int64 entries, and no data
+        np.lib.format.write_array_header_1_0(f, {"descr": "<i8", "fortran_order": False, "shape": (2**40,)})
+    again = _loader(dataset, tmp_path)
+    assert "piece_start.npy holds int64 (1099511627776,)" in again.index_refused
+
+
+def test_an_index_root_symlinked_out_of_the_dataset_is_not_used(dataset, tmp_path):
+    from lm_train.data.loader import _default_index_root
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns(".lmforge-index"))
+    (tmp_path / "elsewhere").mkdir()
+    (copy / ".lmforge-index").symlink_to(tmp_path / "elsewhere")
+    assert _default_index_root([str(copy)]) == os.path.join(
+        os.path.expanduser("~"), ".cache", "lmforge", "index"
+    )
+    (copy / ".lmforge-index").unlink()
+    assert _default_index_root([str(copy)]) == str(copy / ".lmforge-index")
+
+
+def _shrink_vocab(root, vocab: int) -> None:
+    import json
+
+    path = os.path.join(root, "manifest.json")
+    with open(path) as f:
+        data = json.load(f)
+    data["tokenizer"]["vocab_size"] = vocab  # outside the fingerprint: the manifest still loads
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def test_token_ids_beyond_the_vocabulary_are_refused_when_a_shard_is_first_opened(dataset, tmp_path):
+    from schemas import TokenShardError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns(".lmforge-index"))
+    _loader(str(copy), tmp_path)  # the index is cached: the shards are not opened at start
+    _shrink_vocab(str(copy), 100)
+    cached = _loader(str(copy), tmp_path)
+    assert cached.index_cached
+    with pytest.raises(TokenShardError, match=r"holds token id \d+, not below the manifest's vocab_size 100"):
+        cached.batch_at(0)
+    with pytest.raises(TokenShardError, match="not below the manifest's vocab_size 100"):
+        _loader(str(copy), tmp_path / "fresh")  # building the index opens every shard
+
+
+@pytest.mark.parametrize(
+    ("num_tokens", "message"),
+    [
+        (10**9, r"says 1,000,000,000 uint16 tokens \(2,000,000,000 bytes\), but the file has only"),
+        (None, "holds"),
+    ],
+)
+def test_a_token_count_the_shard_does_not_hold_is_refused(dataset, tmp_path, num_tokens, message):
+    import json
+
+    from schemas import TokenShardError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns(".lmforge-index"))
+    path = copy / "manifest.json"
+    data = json.loads(path.read_text())
+    shard = next(s for s in data["shards"] if s["split"] == "train")
+    shard["num_tokens"] = num_tokens or shard["num_tokens"] - 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(TokenShardError, match=message):
+        _loader(str(copy), tmp_path)
+
+
+def test_a_verified_record_that_is_not_an_object_is_ignored(dataset, tmp_path):
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "verified-shards.json").write_text("[1, 2]")
+    assert _loader(dataset, tmp_path).samples_per_epoch > 0
+
+
+def test_a_loader_state_that_is_not_one_is_refused(dataset, tmp_path):
+    loader = _loader(dataset, tmp_path)
+    for bad in ([1, 2], {**loader.state_dict(), "consumed_samples": "8"}, {"format": "lmforge.loader/1"}):
+        with pytest.raises(LoaderError):
+            loader.load_state_dict(bad)

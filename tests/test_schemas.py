@@ -16,6 +16,7 @@ from schemas import (
     DocumentError,
     Manifest,
     ManifestError,
+    PathEscapeError,
     ShardInfo,
     TokenizerInfo,
     TokenShardError,
@@ -31,6 +32,7 @@ from schemas import (
     validate_document,
     validate_token_shard_table,
 )
+from schemas.token_shard import check_offsets
 
 DOCS = [
     {
@@ -282,3 +284,122 @@ def test_manifest_loads_from_memory_filesystem():
 def test_missing_manifest_says_what_to_do(tmp_path):
     with pytest.raises(ManifestError, match="no manifest"):
         load_manifest(str(tmp_path))
+
+
+# -- hostile datasets: symlinks, claims, malformed offsets ----------------------------------------------
+def _outside_copy(tmp_path, source):
+    target = tmp_path.parent / f"{tmp_path.name}-outside" / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def _link_shard_out(root):
+    shard = root / "shards" / "train-00000.arrow"
+    outside = _outside_copy(root, shard)
+    shard.unlink()
+    shard.symlink_to(outside)
+
+
+def _link_shards_dir_out(root):
+    outside = root.parent / f"{root.name}-outside-shards"
+    (root / "shards").rename(outside)
+    (root / "shards").symlink_to(outside)
+
+
+def _link_tokenizer_out(root):
+    tok = root / "tokenizer.json"
+    outside = _outside_copy(root, tok)
+    tok.unlink()
+    tok.symlink_to(outside)
+
+
+def _link_manifest_out(root):
+    manifest = root / "manifest.json"
+    outside = _outside_copy(root, manifest)
+    manifest.unlink()
+    manifest.symlink_to(outside)
+
+
+@pytest.mark.parametrize(
+    ("link", "what"),
+    [
+        (_link_shard_out, "shard 'shards/train-00000.arrow'"),
+        (_link_shards_dir_out, "shard 'shards/train-00000.arrow'"),
+        (_link_tokenizer_out, "tokenizer file 'tokenizer.json'"),
+        (_link_manifest_out, "manifest 'manifest.json'"),
+    ],
+)
+def test_a_symlink_out_of_the_dataset_is_refused(tmp_path, link, what):
+    root = tmp_path / "ds"
+    _write_dataset(root)
+    link(root)
+    with pytest.raises(PathEscapeError, match=f"{what} leads outside the dataset directory") as info:
+        load_manifest(str(root))
+    assert "\n" not in str(info.value)
+    if "shard" in what:  # the path join every reader uses refuses it too
+        with pytest.raises(PathEscapeError):
+            resolve_dataset_path(str(root), "shards/train-00000.arrow")
+
+
+def test_symlinks_that_stay_inside_the_dataset_and_a_symlinked_root_are_allowed(tmp_path):
+    root = tmp_path / "ds"
+    _write_dataset(root)
+    shard = root / "shards" / "train-00000.arrow"
+    (root / "blobs").mkdir()
+    shard.rename(root / "blobs" / "x.arrow")
+    shard.symlink_to(root / "blobs" / "x.arrow")
+    (tmp_path / "current").symlink_to(root)
+    m = load_manifest(str(tmp_path / "current"))
+    m.verify_checksum(m.shards[0])
+
+
+def test_what_a_manifest_may_claim_is_bounded(tmp_path):
+    _edit(tmp_path, lambda d: d["tokenizer"].update(vocab_size=10**12))
+    with pytest.raises(ManifestError, match=r"vocab_size' = 1000000000000 must be in \[1, 4294967296\]"):
+        load_manifest(str(tmp_path))
+    (tmp_path / "manifest.json").unlink()
+    _edit(tmp_path / "b", lambda d: d["shards"][0].update(num_tokens=2**31))
+    with pytest.raises(ManifestError, match=r"num_tokens' = 2147483648 is more than a shard can hold"):
+        load_manifest(str(tmp_path / "b"))
+
+
+def test_a_data_path_that_is_no_dataset_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ManifestError, match=r"notes\.txt is a file, not a dataset directory"):
+        load_manifest(str(tmp_path / "notes.txt"))
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(ManifestError, match=r"dir\.json is a directory, not a manifest file"):
+        load_manifest(str(tmp_path / "dir.json"))
+    (tmp_path / "latin1").mkdir()
+    (tmp_path / "latin1" / "manifest.json").write_bytes(b'{"kind": "caf\xe9"}')
+    with pytest.raises(ManifestError, match="is not UTF-8 text"):
+        load_manifest(str(tmp_path / "latin1"))
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ManifestError, match=r"nested too deeply|not valid JSON"):
+        load_manifest(str(tmp_path / "deep"))
+
+
+def test_token_offsets_that_run_backwards_are_refused(tmp_path):
+    # Arrow's IPC reader checks that offsets stay inside the values, not that they rise; the
+    # loader turns them into token positions, so a forged shard is refused when opened.
+    values = pa.array([1, 2, 3, 0, 4, 5, 0], pa.uint16())
+    bad = pa.Array.from_buffers(
+        pa.list_(pa.field("item", pa.uint16(), nullable=False)),
+        2,
+        [None, pa.py_buffer(np.asarray([0, 5, 4], np.int32).tobytes())],
+        children=[values],
+    )
+    good = _shard()
+    table = good.set_column(good.schema.get_field_index("tokens"), good.schema.field("tokens"), [bad])
+    path = tmp_path / "bad.arrow"
+    path.write_bytes(token_shard_to_bytes(table))
+    with pytest.raises(TokenShardError, match="token offsets decrease"):
+        open_token_shard(str(path))
+
+
+@pytest.mark.parametrize("offsets", [[0, 4, 9], [-1, 4, 7], []])
+def test_token_offsets_outside_the_values_are_refused(offsets):
+    with pytest.raises(TokenShardError, match="run outside the 7 token values"):
+        check_offsets(np.asarray(offsets, np.int32), 7)

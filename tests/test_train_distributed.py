@@ -78,7 +78,7 @@ def _crash_after_step_4(run: str, copy: str) -> str:
     """A copy of ``run`` as if the job had died after its step-4 checkpoint."""
     shutil.copytree(run, copy)
     for ckpt in os.listdir(f"{copy}/checkpoints"):
-        if ckpt != "step-00000004.pt":
+        if not ckpt.startswith("step-00000004.pt"):  # the checkpoint and its checksum file stay
             os.remove(f"{copy}/checkpoints/{ckpt}")
     return copy
 
@@ -180,3 +180,21 @@ def test_a_resume_that_changes_the_global_batch_is_refused_with_the_numbers(ddp_
     assert result.returncode == 1
     assert "old 4 × 1 × 2 = 8, new 4 × 1 × 1 = 4" in result.stderr
     assert "grad_accum=2" in result.stderr  # the split that would fit
+
+
+def test_two_ranks_rebuild_a_forged_index_cache_and_rank_0_removes_stale_temporaries(dataset, tmp_path):
+    from tests.hostile.cases_train import _forge_index
+
+    ds = tmp_path / "ds"
+    shutil.copytree(dataset, ds, ignore=lambda d, names: [n for n in names if n.startswith(".")])
+    run = tmp_path / "run"
+    args = ["--data", str(ds), "--out", str(run), *TINY, "max_steps=4"]
+    assert _run(args, nproc=2).returncode == 0
+    _forge_index(ds, 2**40, 10**6)  # both splits' caches, checksums forged to match
+    stale = run / "checkpoints" / "._tmp-0123456789ab-step-00000008.pt"
+    stale.write_bytes(b"\0" * 10_000)
+    result = _run([*args[:4], "--resume", "auto", *TINY, "max_steps=6"], nproc=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "refused (piece 0 covers tokens 1099511627776..+1000000" in result.stderr
+    assert "removed 1 stale temporary file(s)" in result.stdout and not stale.exists()
+    assert [r["step"] for r in _train_records(str(run))][-1] == 6

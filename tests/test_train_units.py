@@ -321,3 +321,212 @@ def test_fault_hook_fires_only_on_first_attempt_and_chosen_rank():
     assert not should_kill_self(3, 0, env) and not should_kill_self(2, 1, env)
     assert not should_kill_self(3, 1, {**env, "TORCHELASTIC_RESTART_COUNT": "1"})
     assert not should_kill_self(3, 1, {})
+
+
+# -- hostile settings and files ------------------------------------------------------------------------------
+def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
+    # PyYAML follows YAML 1.1: "1e-3" has no dot, so it is read as a string.
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-3\nmax_steps: 1e3\nwarmup_steps: 10.0\nmin_lr_ratio: '0.5'\n")
+    cfg = load_config(str(path))
+    assert (cfg.lr, cfg.max_steps, cfg.warmup_steps, cfg.min_lr_ratio) == (1e-3, 1000, 10, 0.5)
+    assert isinstance(cfg.max_steps, int)
+    path.write_text("max_steps: 1.5\n")
+    with pytest.raises(ConfigError, match=r"max_steps: expected an integer, got 1.5"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["lr=[1"], "override 'lr=[1': the value is not valid YAML"),
+        (["model=@x"], "is not valid YAML"),
+        (["=3"], "not key=value"),
+        (["n_head=0"], "n_head must be >= 1"),
+        (["dropout=1.5"], "dropout must be in [0, 1)"),
+        (["lr=.nan"], "lr must be a finite number"),
+        (["eps=0"], "eps must be > 0"),
+        (["beta2=1"], "beta1 and beta2 must be in [0, 1)"),
+        (["eval_every=-1"], "must be >= 0"),
+        (["1=2"], "unknown key(s) ['1']"),
+    ],
+)
+def test_bad_values_are_one_config_error(overrides, needle):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, parse_overrides(overrides))
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_config_file_that_is_a_directory_or_not_text_is_one_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(str(tmp_path))
+    (tmp_path / "c.yaml").write_bytes(b"lr: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(str(tmp_path / "c.yaml"))
+
+
+def test_device_cuda_without_cuda_is_a_config_error(monkeypatch):
+    from lm_train.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device=cuda, but this machine has no usable CUDA device"):
+        resolve_device("cuda", 0)
+    assert resolve_device("auto", 0).type == "cpu"
+
+
+def _flip(path: Path, *offsets: int) -> None:
+    data = bytearray(path.read_bytes())
+    for off in offsets:
+        data[off] ^= 0x20
+    path.write_bytes(bytes(data))
+
+
+def test_a_checksum_file_beside_each_checkpoint_catches_flipped_bytes(tmp_path, capsys):
+    run = str(tmp_path)
+    path = Path(ckpt.save_checkpoint(run, 1, {"step": 1, "w": torch.ones(1000)}, keep=2))
+    record = json.loads(Path(f"{path}.json").read_text())
+    assert record["bytes"] == path.stat().st_size and len(record["sha256"]) == 64
+    size = path.stat().st_size
+    _flip(path, size // 2, size // 2 + 7)
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"step-00000001\.pt is corrupted: .* recorded .* when it was written"
+    ):
+        ckpt.load_checkpoint(str(path))
+    Path(f"{path}.json").write_text("{broken")
+    with pytest.raises(ckpt.CheckpointError, match=r"checksum file .* is damaged"):
+        ckpt.load_checkpoint(str(path))
+    # An older lmforge wrote no checksum file: the checkpoint loads, with a warning.
+    good = Path(ckpt.save_checkpoint(run, 2, {"step": 2}, keep=2))
+    Path(f"{good}.json").unlink()
+    capsys.readouterr()
+    assert ckpt.load_checkpoint(str(good))["step"] == 2
+    assert "has no checksum file" in capsys.readouterr().err
+
+
+def test_pruning_removes_the_checksum_files_too(tmp_path):
+    for step in (1, 2, 3):
+        ckpt.save_checkpoint(str(tmp_path), step, {"step": step}, keep=1)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step-00000003.pt",
+        "step-00000003.pt.json",
+    ]
+
+
+def test_a_full_disk_names_the_checkpoint_and_the_space_it_needed(tmp_path, monkeypatch):
+    import errno
+
+    from fsspec.implementations.local import LocalFileOpener
+
+    run = str(tmp_path)
+    ckpt.save_checkpoint(run, 1, {"step": 1}, keep=3)
+    original = LocalFileOpener.write
+
+    def full(self, data):
+        if "step-00000002" in str(self.path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, data)
+
+    monkeypatch.setattr(LocalFileOpener, "write", full)
+    state = {"step": 2, "w": torch.zeros(250_000)}  # about 1 MB
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.save_checkpoint(run, 2, state, keep=3)
+    message = str(info.value)
+    assert "no space left on the device for" in message and "step-00000002.pt: it needs 1.0 MB (1," in message
+    assert "free there" in message and "\n" not in message
+    # The previous checkpoint is intact and no temporary is left behind.
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step-00000001.pt",
+        "step-00000001.pt.json",
+    ]
+
+
+def test_what_a_checkpoint_holds_is_checked_name_by_name():
+    model = GPT(50, n_layer=1, n_head=2, d_model=8, max_seq_len=8)
+    good = model.state_dict()
+    ckpt.check_model_state(good, model, "c.pt")
+    missing = {k: v for k, v in good.items() if k != "norm.weight"}
+    with pytest.raises(ckpt.CheckpointError, match=r"model tensor 'norm.weight' is missing \(1 such\)"):
+        ckpt.check_model_state(missing, model, "c.pt")
+    with pytest.raises(ckpt.CheckpointError, match="'extra' is unknown to this model"):
+        ckpt.check_model_state({**good, "extra": torch.zeros(1)}, model, "c.pt")
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"'embed.weight' has shape \[50, 7\], this model needs \[50, 8\]"
+    ):
+        ckpt.check_model_state({**good, "embed.weight": torch.zeros(50, 7)}, model, "c.pt")
+    nan = good["norm.weight"].clone()
+    nan[0] = float("nan")
+    with pytest.raises(ckpt.CheckpointError, match=r"'norm.weight' holds NaN or infinite values"):
+        ckpt.check_model_state({**good, "norm.weight": nan}, model, "c.pt")
+    with pytest.raises(ckpt.CheckpointError, match="has no 'optimizer' entry"):
+        ckpt.require({"model": {}}, "c.pt", {"model": dict, "optimizer": dict})
+    with pytest.raises(ckpt.CheckpointError, match="'step' is a str, expected int"):
+        ckpt.require({"step": "3"}, "c.pt", {"step": int})
+
+
+def test_optimizer_moments_of_the_wrong_shape_are_refused():
+    model = GPT(50, n_layer=1, n_head=2, d_model=8, max_seq_len=8)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.zeros(1, 4, dtype=torch.long)).sum().backward()
+    opt.step()
+    ckpt.check_optimizer_state(opt, "c.pt")
+    state = opt.state_dict()
+    state["state"][0]["exp_avg"] = torch.zeros(3)
+    opt.load_state_dict(state)  # AdamW takes it as it is
+    with pytest.raises(ckpt.CheckpointError, match=r"optimizer state 'exp_avg' has shape \[3\]"):
+        ckpt.check_optimizer_state(opt, "c.pt")
+
+
+def test_stale_temporaries_are_removed_and_counted(tmp_path):
+    from lm_train.rundir import remove_stale_temporaries
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "._tmp-0123456789ab-step-00000004.pt").write_bytes(b"x" * 1000)
+    (tmp_path / "._tmp-0123456789ab-run.json").write_text("{")
+    (tmp_path / "checkpoints" / "step-00000003.pt").write_bytes(b"keep")
+    assert remove_stale_temporaries(str(tmp_path)) == (2, 1001)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["step-00000003.pt"]
+    assert remove_stale_temporaries(str(tmp_path / "absent")) == (0, 0)
+
+
+def test_an_out_that_is_a_file_or_under_one_is_refused(tmp_path):
+    from lm_train.rundir import RunDirError, check_out_dir
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(RunDirError, match="is a file: give a directory"):
+        check_out_dir(str(tmp_path / "f"))
+    with pytest.raises(RunDirError, match=r"is under .*f, which is a file"):
+        check_out_dir(str(tmp_path / "f" / "run"))
+    check_out_dir(str(tmp_path / "new" / "run"))
+    check_out_dir("memory://bucket/run")
+
+
+def test_metrics_survive_a_line_cut_by_a_kill(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"kind": "train", "step": 1}\n{"kind": "train", "step": 2}\n{"kind": "tr')
+    assert [r["step"] for r in read_metrics(str(path))] == [1, 2]
+    truncate_metrics(str(path), 5)
+    assert path.read_text() == '{"kind": "train", "step": 1}\n{"kind": "train", "step": 2}\n'
+    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(ValueError, match="record 2 is not a JSON object"):
+        read_metrics(str(path))
+
+
+def test_the_tokenizer_file_must_be_the_recorded_one_and_hold_the_vocabulary():
+    from lm_train.testing import train_tokenizer
+    from lm_train.tokenizer_file import TokenizerError, check_bytes, vocab_size_of
+    from schemas import sha256_bytes
+
+    data = train_tokenizer(["some text to learn from", "and more"], 280).to_str().encode()
+    size = vocab_size_of(data, "t")
+    check_bytes(data, "t", sha256_bytes(data), size)
+    with pytest.raises(TokenizerError, match="t is not the tokenizer that was recorded"):
+        check_bytes(data + b" ", "t", sha256_bytes(data))
+    with pytest.raises(
+        TokenizerError, match=f"t has {size} ids, but the manifest says tokenizer.vocab_size 10"
+    ):
+        check_bytes(data, "t", sha256_bytes(data), 10)
+    with pytest.raises(TokenizerError, match="not JSON"):
+        vocab_size_of(b"\xff", "t")
+    with pytest.raises(TokenizerError, match="not an HF tokenizers file"):
+        vocab_size_of(b'{"model": 1}', "t")
+    assert vocab_size_of(b'{"synthetic": true, "vocab_size": 1024}', "t") == 1024

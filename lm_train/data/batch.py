@@ -100,7 +100,7 @@ def _layout(sample_ptr, piece_shard, piece_start, piece_len, piece_bpt, samples,
                     loss_mask[base + last] = 0.0
                     token_bytes[base + last] = 0.0
                 off += n
-                k += 1
+                k += 1  # noqa: SIM113 (numba: a plain counter)
         if off < seq_len:  # padding
             cu[n_cu] = base + off
             n_cu += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -25,11 +26,29 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lm_train.data.batch import build_batch, shards_of
 from lm_train.data.config import LoaderConfig, LoaderError
-from lm_train.data.index import build_index, index_key, load_index, save_index
+from lm_train.data.index import (
+    BuiltIndex,
+    build_index,
+    discard_index,
+    index_key,
+    index_problem,
+    index_settings,
+    load_index,
+    save_index,
+)
 from lm_train.data.order import StreamOrder
 from lm_train.data.ring import BatchRing, max_batch_bytes, read_in_background
-from lm_train.data.store import ShardRef, ShardStore, VerifiedRecord, is_remote, local_path, verify_local
-from schemas import Manifest, load_manifest
+from lm_train.data.store import (
+    ShardRef,
+    ShardStore,
+    VerifiedRecord,
+    check_file_size,
+    is_remote,
+    local_path,
+    verify_local,
+)
+from schemas import Manifest, ManifestError, load_manifest
+from schemas.manifest import check_inside
 
 STATE_FORMAT = "lmforge.loader/1"
 DataArg = str | Sequence[str] | Mapping[str, str]
@@ -48,14 +67,16 @@ def _datasets(data: DataArg) -> list[tuple[str, str]]:
 
 
 def _default_index_root(paths: list[str]) -> str:
+    """``DIR/.lmforge-index`` when it is a writable directory really inside DIR, else the user cache."""
     first = paths[0]
     if not is_remote(first):
         root = os.path.join(local_path(first), ".lmforge-index")
         try:
             os.makedirs(root, exist_ok=True)
+            check_inside(local_path(first), ".lmforge-index")  # a symlink out: write nothing there
             if os.access(root, os.W_OK):
                 return root
-        except OSError:
+        except (OSError, ManifestError):
             pass
     return os.path.join(os.path.expanduser("~"), ".cache", "lmforge", "index")
 
@@ -129,9 +150,7 @@ class _MicroSteps(IterableDataset):
 
 def _worker_init(_wid: int) -> None:
     info = get_worker_info()
-    info.dataset.plan.store = ShardStore(
-        info.dataset.plan.store.refs, info.dataset.plan.store.cache_dir, info.dataset.plan.store.cache_bytes
-    )
+    info.dataset.plan.store = info.dataset.plan.store.fresh()
 
 
 class PackedLoader:
@@ -146,6 +165,7 @@ class PackedLoader:
         world_size: int = 1,
     ) -> None:
         self.config = cfg = config or LoaderConfig()
+        self.index_refused: str | None = None
         if not 0 <= rank < world_size:
             raise LoaderError(f"rank {rank} is not in [0, {world_size})")
         self.split, self.rank, self.world_size = split, rank, world_size
@@ -162,26 +182,19 @@ class PackedLoader:
         refs, shard_dataset = [], []
         for (name, _), m in zip(self.datasets, self.manifests):
             for s in sorted(m.shards_for(split), key=lambda s: s.path):
-                refs.append(ShardRef(s.path, m.path_of(s.path), s.sha256, 0))
+                refs.append(ShardRef(s.path, m.path_of(s.path), s.sha256, 0, s.num_tokens, s.dtype))
                 shard_dataset.append(name)
         if not refs:
             raise LoaderError(f"no {split!r} shards in {[p for _, p in self.datasets]}")
         remote_dir = cfg.remote_cache_dir or os.path.join(
             os.path.expanduser("~"), ".cache", "lmforge", "shards"
         )
-        self.store = ShardStore(refs, remote_dir, cfg.remote_cache_bytes)
+        self.store = ShardStore(refs, remote_dir, cfg.remote_cache_bytes, self.tokenizer.vocab_size)
         self.index_root = cfg.index_cache_dir or _default_index_root([p for _, p in self.datasets])
         self._verify_local(refs)
 
         t0 = time.perf_counter()
-        names = [n for n, _ in self.datasets]
-        key = index_key(self.fingerprint, split, cfg.seq_len, cfg.packing, cfg.mix_by, names)
-        built = load_index(self.index_root, key)
-        self.index_cached = built is not None
-        if built is None:
-            self.store.prefetch(list(range(len(refs))))
-            built = build_index(self.store, shard_dataset, cfg.seq_len, cfg.packing, cfg.mix_by)
-            save_index(self.index_root, key, built)
+        built = self._index(refs, shard_dataset)
         self.index_seconds = time.perf_counter() - t0
         self.group_names = built.group_names
         self._index_stats = built.stats
@@ -208,9 +221,42 @@ class PackedLoader:
         blob = json.dumps([[n, m.fingerprint] for (n, _), m in zip(self.datasets, self.manifests)])
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    def _index(self, refs: list[ShardRef], shard_dataset: list[str]) -> BuiltIndex:
+        """The sample index: the cached one if it passes every check, else built (and cached) anew."""
+        cfg = self.config
+        names = [n for n, _ in self.datasets]
+        spec = (self.fingerprint, self.split, cfg.seq_len, cfg.packing, cfg.mix_by, names)
+        key, settings = index_key(*spec), index_settings(*spec)
+        shard_tokens = [r.num_tokens or 0 for r in refs]
+        built, problem = load_index(self.index_root, key, settings, max_len=2 * sum(shard_tokens) + 2)
+        if built is not None:
+            problem = index_problem(built, shard_tokens, cfg.seq_len)
+        self.index_cached = problem is None and built is not None
+        if problem is not None:
+            self.index_refused = (
+                f"index cache {os.path.join(self.index_root, key)} refused ({problem}); rebuilt"
+            )
+            # Every rank that refuses says so: the first to look may be any of them.
+            who = f"[rank {self.rank}] " if self.world_size > 1 else ""
+            print(f"{who}lmforge loader: warning: {self.index_refused}", file=sys.stderr, flush=True)
+            discard_index(self.index_root, key)
+        if self.index_cached:
+            return built
+        self.store.prefetch(list(range(len(refs))))
+        built = build_index(self.store, shard_dataset, cfg.seq_len, cfg.packing, cfg.mix_by)
+        problem = index_problem(built, shard_tokens, cfg.seq_len)
+        if problem is not None:  # the shards disagree with their manifest in a way the store missed
+            raise LoaderError(f"the {self.split!r} split cannot be indexed: {problem}")
+        save_index(self.index_root, key, built, settings)
+        return built
+
     def _verify_local(self, refs: list[ShardRef]) -> None:
         mode = self.config.verify_checksums
         local = [r for r in refs if not is_remote(r.url)]
+        for ref in local:  # a stat per shard, whatever the mode: counts must fit the files
+            path = local_path(ref.url)
+            if os.path.isfile(path):
+                check_file_size(ref, os.path.getsize(path))
         if mode == "never" or not local:
             return
         record = VerifiedRecord(os.path.join(self.index_root, "verified-shards.json"))
@@ -327,20 +373,21 @@ class PackedLoader:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume from ``state``; refuse a state of another dataset or stream settings."""
-        if state.get("format") != STATE_FORMAT:
+        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+            found = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+            raise LoaderError(f"not a loader state (format {found!r}, expected {STATE_FORMAT!r})")
+        if state.get("fingerprint") != self.fingerprint:
             raise LoaderError(
-                f"not a loader state (format {state.get('format')!r}, expected {STATE_FORMAT!r})"
-            )
-        if state["fingerprint"] != self.fingerprint:
-            raise LoaderError(
-                f"loader state belongs to dataset fingerprint {state['fingerprint']}, but this loader reads "
+                f"loader state belongs to dataset fingerprint {state.get('fingerprint')}, but this loader reads "
                 f"{self.fingerprint}: resuming would feed different data"
             )
         mine = self.state_dict()
         for key in ("split", "seed", "seq_len", "packing", "mix_by", "weights", "global_batch_size"):
             if state.get(key) != mine[key]:
                 raise LoaderError(f"loader state has {key}={state.get(key)!r}, this loader {mine[key]!r}")
-        consumed = int(state["consumed_samples"])
+        consumed = state.get("consumed_samples")
+        if isinstance(consumed, bool) or not isinstance(consumed, int) or consumed < 0:
+            raise LoaderError(f"loader state has consumed_samples={consumed!r}, expected an integer >= 0")
         if consumed % self.samples_per_micro_step:
             raise LoaderError(
                 f"consumed_samples {consumed} is not a multiple of micro_batch_size × world_size "

@@ -5,6 +5,12 @@ shards when the loader starts (remembered by path, size and mtime in a small JSO
 a restart does not re-hash an unchanged file), remote shards while they are downloaded
 into the cache (the hash is computed over the stream, the file renamed into place only
 when it matches). A mismatch raises ``schemas.ChecksumError`` naming the shard.
+
+A matching hash only says the shard is the one the manifest lists, not that the manifest
+tells the truth about it. So the first time a process opens a shard, its token count must
+equal the manifest's (the sample index addresses tokens by position) and its largest id
+must be below the vocabulary size (one numpy max over the memory map), else
+``schemas.TokenShardError`` names the shard.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
-from schemas import ChecksumError, open_token_shard, sha256_file
+from schemas import ChecksumError, TokenShard, TokenShardError, open_token_shard, sha256_file
 
 _CHUNK = 8 * 2**20
 
@@ -52,6 +58,8 @@ class ShardRef:
     url: str  # full local path or URL
     sha256: str
     size_hint: int = 0
+    num_tokens: int | None = None  # the manifest's count; None: not checked
+    dtype: str = ""  # the manifest's token dtype ("uint16" | "uint32"); "": not checked
 
 
 class VerifiedRecord:
@@ -62,7 +70,8 @@ class VerifiedRecord:
         self.entries: dict[str, list] = {}
         if path and os.path.exists(path):
             with contextlib.suppress(OSError, ValueError), open(path, encoding="utf-8") as f:
-                self.entries = json.load(f)
+                entries = json.load(f)
+                self.entries = entries if isinstance(entries, dict) else {}
 
     @staticmethod
     def _key(st: os.stat_result, sha: str) -> list:
@@ -81,11 +90,40 @@ class VerifiedRecord:
                 atomic_write(self.path, json.dumps(self.entries, sort_keys=True).encode())
 
 
+def check_file_size(ref: ShardRef, size: int) -> None:
+    """Refuse a manifest whose token count could not fit in the file (a cheap bound before any read)."""
+    if ref.num_tokens is None or not ref.dtype:
+        return
+    need = ref.num_tokens * np.dtype(ref.dtype).itemsize
+    if need > size:
+        raise TokenShardError(
+            f"shard {ref.name!r}: the manifest says {ref.num_tokens:,} {ref.dtype} tokens ({need:,} bytes), "
+            f"but the file has only {size:,} bytes"
+        )
+
+
+def check_opened(ref: ShardRef, shard: TokenShard, vocab_size: int | None) -> None:
+    """Refuse a shard whose token count differs from the manifest's or whose ids reach the vocabulary size."""
+    if ref.num_tokens is not None and len(shard.tokens) != ref.num_tokens:
+        raise TokenShardError(
+            f"shard {ref.name!r} holds {len(shard.tokens):,} tokens, the manifest says {ref.num_tokens:,}"
+        )
+    if vocab_size is not None and len(shard.tokens):
+        top = int(shard.tokens.max())
+        if top >= vocab_size:
+            raise TokenShardError(
+                f"shard {ref.name!r} holds token id {top}, not below the manifest's vocab_size "
+                f"{vocab_size}; the shard or the manifest is wrong"
+            )
+
+
 def verify_local(ref: ShardRef, record: VerifiedRecord | None, always: bool) -> None:
     """Hash a local shard unless ``record`` says this exact file was hashed before."""
     path = local_path(ref.url)
     if not os.path.exists(path):
         raise ChecksumError(f"shard {ref.name!r} is listed in the manifest but missing ({path})")
+    if not os.path.isfile(path):
+        raise ChecksumError(f"shard {ref.name!r} is not a regular file ({path})")
     if not always and record is not None and record.is_verified(path, ref.sha256):
         return
     actual = sha256_file(path)
@@ -200,14 +238,31 @@ class ShardCache:
 
 
 class ShardStore:
-    """Token arrays of a list of shards, opened lazily; safe to pickle into worker processes."""
+    """Token arrays of a list of shards, opened lazily; safe to pickle into worker processes.
 
-    def __init__(self, refs: list[ShardRef], cache_dir: str | None, cache_bytes: int) -> None:
+    Every shard is checked against its manifest entry the first time this process opens it
+    (``check_opened``); ``checked`` remembers which were, and travels into worker processes.
+    """
+
+    def __init__(
+        self,
+        refs: list[ShardRef],
+        cache_dir: str | None,
+        cache_bytes: int,
+        vocab_size: int | None = None,
+        checked: set[int] | None = None,
+    ) -> None:
         self.refs = refs
         self.cache_dir = cache_dir
         self.cache_bytes = cache_bytes
+        self.vocab_size = vocab_size
+        self.checked: set[int] = set(checked or ())
         self._open: dict[int, tuple[np.ndarray, object]] = {}
         self._cache: ShardCache | None = None
+
+    def fresh(self) -> ShardStore:
+        """A store over the same shards with nothing opened (for a worker process)."""
+        return ShardStore(self.refs, self.cache_dir, self.cache_bytes, self.vocab_size, self.checked)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -227,9 +282,20 @@ class ShardStore:
         ref = self.refs[i]
         return self.cache.get(ref) if is_remote(ref.url) else local_path(ref.url)
 
-    def open(self, i: int):
-        """The shard's ``TokenShard`` (zero-copy views over a memory map)."""
-        return open_token_shard(self.local_file(i))
+    def open(self, i: int) -> TokenShard:
+        """The shard's ``TokenShard`` (zero-copy views over a memory map), checked on first open."""
+        ref = self.refs[i]
+        path = self.local_file(i)
+        try:
+            shard = open_token_shard(path)
+        except TokenShardError as exc:
+            raise TokenShardError(f"shard {ref.name!r}: {exc}") from exc
+        except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+            raise TokenShardError(f"shard {ref.name!r} is not a readable Arrow IPC file: {exc}") from exc
+        if i not in self.checked:
+            check_opened(ref, shard, self.vocab_size)
+            self.checked.add(i)
+        return shard
 
     def tokens(self, i: int) -> np.ndarray:
         hit = self._open.get(i)
