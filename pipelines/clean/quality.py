@@ -266,7 +266,9 @@ def c4_line_reason(s: str, lang: str | None, t: Thresholds) -> str | None:
     """Why C4 removes one logical line (stripped), or ``None`` to keep it."""
     ends = tuple(t.terminal_punctuation + t.c4_clause_punctuation)
     if not blocks.ends_sentence(s, ends) and not CLAUSE_END.search(s):
-        return "c4_line_no_terminal_punct"
+        long = t.c4_terminal_exempt_words
+        if not long or line_word_count(s, lang, long) < long:
+            return "c4_line_no_terminal_punct"
     if line_word_count(s, lang, t.c4_min_words_per_line) < t.c4_min_words_per_line:
         return "c4_line_few_words"
     ls = s.lower()

@@ -49,6 +49,9 @@ class Thresholds:
     terminal_punctuation: str = ".!?\"'"
     # a logical line ending a clause before a list or code ("; and", "as follows:") is finished
     c4_clause_punctuation: str = ";:"
+    # logical lines of at least this many words need no terminal punctuation (a paragraph
+    # ending in a path, a URL or an option name); 0: every line needs it, as C4 published
+    c4_terminal_exempt_words: int = 0
     c4_min_words_per_line: int = 3
     c4_min_sentences: int = 5
     c4_max_word_length: int = 1000
