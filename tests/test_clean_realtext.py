@@ -216,3 +216,11 @@ def test_technical_chinese_is_identified_as_chinese():
     for start in range(0, 6000, 600):  # every part of the page, option lists included
         found = identify(page[start:])
         assert found.lang == "zh" and found.score > 0.9, (start, found)
+
+
+def test_technical_chinese_counts_as_chinese_without_a_label():
+    from pipelines.clean.segment import is_cjk_text
+
+    page = (REAL / "man-ls.zh_CN.1.txt").read_text(encoding="utf-8")
+    options = page[page.index("-a, --all") :]  # option names on every other line
+    assert is_cjk_text(options) and not is_cjk_text("The Chinese word 文件 means file.")

@@ -13,12 +13,16 @@ WORD = re.compile(r"\w+(?:['’\-]\w+)*")
 HAS_WORD_CHAR = re.compile(r"\w")
 DIGIT = re.compile(r"\d")
 CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 SEGMENTED_LANGUAGES = frozenset({"zh", "ja"})
 
 
 def is_cjk_text(text: str, sample: int = 400) -> bool:
+    """Mostly Chinese/Japanese: more CJK characters than Latin words in the first ``sample``
+    characters. (Comparing characters with characters called technical Chinese, full of
+    option names and English terms, "not CJK".)"""
     head = text[:sample]
-    return len(CJK.findall(head)) > 0.3 * max(len(head.replace(" ", "")), 1)
+    return len(CJK.findall(head)) > len(LATIN_WORD.findall(head))
 
 
 def merge_digit_runs(tokens: list[str]) -> list[str]:
