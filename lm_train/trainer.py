@@ -357,7 +357,7 @@ class Trainer:
     def write_run_files(self, peak: float, source: str) -> None:
         try:
             fsutil.makedirs(self.out)
-            fsutil.atomic_write_text(fsutil.join(self.out, "config.yaml"), self.cfg.to_yaml())
+            ckpt.write_file(fsutil.join(self.out, "config.yaml"), self.cfg.to_yaml().encode())
             # The bytes checked against the manifest at start, not whatever the file holds now.
             ckpt.write_file(fsutil.join(self.out, "tokenizer.json"), self.tokenizer_bytes)
         except OSError as exc:

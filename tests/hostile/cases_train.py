@@ -11,6 +11,7 @@ process, which must not take the test runner with it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import functools
@@ -47,7 +48,9 @@ TINY = [
 # -- shared inputs, built once per process ------------------------------------------------------
 @functools.cache
 def _scratch() -> Path:
-    return Path(tempfile.mkdtemp(prefix="lmforge-hostile-train-"))
+    path = Path(tempfile.mkdtemp(prefix="lmforge-hostile-train-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @functools.cache
