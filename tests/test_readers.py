@@ -8,6 +8,7 @@ import json
 
 import apache_beam as beam
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -301,3 +302,36 @@ def test_corrupt_parquet_is_quarantined(tmp_path):
     assert len(docs) == 2500 and [b["reason"] for b in bad] == ["corrupt_row_group"]
     assert "row group" in bad[0]["error"] and bad[0]["offset"] % 500 == 0
     assert [b["reason"] for b in read_all(tmp_path / "b.parquet")[1]] == ["corrupt_file"]
+
+
+def test_meta_with_a_lone_surrogate_is_quarantined():
+    from pipelines.io.readers import Quarantined, parse_meta
+
+    assert parse_meta('{"a": "\\ud83d\\ude00"}') == {"a": "😀"}
+    with pytest.raises(Quarantined) as info:
+        parse_meta('{"a": "\\ud800"}')
+    assert info.value.reason == "lone_surrogate"
+
+
+# -- unique ids ------------------------------------------------------------------------------------
+def test_colliding_ids_are_qualified_deterministically_the_first_holder_keeps_its_id():
+    from pipelines.io.ids import chunk_id_batches, colliding_positions, rename_chunk, rename_table
+
+    a = ("aaaa-000000", [{"id": "1", "text": "x"}, {"id": "2", "text": "y"}])
+    b = ("bbbb-000000", [{"id": "2", "text": "z"}, {"id": "3", "text": "w"}, {"id": "2", "text": "v"}])
+    batches = [batch for chunk in (b, a) for _, batch in chunk_id_batches(chunk, shards=1)]
+    table = rename_table([colliding_positions(batches)])
+    assert table == {"bbbb-000000": frozenset({0, 2})}  # "2" stays with the smallest (key, position)
+    (_, docs), n = rename_chunk(b, table)
+    assert n == 2 and [d["id"] for d in docs] == ["2#dup-bbbb-000000-0", "3", "2#dup-bbbb-000000-2"]
+    assert rename_chunk(a, table) == (a, 0)
+    assert colliding_positions([batch for _, batch in chunk_id_batches(a, shards=4)]) == []
+
+
+def test_ids_of_earlier_versions_are_reserved(tmp_path):
+    from pipelines.io.ids import RESERVED_KEY, chunk_id_batches, colliding_positions, id_hash
+
+    new = ("cccc-000000", [{"id": "old-1", "text": "new text"}])
+    reserved = (np.array([id_hash("old-1")], np.uint64), RESERVED_KEY, np.array([-1]))
+    found = colliding_positions([reserved, *(b for _, b in chunk_id_batches(new, shards=1))])
+    assert found == [("cccc-000000", 0)]

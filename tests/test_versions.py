@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -83,3 +84,70 @@ def test_reprocess_reads_consumed_files_again_failed_all_or_by_path(tmp_path):
     assert by_glob.files == [a, c]
     with pytest.raises(FileNotFoundError, match="--reprocess"):
         versions.plan_run(str(out), files, [str(inputs / "nothing-*.jsonl")])
+
+
+# -- write-new-then-switch of the standalone stages ------------------------------------------------
+def test_switch_outputs_replaces_entries_and_removes_stale_ones(tmp_path):
+    from pipelines import commit
+
+    out = tmp_path / "out"
+    (out / "documents").mkdir(parents=True)
+    (out / "documents" / "part-00000-of-00002.parquet").write_bytes(b"old")
+    (out / "dropped").mkdir()
+    (out / "stats.json").write_text("old")
+    (out / "mine.txt").write_text("not a stage output")
+    staging = tmp_path / "out" / "._tmp-run-x"
+    (staging / "documents").mkdir(parents=True)
+    (staging / "documents" / "part-00000-of-00001.parquet").write_bytes(b"new")
+    (staging / "stats.json").write_text("new")
+    commit.switch_outputs(str(staging), str(out), commit.STAGE_OUTPUTS["clean"])
+    assert sorted(p.name for p in (out / "documents").iterdir()) == ["part-00000-of-00001.parquet"]
+    assert (out / "stats.json").read_text() == "new" and not (out / "dropped").exists()
+    assert (out / "mine.txt").exists() and not staging.exists()
+    assert not list(out.glob("._tmp-*"))
+
+
+def test_promote_gives_next_files_their_usual_names_and_switches_the_manifest(tmp_path):
+    from pipelines import commit
+    from schemas import ShardInfo
+
+    out = tmp_path / "ds"
+    next_shards = out / commit.NEXT_DIR / "shards"
+    next_shards.mkdir(parents=True)
+    (next_shards / "train-00000-of-00001.arrow").write_bytes(b"new shard")
+    (out / commit.NEXT_DIR / "tokenizer.json").write_text("{}")
+    (out / "shards").mkdir()
+    (out / "shards" / "train-00000-of-00002.arrow").write_bytes(b"old shard")
+    m = _manifest(1)
+    shard = ShardInfo(
+        f"{commit.NEXT_DIR}/shards/train-00000-of-00001.arrow", "train", "0" * 64, 1, 1, 1, "uint16"
+    )
+    m.shards = [shard]
+    m.tokenizer = dataclasses.replace(m.tokenizer, file=f"{commit.NEXT_DIR}/tokenizer.json")
+    (out / "manifest.json").write_text(m.to_json())
+    assert commit.prepare_token_output(str(out)) == commit.TokenLayout(
+        f"{commit.NEXT_DIR}/shards", f"{commit.NEXT_DIR}/tokenizer.json"
+    )
+    final = load_manifest(str(out))  # the interrupted promotion was finished first
+    assert [s.path for s in final.shards] == ["shards/train-00000-of-00001.arrow"]
+    assert final.tokenizer.file == "tokenizer.json" and (out / "tokenizer.json").read_text() == "{}"
+    assert sorted(p.name for p in (out / "shards").iterdir()) == ["train-00000-of-00001.arrow"]
+    assert not (out / commit.NEXT_DIR).exists()
+
+
+def test_tokenize_refuses_a_prepare_dataset(tmp_path):
+    from pipelines import commit
+
+    versions.commit(str(tmp_path), _manifest(1), [])
+    with pytest.raises(commit.StageRefused, match="versioned dataset"):
+        commit.prepare_token_output(str(tmp_path))
+
+
+def test_recorded_inputs_with_unnormalised_paths_still_count_as_consumed(tmp_path):
+    f = tmp_path / "d" / "f.jsonl"
+    f.parent.mkdir()
+    f.write_text("{}\n")
+    (now,) = expand_inputs([str(f)])
+    old = InputFile(str(tmp_path / "d" / "." / "f.jsonl"), now.size, now.mtime)  # as older versions wrote it
+    versions.commit(str(tmp_path / "out"), _manifest(1), [old])
+    assert versions.plan_run(str(tmp_path / "out"), [now]).nothing_new

@@ -76,12 +76,13 @@ from pipelines.dedup.boilerplate import (
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.minhash import band_keys, estimated_jaccard, flat_signatures, optimal_bands
 from pipelines.dedup.shingles import chunk_shingles
-from pipelines.io.ids import UniqueIds
+from pipelines.io.ids import RenameTable, apply_renames, chunk_id_batches, reserved_id_batches
 from pipelines.io.packing import pack, unpack
 from pipelines.progress import RateLogger
 
 Doc = dict[str, Any]
 EXACT, BANDS, INDEX, LINES, LINE_BATCHES = "exact", "bands", "index", "lines", "line_batches"
+ID_BATCHES = "id_batches"
 # Earlier runs' documents take part under a salted uid (and a prefixed id in the union-find),
 # so a document re-ingested under the same id is a duplicate of its old self, not the same node.
 OLD_SALT = np.uint64(0x5A17_0000_0000_0001)
@@ -135,7 +136,9 @@ def key_batches(rec: dict[str, Any], old: bool, cfg: DedupConfig) -> Iterator[tu
 
 class PackFn(beam.DoFn):
     """Chunk -> the chunk packed (zstd pickle, see ``pack``); compression runs on a
-    ``ChunkPool`` (zstd releases the GIL) beside the reading on the calling thread."""
+    ``ChunkPool`` (zstd releases the GIL) beside the reading on the calling thread. Also
+    emits the chunk's id hashes (``ID_BATCHES``, see ``pipelines.io.ids``); an index file
+    emits its documents' as reserved."""
 
     def __init__(self, config: DedupConfig):
         self.config = config
@@ -149,7 +152,11 @@ class PackFn(beam.DoFn):
     def process(self, chunk: tuple) -> Iterator[Any]:
         if is_index_element(chunk):
             yield chunk
+            for batch in reserved_id_batches(chunk[0]):  # earlier runs' ids: theirs to keep
+                yield pvalue.TaggedOutput(ID_BATCHES, batch)
             return
+        for batch in chunk_id_batches(chunk):
+            yield pvalue.TaggedOutput(ID_BATCHES, batch)
         for outputs in self.pool.submit(_packed, chunk):
             yield from outputs
 
@@ -590,15 +597,17 @@ class DeduplicateDocuments(beam.PTransform):
         if self.index_output:  # never read what this run writes (e.g. leftovers of a failed try)
             out_prefix = _abs(self.index_output).rstrip("/") + "/"
             index_files = [f for f in index_files if not _abs(f).startswith(out_prefix)]
-        # Every document id unique first, earlier runs' ids included: dedup tells documents
-        # apart by id (see pipelines/io/ids.py).
-        chunks, id_counts = chunks | "UniqueIds" >> UniqueIds(index_files)
         if index_files:
             chunks = (
                 chunks,
                 p | "IndexFiles" >> beam.Create([(path, None) for path in index_files]),
             ) | "WithIndex" >> beam.Flatten()
-        chunks = chunks | "Pack" >> beam.ParDo(PackFn(cfg))
+        packed = chunks | "Pack" >> beam.ParDo(PackFn(cfg)).with_outputs(ID_BATCHES, main="packed")
+        # Every document id unique, earlier runs' ids included, before anything keys by id:
+        # dedup tells documents apart by id (see pipelines/io/ids.py). Only packed chunks
+        # wait for the rename table.
+        table = packed[ID_BATCHES] | "IdTable" >> RenameTable()
+        chunks, id_counts = apply_renames(packed["packed"], table, packed=True)
         counts_parts: list[beam.PCollection] = [id_counts]
         dropped_parts: list[beam.PCollection] = []
 

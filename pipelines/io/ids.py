@@ -27,6 +27,7 @@ from apache_beam import pvalue
 
 from pipelines.accounting import COUNTS, DOCS
 from pipelines.hashing import stable_hash64
+from pipelines.io.packing import pack, unpack
 
 Doc = dict[str, Any]
 Chunk = tuple[str, list[Doc]]
@@ -71,19 +72,21 @@ def reserved_id_batches(path: str, shards: int = ID_SHARDS) -> Iterator[tuple[in
 
 def colliding_positions(batches: Iterable[tuple]) -> list[tuple[str, int]]:
     """(chunk key, position) of every document but the first holder (smallest chunk key and
-    position) of an id hash that several documents share."""
-    rows = [(int(u), key, int(p)) for uids, key, pos in batches for u, p in zip(uids, pos, strict=True)]
-    if not rows:
+    position) of an id hash that several documents share. Numpy until a collision is found:
+    the common case (no shared id) builds no Python object per document."""
+    batches = list(batches)
+    if not batches:
         return []
-    all_uids = np.fromiter((r[0] for r in rows), np.uint64, len(rows))
-    values, counts = np.unique(all_uids, return_counts=True)
-    shared = set(values[counts > 1].tolist())
-    if not shared:
+    uids = np.concatenate([b[0] for b in batches])
+    values, counts = np.unique(uids, return_counts=True)
+    shared = values[counts > 1]
+    if not len(shared):
         return []
     holders: dict[int, list[tuple[str, int]]] = {}
-    for uid, key, pos in rows:
-        if uid in shared:
-            holders.setdefault(uid, []).append((key, pos))
+    for batch_uids, key, pos in batches:
+        hit = np.flatnonzero(np.isin(batch_uids, shared))
+        for j in hit:
+            holders.setdefault(int(batch_uids[j]), []).append((key, int(pos[j])))
     return [place for places in holders.values() for place in sorted(places)[1:] if place[0] != RESERVED_KEY]
 
 
@@ -110,14 +113,54 @@ def rename_chunk(chunk: Chunk, renames: dict[str, frozenset[int]]) -> tuple[Chun
     return (key, out), len(here)
 
 
-class RenameFn(beam.DoFn):
-    """Chunks -> chunks with unique ids (side input: the renames); counts ``ids/renamed``."""
+def rename_packed(chunk: tuple[str, Any], renames: dict[str, frozenset[int]]) -> tuple[tuple[str, Any], int]:
+    """``rename_chunk`` for a packed chunk (``pipelines.io.packing``): untouched unless it holds
+    a colliding id (the common case costs one dict lookup, no unpacking)."""
+    key, packed = chunk
+    if key not in renames:
+        return chunk, 0
+    (key, docs), n = rename_chunk((key, unpack(packed)), renames)
+    return (key, pack(docs) if isinstance(packed, bytes) else docs), n
 
-    def process(self, chunk: Chunk, renames: dict[str, frozenset[int]]) -> Iterator[Any]:
-        out, n = rename_chunk(chunk, renames)
+
+class RenameFn(beam.DoFn):
+    """Chunks (plain or packed) -> chunks with unique ids (side input: the renames);
+    counts ``ids/renamed``. Elements that are not chunks (``(path, None)``) pass through."""
+
+    def __init__(self, packed: bool = False):
+        self.packed = packed
+
+    def process(self, chunk: tuple, renames: dict[str, frozenset[int]]) -> Iterator[Any]:
+        if chunk[1] is None:
+            yield chunk
+            return
+        out, n = rename_packed(chunk, renames) if self.packed else rename_chunk(chunk, renames)
         if n:
             yield pvalue.TaggedOutput(COUNTS, {RENAMED: n})
         yield out
+
+
+class RenameTable(beam.PTransform):
+    """(shard, id batch) elements -> one element: {chunk key: positions whose id must be qualified}."""
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        return (
+            batches
+            | "GroupIds" >> beam.GroupByKey()
+            | "Collisions" >> beam.Map(lambda kv: colliding_positions(kv[1]))
+            | "AllCollisions" >> beam.combiners.ToList()
+            | "RenameTable" >> beam.Map(rename_table)
+        )
+
+
+def apply_renames(
+    chunks: beam.PCollection, table: beam.PCollection, packed: bool = False
+) -> tuple[beam.PCollection, beam.PCollection]:
+    """(chunks with unique ids, counts) given the one-element rename table."""
+    out = chunks | "Rename" >> beam.ParDo(RenameFn(packed), pvalue.AsSingleton(table)).with_outputs(
+        COUNTS, main=DOCS
+    )
+    return out[DOCS], out[COUNTS]
 
 
 class UniqueIds(beam.PTransform):
@@ -125,6 +168,8 @@ class UniqueIds(beam.PTransform):
 
     ``reserved``: index files of earlier versions, whose ids stay theirs.
     Returns ``(chunks, counts)``; counts carry the ``ids/renamed`` annotation when ids collided.
+    (Dedup computes the id batches while it packs its chunks and calls ``RenameTable`` and
+    ``apply_renames`` itself, so that only packed chunks wait for the table.)
     """
 
     def __init__(self, reserved: list[str] | None = None, shards: int = ID_SHARDS):
@@ -141,14 +186,4 @@ class UniqueIds(beam.PTransform):
                 | "ReservedIds" >> beam.FlatMap(reserved_id_batches, self.shards)
             )
             batches = (batches, old) | "WithReserved" >> beam.Flatten()
-        renames = (
-            batches
-            | "GroupIds" >> beam.GroupByKey()
-            | "Collisions" >> beam.Map(lambda kv: colliding_positions(kv[1]))
-            | "AllCollisions" >> beam.combiners.ToList()
-            | "RenameTable" >> beam.Map(rename_table)
-        )
-        out = chunks | "Rename" >> beam.ParDo(RenameFn(), pvalue.AsSingleton(renames)).with_outputs(
-            COUNTS, main=DOCS
-        )
-        return out[DOCS], out[COUNTS]
+        return apply_renames(chunks, batches | "Table" >> RenameTable())

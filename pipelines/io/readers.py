@@ -130,6 +130,11 @@ def parse_meta(meta: str | None) -> dict:
         raise Quarantined("bad_json", f"meta is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise Quarantined("wrong_type", f"meta is a JSON {type(value).__name__}, not an object")
+    if "\\u" in meta and SURROGATE_ESCAPE.search(meta.encode("utf-8")):
+        try:  # the meta is written back as UTF-8 JSON: a lone surrogate would crash that writer
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise Quarantined("lone_surrogate", f"meta holds a lone surrogate: {exc}") from exc
     return value
 
 
