@@ -64,13 +64,13 @@ def quarantine_record(
     if isinstance(sample, bytes):
         sample = sample[:SAMPLE_CHARS].decode("utf-8", errors="backslashreplace")
     elif sample is not None:
-        sample = str(sample)[:SAMPLE_CHARS]
+        sample = fsutil.text_safe(str(sample)[:SAMPLE_CHARS])
     return {
         "stage": stage,
-        "path": path,
+        "path": fsutil.text_safe(path) if isinstance(path, str) else path,
         "offset": offset,
         "reason": reason,
-        "error": error[:1000],
+        "error": fsutil.text_safe(error[:1000]),
         "sample": sample,
     }
 

@@ -87,6 +87,20 @@ def _mtime_of(info: dict) -> str:
     return ""
 
 
+def text_safe(text: str) -> str:
+    """``text`` as writable UTF-8: a file name that is not valid UTF-8 reaches Python with
+    surrogate escapes (``caf\\udce9``), which no UTF-8 writer accepts; they become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+
+
 def is_hidden(name: str) -> bool:
     """Names a listing skips: dot files and ``_SUCCESS``-style markers (and our ``._tmp-`` files)."""
     return name.startswith((".", "_"))

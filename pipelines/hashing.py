@@ -8,15 +8,26 @@ _xxh3_64 = xxhash.xxh3_64_intdigest
 
 
 def _as_bytes(value: str | bytes) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else value
+    """UTF-8 bytes; a lone surrogate (a file name that is not valid UTF-8) is encoded as is,
+    so hashing never fails. Valid text hashes exactly as before."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
 
 
 def stable_hash64(value: str | bytes, seed: int = 0) -> int:
     """64-bit xxh3 hash, identical across processes, machines and runs.
 
-    Called per line and per document id on dedup's hot paths, so the conversion is inline.
+    Called per line and per document id on dedup's hot paths, so the conversion is inline
+    (the ``try`` costs nothing until a lone surrogate needs ``_as_bytes``).
     """
-    return _xxh3_64(value.encode("utf-8") if isinstance(value, str) else value, seed)
+    try:
+        return _xxh3_64(value.encode("utf-8") if isinstance(value, str) else value, seed)
+    except UnicodeEncodeError:
+        return _xxh3_64(_as_bytes(value), seed)
 
 
 def stable_hash_hex(value: str | bytes, seed: int = 0) -> str:

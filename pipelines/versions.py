@@ -93,8 +93,15 @@ def new_inputs(files: list[fsutil.InputFile], processed: set[str]) -> list[fsuti
 
 
 def inputs_record(files: list[fsutil.InputFile]) -> str:
+    """``inputs.json``; a path that is not valid UTF-8 is kept as a JSON escape, so it reads back
+    as the same name (and the same fingerprint) next time."""
     recs = [{"path": f.path, "size": f.size, "mtime": f.mtime, "fingerprint": f.fingerprint} for f in files]
-    return json.dumps(recs, indent=1, ensure_ascii=False) + "\n"
+    text = json.dumps(recs, indent=1, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(recs, indent=1, ensure_ascii=True) + "\n"
+    return text
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,11 @@ def plan_run(out_dir: str, files: list[fsutil.InputFile], reprocess: Sequence[st
     parent = load_manifest(fsutil.join(out_dir, manifest_name(versions[-1]))) if versions else None
     processed = processed_fingerprints(out_dir, versions)
     again = reprocess_selection(out_dir, versions, reprocess, files) if reprocess else set()
-    todo = [f for f in files if f.fingerprint not in processed or f.path in again]
+    todo = [
+        f
+        for f in files
+        if f.fingerprint not in processed or f.path in again or fsutil.text_safe(f.path) in again
+    ]
     reprocessed = [f for f in todo if f.fingerprint in processed]
     return RunPlan((versions[-1] + 1) if versions else 1, parent, todo, repaired, reprocessed)
 

@@ -86,7 +86,7 @@ def detect_format(path: str) -> tuple[str | None, str | None]:
 def source_label(path: str) -> str:
     """Default ``source`` of a file's documents: its name without extensions (cached: per document)."""
     name = PurePosixPath(path.split("://")[-1]).name
-    return name.split(".")[0] or name
+    return fsutil.text_safe(name.split(".")[0] or name)
 
 
 def derived_id(path: str, index: int) -> str:

@@ -240,6 +240,40 @@ def reader_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def non_utf8_file_name_case() -> Case:
+    """A file whose name is not valid UTF-8 (``caf\\xe9.jsonl``): its documents and quarantine
+    records must still be writable (Parquet, JSON, hashes), not crash the run."""
+
+    def make(d: Path) -> None:
+        d.mkdir(parents=True, exist_ok=True)
+        with open(os.path.join(os.fsencode(d), b"caf\xe9.jsonl"), "wb") as f:
+            f.write(mk.jsonl(mk.good_records(3)))
+        with open(os.path.join(os.fsencode(d), b"bad\xff.bin"), "wb") as f:
+            f.write(b"x")
+
+    def run(d: Path) -> Observed:
+        from pipelines.fsutil import expand_inputs
+        from pipelines.io.config import ReadConfig
+        from pipelines.io.documents import documents_to_parquet_bytes
+        from pipelines.io.readers import FileReader
+        from pipelines.versions import inputs_record
+
+        make(d)
+        files = expand_inputs([str(d)])
+        reader = FileReader(ReadConfig())
+        items = [item for f in files for item in reader.read(f.path)]
+        docs = [i for i in items if "text" in i]
+        obs = Observed(docs=len(docs), reasons=[i["reason"] for i in items if "text" not in i])
+        documents_to_parquet_bytes(docs)
+        "".join(json.dumps(i, ensure_ascii=False) for i in items).encode("utf-8")
+        inputs_record(files).encode("utf-8")
+        return obs
+
+    return Case("non_utf8_file_name", "read", Expected("quarantine", docs=3, reasons=("unsupported_format",)), run,
+                "file names that are not valid UTF-8: documents, quarantine records and inputs.json still written",
+                make=make)  # fmt: skip
+
+
 # -- input listing -----------------------------------------------------------------------------------
 def listing_case(
     name: str, files: Files, patterns: Callable[[Path], list[str]], n: int, description: str
@@ -628,6 +662,7 @@ def e2e_hidden_named_file() -> Case:
 def all_cases() -> list[Case]:
     return [
         *reader_cases(),
+        non_utf8_file_name_case(),
         *listing_cases(),
         *html_cases(),
         *config_cases(),
