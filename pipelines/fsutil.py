@@ -150,10 +150,17 @@ def expand_inputs(patterns: list[str]) -> list[InputFile]:
         if not matches:
             raise FileNotFoundError(f"--input {pattern!r} matches no file")
         wants_hidden = is_hidden(os.path.basename(fs_path))
+        listed = {}
         for m in matches:
-            for name, info in _listed_files(fs, m, explicit=not is_glob or wants_hidden).items():
-                full = normalize_local(name) if local else fs.unstrip_protocol(name)
-                found[full] = InputFile(full, int(info.get("size") or 0), _mtime_of(info))
+            listed.update(_listed_files(fs, m, explicit=not is_glob or wants_hidden))
+        if not listed:
+            raise FileNotFoundError(
+                f"--input {pattern!r} matches no file: only directories or hidden files "
+                "(.name, _name, skipped in listings; name such a file to read it)"
+            )
+        for name, info in listed.items():
+            full = normalize_local(name) if local else fs.unstrip_protocol(name)
+            found[full] = InputFile(full, int(info.get("size") or 0), _mtime_of(info))
     return sorted(found.values())
 
 

@@ -312,7 +312,17 @@ def listing_cases() -> list[Case]:
         "d/._tmp-run-abc/documents/part-00000-of-00001.parquet": lambda: b"PAR1",
         "d/.cache/other.jsonl": lambda: b"{}\n",
     }
+    only_hidden = {"d/_SUCCESS": lambda: b"", "d/.x.jsonl": lambda: mk.jsonl([{"text": "y"}])}
+
+    def hidden_only(d: Path) -> Observed:
+        write_files(d, only_hidden)
+        return call_main(cli("prepare"), [f"--input={d / 'd'}", f"--output={d / 'out'}"])
+
     return [
+        Case("directory_of_hidden_files_only", "inputs",
+             Expected("error", error=r"matches no file: only directories or hidden files", exit_code=2), hidden_only,
+             "a directory holding only hidden files: an error that says why, not a silent empty run",
+             make=lambda d: write_files(d, only_hidden)),
         listing_case("same_file_three_spellings", one, lambda d: ["d/f.jsonl", "d//f.jsonl", "d/../d/f.jsonl", "./d/f.jsonl"], 1,
                      "d/f.jsonl, d//f.jsonl, d/../d/f.jsonl and ./d/f.jsonl are one file, read once"),
         listing_case("hidden_files_named_explicitly", hidden, lambda d: ["d/_x.jsonl", "d/.x.jsonl"], 2,
@@ -471,6 +481,37 @@ def relative_tokenizer_path_case() -> Case:
 
     return Case("manifest_tokenizer_path_relative", "manifest", Expected("ok", docs=1), run,
                 "manifests from version 2 on record tokenizer_path relative to the dataset")  # fmt: skip
+
+
+def disk_full_prepare_case() -> Case:
+    """A full disk while prepare writes a token shard: one line naming the shard, exit 5."""
+
+    def run(d: Path) -> Observed:
+        import fsspec.implementations.local as local
+
+        (d / "a.jsonl").write_bytes(sample_jsonl(0, 20))
+        (d / "config.yaml").write_text(TOKENIZE_CONFIG)
+        original = local.LocalFileOpener.write
+
+        def full(self: Any, data: Any) -> int:
+            if str(getattr(self, "path", "")).endswith(".arrow"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return original(self, data)
+
+        local.LocalFileOpener.write = full
+        try:
+            argv = [f"--input={d / 'a.jsonl'}", f"--output={d / 'out'}", f"--config={d / 'config.yaml'}"]
+            obs = call_main(cli("prepare"), argv)
+        finally:
+            local.LocalFileOpener.write = original
+        if (d / "out" / "manifest.json").exists():
+            obs.violations.append("a version was committed although a shard could not be written")
+        return obs
+
+    return Case("disk_full_prepare", "disk",
+                Expected("error", error=r"disk full: writing .*/shards/v00001/\w+-\d+-of-\d+\.arrow needed [\d,]+ bytes", exit_code=5),
+                run, "ENOSPC while prepare writes a shard: which file and how much space, nothing committed",
+                slow=True)  # fmt: skip
 
 
 def disk_full_case() -> Case:
@@ -671,6 +712,7 @@ def all_cases() -> list[Case]:
         stale_temporaries_case(),
         relative_tokenizer_path_case(),
         disk_full_case(),
+        disk_full_prepare_case(),
         e2e_surrogate_clean(),
         e2e_deep_html_clean(),
         e2e_id_collision(),
