@@ -334,9 +334,15 @@ def listing_cases() -> list[Case]:
 
 # -- HTML -------------------------------------------------------------------------------------------
 def html_case(
-    name: str, depth: int, closed: bool, expected: Expected, description: str, budget_s: float = 10.0
+    name: str,
+    depth: int,
+    closed: bool,
+    expected: Expected,
+    description: str,
+    budget_s: float = 10.0,
+    page: Callable[[], bytes] | None = None,
 ) -> Case:
-    files = {"p.html": lambda: mk.nested_html(depth, closed)}
+    files = {"p.html": page or (lambda: mk.nested_html(depth, closed))}
 
     def run(d: Path) -> Observed:
         from pipelines.clean.html import HtmlTooDeep, extract_text
@@ -366,6 +372,9 @@ def html_cases() -> list[Case]:
                   "200k unclosed <div>: refused at once (html_too_deep), never hangs"),
         html_case("html_30k_nested_divs", 30_000, True, Expected("quarantine", docs=0, reasons=("html_too_deep",)),
                   "30k nested <div> (44 s before): refused at once"),
+        html_case("html_50k_select_options", 0, True, Expected("quarantine", docs=0, reasons=("html_too_complex",)),
+                  "50k <option> in a <select> (8 s in the parser, quadratic): refused at once",
+                  page=lambda: ("<html><body><select>" + "<option>x" * 50_000 + "</select></body></html>").encode()),
         html_case("html_500_nested_divs", 500, True, Expected("ok", docs=1, reasons=()),
                   "500 nested <div>: deep but fine, extracted", budget_s=2.0),
     ]  # fmt: skip
