@@ -391,6 +391,50 @@ class FileReader:
 
     # -- formats -----------------------------------------------------------------------------
     def _jsonl(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+        records = self._whole_array(path, compression)
+        if records is not None:  # a whole-file JSON array of records, not JSONL
+            yield from self._array_records(path, records)
+            return
+        yield from self._jsonl_lines(path, compression, position)
+
+    def _whole_array(self, path: str, compression: str | None) -> list | None:
+        """The records of a ``.json`` file that is one JSON array (pretty-printed or not), or None
+        (the usual case: JSONL; only a file starting with ``[`` is read whole to find out)."""
+        with self._open(path, compression) as raw:
+            stream = io.BufferedReader(raw)
+            head = stream.peek(64)[:64]
+            if sniff_utf16(head) or not head.lstrip(codecs.BOM_UTF8 + b" \t\r\n").startswith(b"["):
+                return None
+            return self._json_array(stream)
+
+    def _json_array(self, stream: Any) -> list | None:
+        """The records of a file that is one JSON array (read whole, up to ``max_line_bytes``), or None."""
+        data = stream.read(self.config.max_line_bytes + 1)
+        if len(data) > self.config.max_line_bytes:
+            return None
+        try:
+            value = json.loads(data.decode("utf-8-sig"))
+        except (ValueError, RecursionError):
+            return None
+        return value if isinstance(value, list) else None
+
+    def _array_records(self, path: str, records: list) -> Iterator[Doc]:
+        """A JSON array's records, as if each were a line (offset = its index in the array)."""
+        cfg = self.config
+        for index, rec in enumerate(records):
+            try:
+                if not isinstance(rec, dict):
+                    raise Quarantined("wrong_type", f"record is a JSON {type(rec).__name__}, not an object")
+                if cfg.text_field not in rec:
+                    raise Quarantined("missing_text", f"record has no {cfg.text_field!r} field")
+                check_no_surrogates(rec, (cfg.text_field, cfg.id_field, cfg.url_field))
+                yield self.make_doc(
+                    path, index, rec[cfg.text_field], rec.get(cfg.id_field), rec.get(cfg.url_field)
+                )
+            except Quarantined as exc:
+                yield self.quarantine(path, index, exc, json.dumps(rec, ensure_ascii=False)[:200])
+
+    def _jsonl_lines(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
         cfg = self.config
         with self._open(path, compression) as raw:
             lines = io.BufferedReader(raw)

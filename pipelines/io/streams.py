@@ -57,6 +57,7 @@ class DecompressedStream(io.RawIOBase):
         self.decompressed = 0
         self._dec: Any = None  # None between members/frames
         self._dec_started = False
+        self._members = 0
         self._buf = b""
         self._pos = 0
         self._done = False
@@ -101,12 +102,18 @@ class DecompressedStream(io.RawIOBase):
                     self._carry = data + more
                     return b""
             if not data.startswith(_magic(self.compression)):
+                if not self._members:
+                    return self._stop(
+                        "corrupt_file",
+                        f"not a {self.compression} file: no {self.compression} header at its start",
+                    )
                 return self._stop(
                     "corrupt_file",
                     f"{len(data):,}+ bytes of garbage after the last complete {self.compression} "
                     f"member, at compressed offset {self._compressed_offset(data)}",
                 )
             self._dec, self._dec_started = _new_decompressor(self.compression), False
+            self._members += 1
         try:
             out = self._dec.decompress(data)
         except Exception as exc:  # zlib.error, zstandard.ZstdError
