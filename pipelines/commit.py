@@ -43,6 +43,10 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Sub-directories of --output that stages write (where a killed run's temporaries can be).
+OWN_DIRS = ("documents", "dedup_index", "quarantine", "dropped", SHARDS, NEXT_DIR)
+
+
 class StageRefused(RuntimeError):
     """The output directory holds something this stage must not overwrite."""
 

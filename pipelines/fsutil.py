@@ -237,15 +237,26 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
 
 
-def remove_stale_temporaries(directory: str) -> int:
+def remove_stale_temporaries(directory: str, within: tuple[str, ...] | None = None) -> int:
     """Delete what a killed run left behind in ``directory``: ``._tmp-*`` files and directories
-    (staging areas), at any depth; return how many. The lock's heartbeat files are left alone."""
+    (staging areas), at any depth; return how many. The lock's heartbeat files are left alone.
+
+    ``within``: look only at ``directory`` itself and these sub-directories (a standalone
+    stage's own outputs), never into whatever else a user keeps in the output directory."""
     fs, p = get_fs(directory)
     if not fs.exists(p):
         return 0
     root = p.rstrip("/")
+    if within is None:
+        names = fs.find(p, withdirs=True)
+    else:
+        names = [str(n).rstrip("/") for n in fs.ls(p, detail=False)]
+        for sub in within:
+            sub_path = f"{root}/{sub}"
+            if fs.isdir(sub_path):
+                names += fs.find(sub_path, withdirs=True)
     stale: list[str] = []
-    for name in sorted(fs.find(p, withdirs=True)):
+    for name in sorted(set(names)):
         rel = name[len(root) :].lstrip("/") if name.startswith(root) else os.path.basename(name)
         parts = rel.split("/")
         if any(s == name or name.startswith(s.rstrip("/") + "/") for s in stale[-1:]):

@@ -162,7 +162,7 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
     options, view = parse_options(argv, command)
     ours = RunOptions(view)
     setup_logging()
-    from pipelines import fsutil
+    from pipelines import commit, fsutil
     from pipelines.commit import StageRefused
     from pipelines.lock import DatasetLock, LockedError
 
@@ -182,7 +182,7 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
                 log.warning(
                     "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
                 )
-            removed = fsutil.remove_stale_temporaries(ours.output)
+            removed = fsutil.remove_stale_temporaries(ours.output, commit.OWN_DIRS)
             if removed:
                 log.info("%s: removed %d leftover temporary file(s) of a killed run", command.stage, removed)
             return _run_locked(options, ours, config, command, build, after)

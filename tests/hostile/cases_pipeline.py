@@ -462,22 +462,24 @@ def stale_temporaries_case() -> Case:
         "out/._tmp-run-abc/documents/part-00000-of-00001.parquet": lambda: b"partial",
         "out/._tmp-old-1234-documents/part-00000-of-00001.parquet": lambda: b"old",
         "out/shards/train-00000-of-00001.arrow": lambda: b"kept",
+        "out/runs/checkpoints/._tmp-0123-step-1.pt": lambda: b"a live training run's file, not ours",
     }
+    ours_kept = ("shards/train-00000-of-00001.arrow", "runs/checkpoints/._tmp-0123-step-1.pt")
 
     def run(d: Path) -> Observed:
+        from pipelines.commit import OWN_DIRS
         from pipelines.fsutil import remove_stale_temporaries
 
         write_files(d, files)
-        removed = remove_stale_temporaries(str(d / "out"))
-        left = [str(p.relative_to(d)) for p in (d / "out").rglob("._tmp-*")]
-        obs = Observed(
-            docs=int((d / "out/shards/train-00000-of-00001.arrow").exists()), note=f"{removed} removed"
-        )
+        removed = remove_stale_temporaries(str(d / "out"), OWN_DIRS)  # what a standalone stage does
+        left = [str(p.relative_to(d)) for p in (d / "out").rglob("._tmp-*") if "checkpoints" not in p.parts]
+        obs = Observed(docs=sum((d / "out" / rel).exists() for rel in ours_kept), note=f"{removed} removed")
         obs.violations += [f"left behind: {p}" for p in left]
         return obs
 
-    return Case("stale_temporaries_removed", "leftovers", Expected("ok", docs=1), run,
-                "._tmp-* files and staging directories of a killed run are removed by the next run",
+    return Case("stale_temporaries_removed", "leftovers", Expected("ok", docs=2), run,
+                "._tmp-* files and staging directories of a killed run are removed by the next run; "
+                "files outside the stage's own directories are left alone",
                 make=lambda d: write_files(d, files))  # fmt: skip
 
 
