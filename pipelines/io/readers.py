@@ -46,7 +46,13 @@ from pipelines.clock import crash_point
 from pipelines.hashing import stable_hash_hex
 from pipelines.io.charset import CharsetError, decode_page
 from pipelines.io.config import ReadConfig
-from pipelines.io.streams import DecompressedStream, StreamDamage, TranscodedStream, sniff_utf16
+from pipelines.io.streams import (
+    ChainedStream,
+    DecompressedStream,
+    StreamDamage,
+    TranscodedStream,
+    sniff_utf16,
+)
 from pipelines.progress import RateLogger
 from schemas import DOCUMENT_FIELDS, DocumentError, validate_document
 
@@ -391,25 +397,23 @@ class FileReader:
 
     # -- formats -----------------------------------------------------------------------------
     def _jsonl(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
-        records = self._whole_array(path, compression)
-        if records is not None:  # a whole-file JSON array of records, not JSONL
-            yield from self._array_records(path, records)
-            return
-        yield from self._jsonl_lines(path, compression, position)
-
-    def _whole_array(self, path: str, compression: str | None) -> list | None:
-        """The records of a ``.json`` file that is one JSON array (pretty-printed or not), or None
-        (the usual case: JSONL; only a file starting with ``[`` is read whole to find out)."""
+        cfg = self.config
         with self._open(path, compression) as raw:
-            stream = io.BufferedReader(raw)
-            head = stream.peek(64)[:64]
-            if sniff_utf16(head) or not head.lstrip(codecs.BOM_UTF8 + b" \t\r\n").startswith(b"["):
-                return None
-            return self._json_array(stream)
+            lines: Any = io.BufferedReader(raw)
+            encoding = sniff_utf16(lines.peek(64)[:64])
+            if encoding:  # a UTF-16 file: read as the UTF-8 it stands for (offsets count UTF-8 bytes)
+                lines = io.BufferedReader(TranscodedStream(lines, encoding))
+            if lines.peek(64)[:64].lstrip(codecs.BOM_UTF8 + b" \t\r\n").startswith(b"["):
+                head = lines.read(cfg.max_line_bytes + 1)
+                records = self._json_array(head)
+                if records is not None:  # a whole-file JSON array of records, not JSONL
+                    yield from self._array_records(path, records)
+                    return
+                lines = io.BufferedReader(ChainedStream(head, lines))  # JSONL after all: from the start
+            yield from self._jsonl_lines(path, raw, lines, compression, position)
 
-    def _json_array(self, stream: Any) -> list | None:
+    def _json_array(self, data: bytes) -> list | None:
         """The records of a file that is one JSON array (read whole, up to ``max_line_bytes``), or None."""
-        data = stream.read(self.config.max_line_bytes + 1)
         if len(data) > self.config.max_line_bytes:
             return None
         try:
@@ -434,35 +438,33 @@ class FileReader:
             except Quarantined as exc:
                 yield self.quarantine(path, index, exc, json.dumps(rec, ensure_ascii=False)[:200])
 
-    def _jsonl_lines(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
+    def _jsonl_lines(
+        self, path: str, raw: Any, lines: Any, compression: str | None, position: list[int]
+    ) -> Iterator[Doc]:
+        """JSONL records line by line; ``raw`` is the (decompressed) stream, for its damage."""
         cfg = self.config
-        with self._open(path, compression) as raw:
-            lines = io.BufferedReader(raw)
-            encoding = sniff_utf16(lines.peek(64)[:64])
-            if encoding:  # a UTF-16 file: read as the UTF-8 it stands for (offsets count UTF-8 bytes)
-                lines = io.BufferedReader(TranscodedStream(lines, encoding))
-            end = 0
-            for index, (offset, line) in enumerate(read_bounded_lines(lines, cfg.max_line_bytes)):
-                position[0] = offset
-                if line is None:
-                    exc = Quarantined(
-                        "line_too_long", f"line longer than max_line_bytes={cfg.max_line_bytes:,}; skipped"
-                    )
-                    yield self.quarantine(path, offset, exc)
-                    continue
-                end = offset + len(line)
-                if not line.endswith(b"\n") and getattr(raw, "error", None) is not None:
-                    end = offset  # the last line, cut off with the stream: part of the damage record
-                    break
-                if index == 0 and line.startswith(codecs.BOM_UTF8):
-                    line = line[len(codecs.BOM_UTF8) :]
-                if not line.strip():
-                    continue
-                yield self._jsonl_record(path, index, offset, line, compression)
-            damage = self._damage(path, raw, end)
-            if damage is not None:
-                position[0] = end
-                yield damage
+        end = 0
+        for index, (offset, line) in enumerate(read_bounded_lines(lines, cfg.max_line_bytes)):
+            position[0] = offset
+            if line is None:
+                exc = Quarantined(
+                    "line_too_long", f"line longer than max_line_bytes={cfg.max_line_bytes:,}; skipped"
+                )
+                yield self.quarantine(path, offset, exc)
+                continue
+            end = offset + len(line)
+            if not line.endswith(b"\n") and getattr(raw, "error", None) is not None:
+                end = offset  # the last line, cut off with the stream: part of the damage record
+                break
+            if index == 0 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
+            if not line.strip():
+                continue
+            yield self._jsonl_record(path, index, offset, line, compression)
+        damage = self._damage(path, raw, end)
+        if damage is not None:
+            position[0] = end
+            yield damage
 
     def _jsonl_record(self, path: str, index: int, offset: int, line: bytes, compression: str | None) -> Doc:
         """One JSONL line -> a document or its quarantine record (never raises)."""

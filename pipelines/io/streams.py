@@ -171,3 +171,25 @@ def sniff_utf16(head: bytes) -> str | None:
     if even.count(0) >= len(even) * 3 // 4 and odd.count(0) == 0:
         return "utf-16-be"
     return None
+
+
+class ChainedStream(io.RawIOBase):
+    """``head`` (bytes already read) followed by the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: Any):
+        super().__init__()
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head.nbytes:
+            n = min(len(b), self._head.nbytes)
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(b))
+        b[: len(data)] = data
+        return len(data)
