@@ -37,6 +37,13 @@ dedup:
 """
 
 
+# documents every preset drops (a file list, a page of another language): dropped/ is written
+JUNK = [
+    {"id": "junk-filelist", "text": "\n".join(f"/usr/share/doc/package-{i}/changelog.gz" for i in range(60))},
+    {"id": "junk-french", "text": " ".join(["Le chat dort sur le canapé pendant que la pluie tombe."] * 12)},
+]
+
+
 def _docs(name: str, n: int, start: int = 0) -> list[dict]:
     with gzip.open(SAMPLE / name, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f][start : start + n]
@@ -61,7 +68,7 @@ def dataset(tmp_path_factory) -> Path:
     config.write_text(CONFIG)
     _write(
         inputs / "a.jsonl",
-        _docs("kjv-old-testament.jsonl.gz", 40) + _docs("fortunes-zh.jsonl.gz", 25),
+        _docs("kjv-old-testament.jsonl.gz", 40) + _docs("fortunes-zh.jsonl.gz", 25) + JUNK,
         "{not json\n",
     )
     first = _prepare(inputs, out, config)

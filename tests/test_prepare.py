@@ -90,6 +90,7 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_incremental_runs_add_versions_and_touch_only_new_files(corpus, tmp_path):
     inputs, config, add_b = corpus
     out = tmp_path / "out"
@@ -128,6 +129,7 @@ def test_incremental_runs_add_versions_and_touch_only_new_files(corpus, tmp_path
     assert not (out / "manifest-v00003.json").exists()
 
 
+@pytest.mark.slow
 def test_concurrent_run_is_refused(corpus, tmp_path):
     inputs, config, _ = corpus
     out = tmp_path / "out"
@@ -150,6 +152,7 @@ def uninterrupted(tmp_path_factory):
     return inputs, config, tree_bytes(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["read", "dedup", "shards", "manifest"])
 def test_kill_9_at_any_phase_then_rerun_gives_the_same_bytes(uninterrupted, tmp_path, phase):
     inputs, config, expected = uninterrupted
