@@ -21,6 +21,7 @@ from pipelines.io.config import ReadConfig
 from pipelines.io.documents import documents_to_parquet_bytes
 from pipelines.io.readers import FileReader, ReadDocuments, detect_format, read_bounded_lines
 from pipelines.runner import make_pipeline
+from tests.hostile.inputs import warc_bytes
 
 
 def read_all(path, **cfg) -> tuple[list[dict], list[dict]]:
@@ -33,24 +34,6 @@ def read_all(path, **cfg) -> tuple[list[dict], list[dict]]:
 
 def jsonl(records) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-
-def warc_bytes(records: list[tuple[str, str, bytes]], gz: bool = True) -> bytes:
-    """A WARC file of (type, content-type, payload) ``response``/``request`` records."""
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    buf = io.BytesIO()
-    writer = WARCWriter(buf, gzip=gz)
-    for i, (rtype, ctype, payload) in enumerate(records):
-        http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-        if rtype == "request":
-            http = StatusAndHeaders("GET / HTTP/1.1", [("Host", "example.org")], is_http_request=True)
-        rec = writer.create_warc_record(
-            f"https://example.org/{i}", rtype, payload=io.BytesIO(payload), http_headers=http
-        )
-        writer.write_record(rec)
-    return buf.getvalue()
 
 
 # -- formats ---------------------------------------------------------------------------------
