@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.realtext.build_corpus import DEFAULT_OUT, code_version, load_manifest
+from bench.realtext.build_corpus import DEFAULT_OUT, code_version, load_manifest, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "clean_real.json"
@@ -257,14 +257,6 @@ def print_table(results: dict) -> None:
                 f"{f(s['byte_retention_median']):>10}{f(s['byte_retention_p10']):>6}"
                 f"{f(s['content_retention_median']):>12}{f(s['content_retention_p10']):>6}  {reasons}"
             )
-
-
-def shown(path: Path) -> str:
-    """A path as the results file records it: relative to the repository when inside it."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from bench.realtext.build_corpus import DEFAULT_OUT, code_version, load_manifest
+from bench.realtext.build_corpus import DEFAULT_OUT, code_version, load_manifest, shown
 
 # The old synthetic check lives on for tests/test_dedup.py, which imports it from here.
 from bench.realtext.synthetic_clusters import evaluate, make_corpus, run_lmforge, true_jaccards
@@ -798,14 +798,6 @@ def score(docs: list[Doc], truth: dict[str, dict], out: Outcome, lang: str | Non
 
 
 # -- main ------------------------------------------------------------------------------------------
-def shown(path: Path) -> str:
-    """A path as the results file records it: relative to the repository when inside it."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="~500 documents (< 1 min)")

@@ -21,7 +21,7 @@ from pipelines.io.config import ReadConfig
 from pipelines.io.documents import documents_to_parquet_bytes
 from pipelines.io.readers import FileReader, ReadDocuments, detect_format, read_bounded_lines
 from pipelines.runner import make_pipeline
-from tests.hostile.inputs import warc_bytes
+from tests.hostile.inputs import document_parquet_rule_breakers, warc_bytes
 
 
 def read_all(path, **cfg) -> tuple[list[dict], list[dict]]:
@@ -84,19 +84,7 @@ def test_parquet_generic_table_and_document_round_trip(tmp_path):
 
 
 def test_document_parquet_rows_that_break_the_rules_take_the_checked_path(tmp_path):
-    from schemas import DOCUMENT_SCHEMA
-
-    rows = {
-        "id": ["ok", "", "big", "badmeta", "nosource", "nan"],
-        "text": ["fine", "no id", "x" * 100, "text", "text", "text"],
-        "source": ["s", "s", "s", "s", None, "s"],
-        "url": [None] * 6,
-        "lang": [None] * 6,
-        "lang_score": [0.5, None, None, None, None, float("nan")],
-        "meta": [None, None, None, "[1, 2]", None, None],
-    }
-    schema = pa.schema([f.with_nullable(True) for f in DOCUMENT_SCHEMA])
-    pq.write_table(pa.table(rows, schema=schema), tmp_path / "d.parquet")
+    (tmp_path / "d.parquet").write_bytes(document_parquet_rule_breakers())
     docs, bad = read_all(tmp_path / "d.parquet", max_doc_bytes=50)
     assert (
         [d["text"] for d in docs] == ["fine", "no id"] and docs[0]["id"] == "ok" and docs[1]["id"]

@@ -770,6 +770,14 @@ def load_manifest(out: Path = DEFAULT_OUT) -> dict:
     return json.loads(path.read_text())
 
 
+def shown(path: Path) -> str:
+    """A path as a results file records it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def code_version(root: Path = ROOT) -> dict[str, Any]:
     """Which pipeline code a benchmark measured: the commit, and whether ``pipelines/`` or
     ``schemas/`` had uncommitted changes (several people edit one working tree). A copy

@@ -123,18 +123,3 @@ class NgramIndex:
 
     def duplicated_exceeds(self, n: int, limit: float) -> bool:
         return self.duplicated_fraction_bound(n) > limit and self.duplicated_fraction(n) > limit
-
-    def first_duplicated_over(self, limits: dict[int, float]) -> int | None:
-        """Smallest n whose duplicated n-gram fraction exceeds ``limits[n]``, or None.
-
-        The bound can only shrink as n grows (a repeated (n+1)-gram is made of repeated
-        n-grams), so when the bound at the smallest n is under every limit, no n fails.
-        """
-        if not limits:
-            return None
-        if self.duplicated_fraction_bound(min(limits)) <= min(limits.values()):
-            return None
-        for n, limit in sorted(limits.items()):
-            if self.duplicated_exceeds(n, limit):
-                return n
-        return None

@@ -159,11 +159,6 @@ def count_stop_words(words: list[str], stop: frozenset[str], cap: int) -> int:
     return found
 
 
-def has_stop_words(words: list[str], stop: frozenset[str], needed: int) -> bool:
-    """At least ``needed`` stop words; stops scanning as soon as they are found."""
-    return needed <= 0 or count_stop_words(words, stop, needed) >= needed
-
-
 # -- Gopher repetition -----------------------------------------------------------------------
 def _dup_fraction(items: list[str]) -> tuple[float, float]:
     """(fraction of items that repeat an earlier one, fraction of characters in them)."""
