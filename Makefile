@@ -26,7 +26,7 @@ $(STAMP): setup.py
 	@test -x $(PY) || { echo "setup: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "setup: installing lmforge and its dependencies into $(VENV) (the first time takes a few minutes)"
 	@$(PY) -m pip install -qq --upgrade pip
-	@PYTHONWARNINGS=ignore $(PY) -m pip install -qq --progress-bar off -e '.[dev]'
+	@PYTHONWARNINGS=ignore $(PY) -m pip install -qq --progress-bar off -e '.[all,dev]'
 	@touch $(STAMP)
 	@echo "setup: done ($$($(PY) -m pip list --format=freeze 2>/dev/null | wc -l) packages)"
 

@@ -1,22 +1,33 @@
 """lmforge: raw text in, a trained language model out.
 
-One distribution with three packages: ``schemas`` (the data contract),
-``pipelines`` (Apache Beam data preparation) and ``lm_train`` (PyTorch trainer).
+One distribution, four packages: ``schemas`` (the data contract), ``lmcore`` (the core both
+halves import), ``pipelines`` (Apache Beam data preparation, extra ``[pipelines]``) and
+``lm_train`` (PyTorch trainer, extra ``[train]``); ``[all]`` installs both halves.
 """
 
 from setuptools import find_namespace_packages, setup
 
+# What both halves need: the shared core (lmcore, schemas), tokenizers, reports.
 INSTALL_REQUIRES = [
     # Beam caps pyarrow (<26) and numpy (<2.5); stay inside its range.
-    "apache-beam==2.77.*",
     "pyarrow>=18,<26",
     "numpy>=1.26,<2.5",
-    # A CPU wheel of exactly this version lies on disk; other versions download gigabytes.
-    "torch==2.13.0",
-    "tokenizers>=0.21,<0.24",
-    "datasketch>=1.6,<3",
     "fsspec>=2024.6",
     "xxhash>=3.4",
+    "pyyaml>=6",
+    "tokenizers>=0.21,<0.24",
+    # compiled kernels of dedup's shingling and the loader's batch builder
+    # (lm_train/data/batch.py); 0.61+ supports numpy 2.x
+    "numba>=0.61,<0.70",
+    # reports of both halves: pages from templates, figures as PNG
+    "jinja2>=3.1",
+    "matplotlib>=3.8",
+]
+
+# The data side: `pip install -e '.[pipelines]'` (no torch).
+PIPELINES_REQUIRE = [
+    "apache-beam==2.77.*",
+    "datasketch>=1.6,<3",
     "zstandard>=0.22",
     "warcio>=1.7",
     "resiliparse>=0.15",
@@ -25,25 +36,28 @@ INSTALL_REQUIRES = [
     "rjieba>=0.2",
     "opencc>=1.4.2,<1.5",  # clean/chinese.py: Traditional -> Simplified; dictionaries are in the wheel
     "ftfy>=6.1",
-    "pyyaml>=6",
-    "tqdm>=4.66",
-    "matplotlib>=3.8",
     # The dataset report's plots draw Chinese labels with the Noto Sans CJK collection this
     # package ships (fonts by Google, SIL Open Font License 1.1; ~15 MB wheel), so no system
-    # font is needed. pipelines/report_plots.py registers it with matplotlib at plot time.
+    # font is needed. pipelines/report/plots.py registers it with matplotlib at plot time.
     "noto-cjk-sans-otc>=0.0.1",
+]
+
+# The trainer: `pip install -e '.[train]'` (no Apache Beam).
+TRAIN_REQUIRE = [
+    # A CPU wheel of exactly this version lies on disk; other versions download gigabytes.
+    "torch==2.13.0",
     "tensorboard>=2.16",
-    "psutil>=5.9",
-    # The loader's batch kernel (lm_train/data/batch.py): compiled, so a batch costs about
-    # what copying its tokens costs. 0.61+ supports numpy 2.x.
-    "numba>=0.61,<0.70",
 ]
 
 EXTRAS_REQUIRE = {
+    "pipelines": PIPELINES_REQUIRE,
+    "train": TRAIN_REQUIRE,
+    "all": PIPELINES_REQUIRE + TRAIN_REQUIRE,
     "dev": [
         "pytest>=8",
         "pytest-xdist>=3.5",
         "pytest-timeout>=2.3",
+        "psutil>=5.9",  # bench/: peak memory of the reference tools
         "hypothesis>=6.100",
         "ruff>=0.8",
         # docs/datasets-hf.md is tested for real (tests/test_cli_pipelines_docs.py)
@@ -64,7 +78,16 @@ setup(
     # namespace discovery: data folders (lm_train/configs, pipelines/clean/languages) are
     # packages of their own, so setuptools ships them without a warning per folder
     packages=find_namespace_packages(
-        include=["schemas", "schemas.*", "pipelines", "pipelines.*", "lm_train", "lm_train.*"],
+        include=[
+            "schemas",
+            "schemas.*",
+            "lmcore",
+            "lmcore.*",
+            "pipelines",
+            "pipelines.*",
+            "lm_train",
+            "lm_train.*",
+        ],
         exclude=["*.__pycache__"],
     ),
     package_data={

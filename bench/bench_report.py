@@ -31,8 +31,8 @@ def build_dataset(root: Path, docs: int, shards: int, parquet_docs: int, dropped
     """A versioned token dataset plus documents, stats, dropped and quarantine records."""
     import pyarrow.parquet as pq
 
-    from pipelines import versions
-    from pipelines.fsutil import InputFile
+    from lmcore.storage import InputFile
+    from pipelines.dataset import versions
     from schemas import (
         Counts,
         Manifest,
@@ -182,7 +182,7 @@ def peak_rss_mb() -> float:
 def child(root: str) -> dict:
     """Run in a fresh process: the numbers, then plots + HTML, with timings and peak RSS."""
     from pipelines import report
-    from pipelines.report_html import render_html
+    from pipelines.report.html import render_html
 
     t0 = time.perf_counter()
     rep = report.build_report(root)

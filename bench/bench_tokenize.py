@@ -36,7 +36,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.io.config import ReadConfig
 from pipelines.io.readers import ReadDocuments
-from pipelines.runner import make_pipeline
+from pipelines.stage.runner import make_pipeline
 from pipelines.tokenize import bpe, encode
 from pipelines.tokenize.config import TokenizeConfig
 from pipelines.tokenize.transform import TokenizeFn

@@ -35,9 +35,9 @@ import fsspec
 import numpy as np
 import torch
 
-from pipelines import fsutil
+from lmcore import storage
+from lmcore.layout import CKPT_DIR
 
-CKPT_DIR = "checkpoints"
 CHECKSUM_SUFFIX = ".json"  # step-NNNNNNNN.pt.json: {"file", "bytes", "sha256"}
 _NAME = re.compile(r"step-(\d{8})\.pt$")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -52,13 +52,13 @@ class NoCheckpointError(CheckpointError):
 
 
 def checkpoint_path(rundir: str, step: int) -> str:
-    return fsutil.join(rundir, CKPT_DIR, f"step-{step:08d}.pt")
+    return storage.join(rundir, CKPT_DIR, f"step-{step:08d}.pt")
 
 
 def list_checkpoints(rundir: str) -> list[tuple[int, str]]:
     """``(step, path)`` of the complete checkpoints of a run, oldest first."""
-    directory = fsutil.join(rundir, CKPT_DIR)
-    fs, fs_dir = fsutil.get_fs(directory)
+    directory = storage.join(rundir, CKPT_DIR)
+    fs, fs_dir = storage.get_fs(directory)
     if not fs.exists(fs_dir):
         return []
     found = []
@@ -66,7 +66,7 @@ def list_checkpoints(rundir: str) -> list[tuple[int, str]]:
         base = name.rsplit("/", 1)[-1]
         m = _NAME.fullmatch(base)
         if m:
-            found.append((int(m.group(1)), fsutil.join(directory, base)))
+            found.append((int(m.group(1)), storage.join(directory, base)))
     return sorted(found)
 
 
@@ -78,12 +78,12 @@ def latest_checkpoint(rundir: str) -> str | None:
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint file, or the latest checkpoint of a run directory."""
     if path.endswith(".pt"):
-        if not fsutil.exists(path):
+        if not storage.exists(path):
             raise CheckpointError(f"checkpoint {path} does not exist")
         return path
     latest = latest_checkpoint(path)
     if latest is None:
-        raise NoCheckpointError(f"{path} holds no checkpoint (looked in {fsutil.join(path, CKPT_DIR)})")
+        raise NoCheckpointError(f"{path} holds no checkpoint (looked in {storage.join(path, CKPT_DIR)})")
     return latest
 
 
@@ -94,7 +94,7 @@ def checksum_path(path: str) -> str:
 
 def _free_bytes(path: str) -> int | None:
     """Free bytes on the disk of ``path``'s directory (None for URLs or when unknown)."""
-    if not fsutil.is_local(path):
+    if not storage.is_local(path):
         return None
     try:
         return shutil.disk_usage(path.removeprefix("file://").rsplit("/", 1)[0] or "/").free
@@ -109,7 +109,7 @@ def _megabytes(n: int) -> str:
 def write_file(path: str, data: bytes) -> None:
     """Atomic write; a full disk or another OS error becomes a ``CheckpointError`` naming the file."""
     try:
-        fsutil.atomic_write_bytes(path, data)
+        storage.atomic_write_bytes(path, data)
     except OSError as exc:
         if exc.errno in _NO_SPACE:
             free = _free_bytes(path)
@@ -128,13 +128,13 @@ def save_checkpoint(rundir: str, step: int, state: dict[str, Any], keep: int) ->
     torch.save(state, buffer)
     data = buffer.getvalue()
     path = checkpoint_path(rundir, step)
-    fsutil.remove(checksum_path(path))  # never a stale checksum beside a new file
+    storage.remove(checksum_path(path))  # never a stale checksum beside a new file
     write_file(path, data)
     record = {"file": path.rsplit("/", 1)[-1], "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     write_file(checksum_path(path), (json.dumps(record) + "\n").encode())
     for _, old in list_checkpoints(rundir)[:-keep]:
-        fsutil.remove(old)
-        fsutil.remove(checksum_path(old))
+        storage.remove(old)
+        storage.remove(checksum_path(old))
     return path
 
 
@@ -142,7 +142,7 @@ def verify_bytes(path: str, data: bytes) -> None:
     """Compare ``data`` with the checksum file written beside the checkpoint, when there is one."""
     side = checksum_path(path)
     try:
-        text = fsutil.read_text(side)
+        text = storage.read_text(side)
     except FileNotFoundError:
         print(f"warning: checkpoint {path} has no checksum file ({side}); loaded unverified", file=sys.stderr)
         return

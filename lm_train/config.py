@@ -7,7 +7,6 @@ from its own directory. Unknown keys and wrong types are errors that name the ke
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import math
@@ -19,16 +18,12 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from pipelines import fsutil
+from lmcore.config import ConfigError, from_dict, load_yaml, parse_override
 
 MODELS = ("gpt", "rnn", "lstm", "gru")
 SCHEDULES = ("cosine", "wsd", "constant")
 DTYPES = ("auto", "float32", "bfloat16")
 ATTENTION = ("auto", "sdpa", "flex")
-
-
-class ConfigError(ValueError):
-    """A configuration key that is unknown, of the wrong type or out of range."""
 
 
 @dataclass
@@ -130,44 +125,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(str(k) for k in set(data) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()})
-
-
-def _number(value: Any) -> Any:
-    """``"1e-3"`` as 0.001: PyYAML follows YAML 1.1, which reads ``1e-3`` (no dot) as a string."""
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return float(value.strip())
-    return value
-
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check a YAML value against the field's type; ints are accepted where floats are expected,
-    numbers YAML left as strings (``1e-3``) are numbers, and whole floats are accepted as ints."""
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if annotation is int:
-        number = _number(value)
-        if isinstance(number, float) and math.isfinite(number) and number.is_integer():
-            number = int(number)
-        if isinstance(number, bool) or not isinstance(number, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return number
-    if annotation is float:
-        number = _number(value)
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(number)
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    return value
+        return from_dict(cls, data, where)
 
 
 class KeyInfo(NamedTuple):
@@ -213,34 +171,12 @@ def describe_keys() -> list[KeyInfo]:
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["lr=1e-3", "compile=true"]`` → ``{"lr": 0.001, "compile": True}`` (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not key=value (e.g. lr=1e-3)")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({problem})") from exc
-        # YAML 1.1 reads "3e-4" as a string; accept the number a user means.
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = float(value) if any(c in value for c in ".eE") else value
-        out[key.strip().replace("-", "_")] = value
-    return out
+    return dict(parse_override(item) for item in items)
 
 
 def load_yaml_file(path: str) -> dict[str, Any]:
     """The ``--config`` file (local path or fsspec URL) as a dict."""
-    try:
-        return fsutil.read_yaml_mapping(path, ConfigError)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"--config {path}: is a directory; give a YAML file") from exc
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot be read ({exc.strerror or exc})") from exc
+    return load_yaml(path)
 
 
 def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

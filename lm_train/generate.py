@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lm_train import cli
 from lm_train.config import TrainConfig
 from lm_train.rundir import normalize_rundir
-from pipelines import fsutil
+from lmcore import storage
 
 if TYPE_CHECKING:  # torch is imported where it is used, so that --help answers at once
     import torch
@@ -72,11 +72,11 @@ def read_run_json(rundir: str) -> dict[str, Any]:
     """``RUNDIR/run.json`` ({} when there is none); a damaged one is refused, naming it."""
     from lm_train.checkpoint import CheckpointError
 
-    path = fsutil.join(rundir, "run.json")
-    if not fsutil.exists(path):
+    path = storage.join(rundir, "run.json")
+    if not storage.exists(path):
         return {}
     try:
-        info = json.loads(fsutil.read_text(path))
+        info = json.loads(storage.read_text(path))
     except (ValueError, OSError) as exc:
         raise CheckpointError(
             f"{path} is damaged (not JSON: {exc}); lm_train.train rewrites it on --resume"
@@ -97,10 +97,10 @@ def load_tokenizer(rundir: str, state: dict[str, Any] | None = None) -> Any:
     from lm_train.checkpoint import CheckpointError
     from lm_train.tokenizer_file import check_bytes, load_tokenizer_bytes
 
-    path = fsutil.join(rundir, "tokenizer.json")
-    if not fsutil.exists(path):
+    path = storage.join(rundir, "tokenizer.json")
+    if not storage.exists(path):
         raise CheckpointError(f"{rundir} has no tokenizer.json (was it written by lm_train.train?)")
-    data = fsutil.read_bytes(path)
+    data = storage.read_bytes(path)
     expected = (state or {}).get("tokenizer_sha256") or read_run_json(rundir).get("tokenizer", {}).get(
         "sha256"
     )

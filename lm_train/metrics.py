@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from lm_train.rundir import StagedFiles
-from pipelines import fsutil
+from lmcore import storage
 
 if TYPE_CHECKING:
     import torch
@@ -125,7 +125,7 @@ def truncate_metrics(path: str, last_step: int) -> None:
 def read_metrics(path: str) -> list[dict[str, Any]]:
     """The records of a ``metrics.jsonl`` (local path or URL). A last line that is not a record
     (a kill mid-write) is left out; a damaged line before it is a ``ValueError`` naming it."""
-    lines = [line for line in fsutil.read_text(path).splitlines() if line.strip()]
+    lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
     records = [_record(line) for line in lines]
     for number, rec in enumerate(records[:-1], start=1):
         if rec is None:
@@ -153,7 +153,7 @@ class MetricsLogger:
         self.enabled, self.max_steps = enabled, max_steps
         # Only the writing rank stages files (a URL run directory gets a local temporary copy).
         self.files = StagedFiles(rundir) if enabled else None
-        self.path = self.files.path("metrics.jsonl") if self.files else fsutil.join(rundir, "metrics.jsonl")
+        self.path = self.files.path("metrics.jsonl") if self.files else storage.join(rundir, "metrics.jsonl")
         self._file = self._open(keep_steps_upto) if enabled else None
         self._tb = self._open_tensorboard() if enabled and tensorboard else None
         self._synced_at = time.monotonic()

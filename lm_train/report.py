@@ -27,7 +27,7 @@ from typing import Any
 from lm_train import cli
 from lm_train.metrics import format_duration, read_metrics
 from lm_train.rundir import normalize_rundir
-from pipelines import fsutil
+from lmcore import storage
 
 
 def _train(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -231,7 +231,7 @@ td{{font-variant-numeric:tabular-nums}}img{{max-width:100%}}pre.sample{{white-sp
 
 
 def _read_optional(path: str) -> str:
-    return fsutil.read_text(path) if fsutil.exists(path) else ""
+    return storage.read_text(path) if storage.exists(path) else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,22 +249,22 @@ def write_report(rundir: str, samples_count: int, sample_tokens: int) -> dict[st
     from lm_train.generate import read_run_json
 
     run = read_run_json(rundir)  # a damaged run.json is refused before anything is written
-    records = read_metrics(fsutil.join(rundir, "metrics.jsonl"))
+    records = read_metrics(storage.join(rundir, "metrics.jsonl"))
     summary = summarize(records)
     pngs = figures(records)
     for name, png in pngs.items():
-        fsutil.atomic_write_bytes(fsutil.join(rundir, name), png)
+        storage.atomic_write_bytes(storage.join(rundir, name), png)
     samples, note = generate_samples(rundir, samples_count, sample_tokens)
-    page = render_html(summary, run, _read_optional(fsutil.join(rundir, "config.yaml")), pngs, samples, note)
-    fsutil.atomic_write_text(fsutil.join(rundir, "report.html"), page)
+    page = render_html(summary, run, _read_optional(storage.join(rundir, "config.yaml")), pngs, samples, note)
+    storage.atomic_write_text(storage.join(rundir, "report.html"), page)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rundir = normalize_rundir(args.rundir)
-    metrics = fsutil.join(rundir, "metrics.jsonl")
-    if not fsutil.exists(metrics):
+    metrics = storage.join(rundir, "metrics.jsonl")
+    if not storage.exists(metrics):
         print(f"lm_train.report: error: {metrics} does not exist", file=sys.stderr)
         return 1
     from lm_train.checkpoint import CheckpointError

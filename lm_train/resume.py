@@ -1,4 +1,4 @@
-"""What a resumed run may change, and the fault-drill hook; pure functions, no torch.
+"""What a resumed run may change; pure functions, no torch.
 
 A checkpoint fixes the run's math: the model, the optimisation settings and the data
 stream. The stream depends on the dataset, the seed, ``seq_len`` and the *global* batch
@@ -74,15 +74,4 @@ def global_batch_mismatch(old: BatchSplit, new: BatchSplit) -> str | None:
         "the global batch (batch_size × grad_accum × world_size) changed: "
         f"old {old}, new {new}; resume with a split that multiplies to {old.global_batch}{hint}, "
         "or use --init-from to start a new run from these weights"
-    )
-
-
-def should_kill_self(step: int, rank: int, env: Mapping[str, str]) -> bool:
-    """The fault drill: SIGKILL rank ``LMFORGE_FAULT_KILL_RANK`` after step ``LMFORGE_FAULT_KILL_STEP``, first attempt only."""
-    target = env.get("LMFORGE_FAULT_KILL_STEP")
-    return (
-        target is not None
-        and int(target) == step
-        and int(env.get("LMFORGE_FAULT_KILL_RANK", "1")) == rank
-        and int(env.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0
     )

@@ -14,7 +14,8 @@ import os
 import shutil
 import tempfile
 
-from pipelines import fsutil
+from lmcore import storage
+from lmcore.storage import is_remote
 
 
 class RunDirError(ValueError):
@@ -45,12 +46,12 @@ def remove_stale_temporaries(rundir: str) -> tuple[int, int]:
     so at the start of a run (before anything writes) every one left is a leftover of a
     killed process: a checkpoint's is as large as the checkpoint.
     """
-    fs, root = fsutil.get_fs(rundir)
+    fs, root = storage.get_fs(rundir)
     if not fs.exists(root):
         return 0, 0
     files = freed = 0
     for path, info in fs.find(root, detail=True).items():
-        if os.path.basename(path).startswith(fsutil.TMP_PREFIX) and info.get("type") != "directory":
+        if os.path.basename(path).startswith(storage.TMP_PREFIX) and info.get("type") != "directory":
             with contextlib.suppress(FileNotFoundError):
                 fs.rm(path)
                 files, freed = files + 1, freed + int(info.get("size") or 0)
@@ -62,10 +63,6 @@ def normalize_rundir(path: str) -> str:
     if path.startswith("file://"):
         path = path[len("file://") :] or "/"
     return path.rstrip("/") or "/"
-
-
-def is_remote(path: str) -> bool:
-    return not fsutil.is_local(path)
 
 
 class StagedFiles:
@@ -86,11 +83,11 @@ class StagedFiles:
         """Copy ``rundir/name`` into staging (to append to what an earlier attempt wrote)."""
         if not self.remote:
             return
-        remote = fsutil.join(self.rundir, name)
-        if fsutil.exists(remote):
+        remote = storage.join(self.rundir, name)
+        if storage.exists(remote):
             os.makedirs(os.path.dirname(self.path(name)), exist_ok=True)
             with open(self.path(name), "wb") as f:
-                f.write(fsutil.read_bytes(remote))
+                f.write(storage.read_bytes(remote))
             self._uploaded[name] = self._signature(self.path(name))
 
     def sync(self) -> None:
@@ -104,7 +101,7 @@ class StagedFiles:
                 signature = self._signature(local)
                 if self._uploaded.get(name) != signature:
                     with open(local, "rb") as f:
-                        fsutil.atomic_write_bytes(fsutil.join(self.rundir, name), f.read())
+                        storage.atomic_write_bytes(storage.join(self.rundir, name), f.read())
                     self._uploaded[name] = signature
 
     def close(self) -> None:

@@ -51,9 +51,9 @@ from typing import Any
 
 from lm_train import cli
 from lm_train.config import ConfigError, load_config, parse_overrides
-from lm_train.resume import RESUMABLE_CHANGES, config_differences, should_kill_self
+from lm_train.resume import RESUMABLE_CHANGES, config_differences
 
-__all__ = ["RESUMABLE_CHANGES", "config_differences", "main", "parse_args", "should_kill_self"]
+__all__ = ["RESUMABLE_CHANGES", "config_differences", "main", "parse_args"]
 
 # Names that live in lm_train.trainer (torch); importing them from here still works.
 _TRAINER_NAMES = {

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -42,11 +41,11 @@ from lm_train.resume import (
     checkpoint_batch_split,
     config_differences,
     global_batch_mismatch,
-    should_kill_self,
 )
 from lm_train.rundir import RunDirError, check_out_dir, normalize_rundir, remove_stale_temporaries
 from lm_train.tokenizer_file import TokenizerError, check_bytes
-from pipelines import fsutil
+from lmcore import storage
+from lmcore.faults import train_step_point
 from schemas import Manifest, ManifestError, load_manifest
 
 # What a checkpoint must hold to be resumed (``ckpt.require``).
@@ -169,7 +168,7 @@ class Trainer:
         info = manifest.tokenizer
         path = manifest.path_of(info.file)
         try:
-            data = fsutil.read_bytes(path)
+            data = storage.read_bytes(path)
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise TokenizerError(
                 f"tokenizer {info.file!r} is listed in the manifest but missing ({path})"
@@ -356,10 +355,10 @@ class Trainer:
 
     def write_run_files(self, peak: float, source: str) -> None:
         try:
-            fsutil.makedirs(self.out)
-            ckpt.write_file(fsutil.join(self.out, "config.yaml"), self.cfg.to_yaml().encode())
+            storage.makedirs(self.out)
+            ckpt.write_file(storage.join(self.out, "config.yaml"), self.cfg.to_yaml().encode())
             # The bytes checked against the manifest at start, not whatever the file holds now.
-            ckpt.write_file(fsutil.join(self.out, "tokenizer.json"), self.tokenizer_bytes)
+            ckpt.write_file(storage.join(self.out, "tokenizer.json"), self.tokenizer_bytes)
         except OSError as exc:
             raise RunDirError(f"cannot write the run directory {self.out}: {exc.strerror or exc}") from exc
         info = {
@@ -385,7 +384,7 @@ class Trainer:
             "global_batch_size": self.batch_split.global_batch,
             "tokens_per_step": self.tokens_per_step,
         }
-        ckpt.write_file(fsutil.join(self.out, "run.json"), (json.dumps(info, indent=2) + "\n").encode())
+        ckpt.write_file(storage.join(self.out, "run.json"), (json.dumps(info, indent=2) + "\n").encode())
         self.log(
             f"lm_train: {self.cfg.model} with {info['num_params']:,} parameters on {self.dist.world_size} × "
             f"{self.device} ({self.dist.backend}, {info['amp_dtype']}); global batch {info['global_batch_size']} × "
@@ -500,8 +499,7 @@ class Trainer:
                     done = st.step - start_step
                     logger.log(last, (time.perf_counter() - run_start) / done * (cfg.max_steps - st.step))
                     window.reset(stream.wait_s)
-                if should_kill_self(st.step, self.dist.rank, dict(os.environ)):
-                    os.kill(os.getpid(), signal.SIGKILL)
+                train_step_point(st.step, self.dist.rank)
                 if cfg.eval_every and st.step % cfg.eval_every == 0 and st.step < cfg.max_steps:
                     self.run_eval(logger)
                     logger.sync()

@@ -3,9 +3,9 @@
 One Beam pipeline, and an incremental one: pointed at the same ``--output`` again, it
 processes only input files no earlier version consumed (path + size + mtime/etag),
 deduplicates them against everything kept so far (the persisted dedup index), and
-commits a new dataset version (see ``pipelines/versions.py``). A run with nothing new
+commits a new dataset version (see ``pipelines/dataset/versions.py``). A run with nothing new
 does nothing and says so; ``--reprocess`` reads consumed files again. A run that keeps
-no document commits nothing. Concurrent runs on one output are refused (``pipelines/lock.py``).
+no document commits nothing. Concurrent runs on one output are refused (``pipelines/dataset/lock.py``).
 
 Crash safety: everything a version writes lives under its own ``v0000N`` names and the
 manifest is written last, so after ``kill -9`` at any moment a re-run deletes the
@@ -26,14 +26,16 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipelines.options import Command
-from pipelines.runner import load_config_or_exit, validation_warning
+from lmcore import layout
+from pipelines.stage.options import Command
+from pipelines.stage.runner import load_config_or_exit, validation_warning
 
 if TYPE_CHECKING:
     import apache_beam as beam
 
-    from pipelines import fsutil, versions
+    from lmcore import storage
     from pipelines.config import PipelineConfig
+    from pipelines.dataset import versions
     from schemas import Manifest
 
 log = logging.getLogger("lmforge.prepare")
@@ -92,14 +94,14 @@ class CommitVersion:
     consumed, and a rerun would then say "nothing new" with no way to redo them.
     """
 
-    def __init__(self, output_dir: str, files: list[fsutil.InputFile], parent_kept: int = 0):
+    def __init__(self, output_dir: str, files: list[storage.InputFile], parent_kept: int = 0):
         self.output_dir = output_dir
         self.files = files
         self.parent_kept = parent_kept
 
     def __call__(self, manifest: Manifest) -> None:
-        from pipelines import versions
-        from pipelines.clock import crash_point
+        from lmcore.faults import crash_point
+        from pipelines.dataset import versions
 
         if manifest.counts.kept <= self.parent_kept:
             log.error("prepare: version %d keeps no document; not committed", manifest.version)
@@ -109,7 +111,7 @@ class CommitVersion:
 
 def ungroup_chunks(keyed: tuple[str, Any]) -> Iterator[tuple[str, list]]:
     """(chunk key, [docs, ...]) after the fusion break -> the (chunk key, docs) chunks again."""
-    from pipelines.clock import crash_point
+    from lmcore.faults import crash_point
 
     crash_point("dedup")  # the first deduplicated chunk reaches tokenization
     key, chunks = keyed
@@ -120,24 +122,25 @@ def ungroup_chunks(keyed: tuple[str, Any]) -> Iterator[tuple[str, list]]:
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig, plan: versions.RunPlan) -> None:
     import apache_beam as beam
 
-    from pipelines import fsutil, versions
-    from pipelines.accounting import chain
+    from lmcore import storage
     from pipelines.clean.transform import CleanDocuments
+    from pipelines.dataset import versions
     from pipelines.dedup.transform import DeduplicateDocuments
     from pipelines.io.readers import ReadDocuments
+    from pipelines.stage.accounting import chain
     from pipelines.tokenize.transform import WriteTokenDataset
 
     out, v = opts.output, plan.version
     committed = versions.committed_versions(out)
-    state = versions.version_dir(out, versions.STATE_DIR, v)
+    state = versions.version_dir(out, layout.STATE_DIR, v)
     read = pipeline | "Read" >> ReadDocuments(config=config.read, files=plan.files)
     clean = read.docs | "Clean" >> CleanDocuments(config.clean, report_dir=state)
     dedup = clean.docs | "Dedup" >> DeduplicateDocuments(
         config.dedup,
         index_inputs=[
-            fsutil.join(versions.version_dir(out, versions.INDEX_DIR, k), "*.parquet") for k in committed
+            storage.join(versions.version_dir(out, layout.INDEX_DIR, k), "*.parquet") for k in committed
         ],
-        index_output=versions.version_dir(out, versions.INDEX_DIR, v),
+        index_output=versions.version_dir(out, layout.INDEX_DIR, v),
         report_dir=state,
     )
     # The fusion break (a GroupByKey on the unique chunk keys) keeps FnApiRunner from fusing
@@ -150,7 +153,7 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig, plan: vers
         config,
         STAGE,
         opts.keep_dropped,
-        shards_dir=f"{versions.SHARDS_DIR}/{versions.version_name(v)}",
+        shards_dir=f"{layout.SHARDS_DIR}/{versions.version_name(v)}",
         parent=plan.parent,
         manifest_writer=CommitVersion(out, plan.files, plan.parent.counts.kept if plan.parent else 0),
         accounting_dir=state,
@@ -159,23 +162,25 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig, plan: vers
 
 def sync_latest_stats(out: str) -> None:
     """``DIR/stats.json`` = the accounting of the latest committed version."""
-    from pipelines import fsutil, versions
-    from pipelines.accounting import STATS_FILENAME
+    from lmcore import storage
+    from lmcore.layout import STATS_FILENAME
+    from pipelines.dataset import versions
 
     committed = versions.committed_versions(out)
     if not committed:
         return
-    src = fsutil.join(versions.version_dir(out, versions.STATE_DIR, committed[-1]), STATS_FILENAME)
-    dst = fsutil.join(out, STATS_FILENAME)
-    if fsutil.exists(src) and (not fsutil.exists(dst) or fsutil.read_text(dst) != fsutil.read_text(src)):
-        fsutil.atomic_write_text(dst, fsutil.read_text(src))
+    src = storage.join(versions.version_dir(out, layout.STATE_DIR, committed[-1]), STATS_FILENAME)
+    dst = storage.join(out, STATS_FILENAME)
+    if storage.exists(src) and (not storage.exists(dst) or storage.read_text(dst) != storage.read_text(src)):
+        storage.atomic_write_text(dst, storage.read_text(src))
 
 
 def empty_version_message(out: str, version: int, counts: Mapping[str, Any]) -> str:
     """Why nothing was committed: the quarantine and drop reasons, and what to do."""
-    from pipelines import fsutil, versions
+    from lmcore import storage
+    from pipelines.dataset import versions
 
-    state = versions.version_dir(out, versions.STATE_DIR, version)
+    state = versions.version_dir(out, layout.STATE_DIR, version)
     lines = [
         f"prepare: version {version} NOT committed: its {counts.get('input', 0):,} input record(s) "
         "gave no document to keep"
@@ -186,7 +191,7 @@ def empty_version_message(out: str, version: int, counts: Mapping[str, Any]) -> 
             lines.append(f"  {bucket}: " + ", ".join(f"{reason} {n:,}" for reason, n in reasons))
     if counts.get("quarantined"):
         lines.append(
-            f"  the quarantine records, with each error: {fsutil.join(state, versions.QUARANTINE_DIR)}/"
+            f"  the quarantine records, with each error: {storage.join(state, layout.QUARANTINE_DIR)}/"
         )
     if "unsupported_format" in counts.get("quarantined", {}):
         lines.append(
@@ -202,9 +207,10 @@ def empty_version_message(out: str, version: int, counts: Mapping[str, Any]) -> 
 
 def _plan(out: str, opts: Any) -> versions.RunPlan:
     """What this run reads (new inputs, plus --reprocess); says so when that is nothing."""
-    from pipelines import fsutil, versions
+    from lmcore import storage
+    from pipelines.dataset import versions
 
-    files = fsutil.expand_inputs(opts.input)
+    files = storage.expand_inputs(opts.input)
     plan = versions.plan_run(out, files, opts.reprocess or ())
     if plan.repaired_pointer:
         log.warning("finished an interrupted commit: manifest.json now points at the newest version")
@@ -222,14 +228,15 @@ def _plan(out: str, opts: Any) -> versions.RunPlan:
 
 def _execute(options: Any, opts: Any, config: PipelineConfig, plan: versions.RunPlan) -> float:
     """Run the pipeline for ``plan``; return the seconds it took."""
-    from pipelines import fsutil, versions
-    from pipelines.clock import crash_point
-    from pipelines.runner import make_pipeline
+    from lmcore import storage
+    from lmcore.faults import crash_point
+    from pipelines.dataset import versions
+    from pipelines.stage.runner import make_pipeline
 
     out = opts.output
     versions.remove_uncommitted(out, plan.version)
     if plan.parent is not None:  # later versions keep the dataset's tokenizer
-        config.tokenize.tokenizer_path = fsutil.join(out, plan.parent.tokenizer.file)
+        config.tokenize.tokenizer_path = storage.join(out, plan.parent.tokenizer.file)
     again = f", {len(plan.reprocessed)} of them read again (--reprocess)" if plan.reprocessed else ""
     print(
         f"prepare: version {plan.version} of {out} from {len(plan.files)} new input file(s) "
@@ -247,19 +254,20 @@ def _execute(options: Any, opts: Any, config: PipelineConfig, plan: versions.Run
 
 def _finish(opts: Any, config: PipelineConfig, plan: versions.RunPlan, elapsed: float) -> int:
     """Report the run: the summary, why nothing was committed, or the commit and its warnings."""
-    from pipelines import fsutil, versions
-    from pipelines.accounting import STATS_FILENAME
-    from pipelines.runner import format_summary
+    from lmcore import storage
+    from lmcore.layout import STATS_FILENAME
+    from pipelines.dataset import versions
+    from pipelines.stage.runner import format_summary
     from schemas import load_manifest
 
     out = opts.output
-    stats_path = fsutil.join(versions.version_dir(out, versions.STATE_DIR, plan.version), STATS_FILENAME)
-    stats = json.loads(fsutil.read_text(stats_path))
+    stats_path = storage.join(versions.version_dir(out, layout.STATE_DIR, plan.version), STATS_FILENAME)
+    stats = json.loads(storage.read_text(stats_path))
     print(format_summary(stats), file=sys.stderr)
     if plan.version not in versions.committed_versions(out):
         if stats["counts"].get("kept", 0) == 0 and stats.get("balanced"):
             if not versions.committed_versions(out):  # a tokenizer trained on nothing
-                fsutil.remove(fsutil.join(out, "tokenizer.json"))
+                storage.remove(storage.join(out, "tokenizer.json"))
             print(empty_version_message(out, plan.version, stats["counts"]), file=sys.stderr)
             return EXIT_EMPTY
         print(f"prepare: version {plan.version} NOT committed (see the summary above)", file=sys.stderr)
@@ -268,10 +276,10 @@ def _finish(opts: Any, config: PipelineConfig, plan: versions.RunPlan, elapsed: 
     total_mb = sum(f.size for f in plan.files) / 1e6
     print(
         f"prepare: committed version {plan.version} in {elapsed:.1f}s ({total_mb / max(elapsed, 1e-9):.2f} MB/s input); "
-        f"manifest {fsutil.join(out, versions.manifest_name(plan.version))}",
+        f"manifest {storage.join(out, versions.manifest_name(plan.version))}",
         file=sys.stderr,
     )
-    manifest = load_manifest(fsutil.join(out, versions.manifest_name(plan.version))).to_dict()
+    manifest = load_manifest(storage.join(out, versions.manifest_name(plan.version))).to_dict()
     warning = validation_warning(manifest, dataclasses.asdict(config.tokenize))
     if warning:
         print(f"prepare: {warning}", file=sys.stderr)
@@ -279,13 +287,13 @@ def _finish(opts: Any, config: PipelineConfig, plan: versions.RunPlan, elapsed: 
 
 
 def run(argv: list[str] | None = None) -> int:
-    from pipelines.options import parse_options
+    from pipelines.stage.options import parse_options
 
     argv = list(sys.argv[1:] if argv is None else argv)
     options, opts = parse_options(argv, COMMAND)
-    from pipelines import fsutil
-    from pipelines.lock import DatasetLock, LockedError
-    from pipelines.runner import EXIT_DISK_FULL, explain_failure, setup_logging
+    from lmcore import storage
+    from pipelines.dataset.lock import DatasetLock, LockedError
+    from pipelines.stage.runner import EXIT_DISK_FULL, explain_failure, setup_logging
 
     setup_logging()
     try:
@@ -299,7 +307,7 @@ def run(argv: list[str] | None = None) -> int:
                 log.warning(
                     "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
                 )
-            fsutil.remove_stale_temporaries(out)  # a killed run's ._tmp-* files, even if nothing is new
+            storage.remove_stale_temporaries(out)  # a killed run's ._tmp-* files, even if nothing is new
             try:
                 plan = _plan(out, opts)
             except FileNotFoundError as exc:

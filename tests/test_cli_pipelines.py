@@ -103,10 +103,11 @@ def _labels(pipeline) -> list[str]:
 
 
 def test_prepare_and_tokenize_graphs_have_no_crash_probe_steps(tmp_path):
-    from pipelines import fsutil, versions
+    from lmcore import storage
     from pipelines.config import load_pipeline_config
-    from pipelines.options import parse_options
-    from pipelines.runner import make_pipeline
+    from pipelines.dataset import versions
+    from pipelines.stage.options import parse_options
+    from pipelines.stage.runner import make_pipeline
     from pipelines.tokenize import __main__ as tokenize_cli
 
     data = tmp_path / "a.jsonl"
@@ -116,7 +117,7 @@ def test_prepare_and_tokenize_graphs_have_no_crash_probe_steps(tmp_path):
 
     options, opts = parse_options(argv, prepare.COMMAND)
     pipeline = make_pipeline(options)
-    plan = versions.plan_run(opts.output, fsutil.expand_inputs(opts.input))
+    plan = versions.plan_run(opts.output, storage.expand_inputs(opts.input))
     prepare.build(pipeline, opts, config, plan)
     prepare_labels = _labels(pipeline)
 
@@ -172,7 +173,7 @@ def test_readme_says_how_to_start_the_job_server_and_ship_the_code():
 def test_every_flag_in_the_readme_runner_commands_is_a_real_option():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.options import options_class
+    from pipelines.stage.options import options_class
 
     known = set(PipelineOptions([]).get_all_options()) | set(
         vars(options_class(prepare.add_prepare_args)([])._visible_options)

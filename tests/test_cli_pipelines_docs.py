@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import report, report_html
+from pipelines import report
+from pipelines.report import html as report_html
 from schemas import load_manifest
 
 pytestmark = pytest.mark.slow  # prepare subprocesses

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pipelines.lock import LOCK_FILENAME, DatasetLock, LockedError
+from lmcore.layout import LOCK_FILENAME
+from pipelines.dataset.lock import DatasetLock, LockedError
 
 
 def test_second_run_is_refused_with_a_message_naming_the_owner(tmp_path):
@@ -22,7 +23,7 @@ def test_second_run_is_refused_with_a_message_naming_the_owner(tmp_path):
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     # A process that takes the lock and dies without releasing it (like kill -9).
     code = (
-        "import os; from pipelines.lock import DatasetLock; "
+        "import os; from pipelines.dataset.lock import DatasetLock; "
         f"DatasetLock({str(tmp_path)!r}).acquire(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,13 +10,13 @@ import fsspec
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import fsutil
-from pipelines.accounting import WriteStats
+from lmcore import storage
 from pipelines.config import ConfigError, PipelineConfig, load_pipeline_config
 from pipelines.io.config import ReadConfig
 from pipelines.io.documents import WriteDocuments, read_document_table
 from pipelines.io.readers import ReadDocuments
-from pipelines.runner import make_pipeline
+from pipelines.stage.accounting import WriteStats
+from pipelines.stage.runner import make_pipeline
 from schemas import table_to_documents
 
 
@@ -25,7 +25,7 @@ def test_expand_inputs_sorted_and_recursive(tmp_path):
     (tmp_path / "b" / "x.jsonl").write_text("{}\n")
     (tmp_path / "a.jsonl").write_text("{}\n")
     (tmp_path / ".hidden").write_text("")
-    files = fsutil.expand_inputs([str(tmp_path)])
+    files = storage.expand_inputs([str(tmp_path)])
     assert [f.path.rsplit("/", 2)[-1] for f in files] == ["a.jsonl", "x.jsonl"]
     assert all(f.size == 3 and f.mtime for f in files)
 
@@ -33,20 +33,20 @@ def test_expand_inputs_sorted_and_recursive(tmp_path):
 def test_expand_inputs_memory_filesystem_and_missing_pattern():
     fs = fsspec.filesystem("memory")
     fs.pipe("/in/one.jsonl", b"{}\n")
-    files = fsutil.expand_inputs(["memory://in/*.jsonl"])
+    files = storage.expand_inputs(["memory://in/*.jsonl"])
     assert [f.path for f in files] == ["memory:///in/one.jsonl"]
     with pytest.raises(FileNotFoundError, match="nothing-here"):
-        fsutil.expand_inputs(["memory://nothing-here/*.jsonl"])
+        storage.expand_inputs(["memory://nothing-here/*.jsonl"])
 
 
 def test_atomic_open_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out" / "file.bin"
-    with pytest.raises(RuntimeError), fsutil.atomic_open(str(target)) as f:
+    with pytest.raises(RuntimeError), storage.atomic_open(str(target)) as f:
         f.write(b"partial")
         raise RuntimeError("crash while writing")
     assert not target.exists()
     assert list((tmp_path / "out").iterdir()) == []
-    fsutil.atomic_write_bytes(str(target), b"whole")
+    storage.atomic_write_bytes(str(target), b"whole")
     assert target.read_bytes() == b"whole"
 
 

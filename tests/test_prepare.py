@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.lock import DatasetLock
+from pipelines.dataset.lock import DatasetLock
 from schemas import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +234,7 @@ def test_reprocess_reads_consumed_files_again(tmp_path):
 
 @pytest.mark.slow
 def test_min_validation_docs_gives_a_deterministic_minimum(corpus, tmp_path):
-    from pipelines.hashing import stable_fraction
+    from lmcore.hashing import stable_fraction
 
     inputs, config, _ = corpus
     config.write_text(

@@ -16,11 +16,11 @@ import zstandard
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.accounting import SumCounts
 from pipelines.io.config import ReadConfig
 from pipelines.io.documents import documents_to_parquet_bytes
 from pipelines.io.readers import FileReader, ReadDocuments, detect_format, read_bounded_lines
-from pipelines.runner import make_pipeline
+from pipelines.stage.accounting import SumCounts
+from pipelines.stage.runner import make_pipeline
 from tests.hostile.inputs import document_parquet_rule_breakers, warc_bytes
 
 
@@ -232,7 +232,7 @@ def test_read_documents_chunks_and_counts(tmp_path):
 
 @pytest.mark.parametrize("name", ["a.jsonl"])
 def test_chunk_keys_are_deterministic(tmp_path, name):
-    from pipelines.fsutil import expand_inputs
+    from lmcore.storage import expand_inputs
     from pipelines.io.readers import ReadFileFn
 
     (tmp_path / name).write_bytes(jsonl([{"text": f"d{i}"} for i in range(3)]))

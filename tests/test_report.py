@@ -16,8 +16,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import report, report_data, versions
-from pipelines.fsutil import InputFile
+from lmcore.storage import InputFile
+from pipelines import report
+from pipelines.dataset import versions
+from pipelines.report import data as report_data
 from schemas import (
     Counts,
     Manifest,
@@ -653,7 +655,7 @@ def test_records_of_prepare_versions_under_state_are_reported(tmp_path):
     rep = report.build_report(str(tmp_path))
     assert rep["dropped_records"]["documents"] == 4 and rep["quarantine_records"]["records"] == 4
     assert "dedup/duplicate_exact" in rep["dropped_records"]["examples"]
-    from pipelines.report_html import render_html
+    from pipelines.report.html import render_html
 
     html = render_html(rep, {})
     assert "run with --keep-dropped" not in html and "Examples (smallest ids)" in html
@@ -663,9 +665,9 @@ def test_records_of_prepare_versions_under_state_are_reported(tmp_path):
 @pytest.fixture(scope="module")
 def cleaned(tmp_path_factory):
     """A clean-stage directory made by the real clean rules (no Beam): documents with meta.quality, dropped/."""
-    from pipelines.accounting import dropped_record
     from pipelines.clean.config import CleanConfig
     from pipelines.clean.transform import Cleaner, clean_chunk
+    from pipelines.stage.accounting import dropped_record
 
     sample = REPO / "data" / "sample" / "raw" / "jsonl"
     raw = []
@@ -763,7 +765,7 @@ def test_the_duckdb_query_of_the_help_runs_on_documents(cleaned):
 def test_plots_draw_chinese_with_a_packaged_cjk_font():
     import warnings
 
-    from pipelines import report_plots as rp
+    from pipelines.report import plots as rp
 
     assert rp.register_packaged_cjk_font() is not None  # noto-cjk-sans-otc, a dependency
     assert rp.label("版权所有 不得转载") == "版权所有 不得转载"  # not "????"

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines import verify
+from pipelines.dataset import verify
 from pipelines.tokenize import __main__ as tokenize_cli
 from pipelines.tokenize.bpe import load_tokenizer
 from pipelines.tokenize.encode import decode_document

@@ -23,8 +23,9 @@ from lm_train.report import render_html, wall_time_s
 from lm_train.report import summarize as report_summary
 from lm_train.resume import BatchSplit, checkpoint_batch_split, global_batch_mismatch
 from lm_train.rundir import StagedFiles, normalize_rundir
-from lm_train.train import build_parser, config_differences, parse_args, should_kill_self
+from lm_train.train import build_parser, config_differences, parse_args
 from lm_train.trainer import validation_warning
+from lmcore.faults import should_kill_at_step as should_kill_self
 
 
 # -- config ----------------------------------------------------------------------------------------------

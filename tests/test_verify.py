@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import verify
+from pipelines.dataset import verify
 from pipelines.tokenize import bpe, encode, shards
 from pipelines.tokenize.config import TokenizeConfig
 from pipelines.tokenize.dataset import build_manifest

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from pipelines import versions
-from pipelines.fsutil import InputFile, expand_inputs
+from lmcore.storage import InputFile, expand_inputs
+from pipelines.dataset import versions
 from schemas import Counts, Manifest, TokenizerInfo, load_manifest
 
 
@@ -88,7 +88,7 @@ def test_reprocess_reads_consumed_files_again_failed_all_or_by_path(tmp_path):
 
 # -- write-new-then-switch of the standalone stages ------------------------------------------------
 def test_switch_outputs_replaces_entries_and_removes_stale_ones(tmp_path):
-    from pipelines import commit
+    from pipelines.dataset import commit
 
     out = tmp_path / "out"
     (out / "documents").mkdir(parents=True)
@@ -108,7 +108,7 @@ def test_switch_outputs_replaces_entries_and_removes_stale_ones(tmp_path):
 
 
 def test_promote_gives_next_files_their_usual_names_and_switches_the_manifest(tmp_path):
-    from pipelines import commit
+    from pipelines.dataset import commit
     from schemas import ShardInfo
 
     out = tmp_path / "ds"
@@ -136,7 +136,7 @@ def test_promote_gives_next_files_their_usual_names_and_switches_the_manifest(tm
 
 
 def test_tokenize_refuses_a_prepare_dataset(tmp_path):
-    from pipelines import commit
+    from pipelines.dataset import commit
 
     versions.commit(str(tmp_path), _manifest(1), [])
     with pytest.raises(commit.StageRefused, match="versioned dataset"):

@@ -43,10 +43,9 @@ from lm_train.data.store import (
     ShardStore,
     VerifiedRecord,
     check_file_size,
-    is_remote,
-    local_path,
     verify_local,
 )
+from lmcore.storage import is_remote, local_path
 from schemas import Manifest, ManifestError, load_manifest
 from schemas.manifest import check_inside
 

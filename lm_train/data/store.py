@@ -28,26 +28,10 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
+from lmcore.storage import atomic_write_bytes, is_remote, local_path
 from schemas import ChecksumError, TokenShard, TokenShardError, open_token_shard, sha256_file
 
 _CHUNK = 8 * 2**20
-
-
-def is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
-def local_path(path: str) -> str:
-    return path.removeprefix("file://")
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write through a temporary sibling and rename, so readers never see a partial file."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -87,7 +71,7 @@ class VerifiedRecord:
     def save(self) -> None:
         if self.path:
             with contextlib.suppress(OSError):
-                atomic_write(self.path, json.dumps(self.entries, sort_keys=True).encode())
+                atomic_write_bytes(self.path, json.dumps(self.entries, sort_keys=True).encode())
 
 
 def check_file_size(ref: ShardRef, size: int) -> None:

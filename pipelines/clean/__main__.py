@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipelines.options import Command
-from pipelines.runner import run_stage
+from pipelines.stage.options import Command
+from pipelines.stage.runner import run_stage
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -31,11 +31,11 @@ the output's lock, 5 the disk filled up (the previous output stays as it was).
 
 
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
-    from pipelines.accounting import chain
     from pipelines.clean.transform import CleanDocuments
     from pipelines.config import to_dict
     from pipelines.io.readers import ReadDocuments
-    from pipelines.outputs import WriteStageOutputs
+    from pipelines.stage.accounting import chain
+    from pipelines.stage.outputs import WriteStageOutputs
 
     read = pipeline | "Read" >> ReadDocuments(
         opts.input, config.read, files=getattr(opts, "input_files", None)

@@ -28,8 +28,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import fsutil
-from pipelines.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
+from lmcore import storage
+from lmcore.layout import LOSSES_FILENAME
 from pipelines.clean import quality
 from pipelines.clean.blocks import ALL_KINDS, PROSE, logical_lines
 from pipelines.clean.config import CleanConfig
@@ -40,14 +40,14 @@ from pipelines.clean.pii import mask_pii
 from pipelines.clean.presets import leakage_measures, leakage_reason
 from pipelines.clean.presets import preset as preset_of
 from pipelines.clean.thresholds import Thresholds, load_thresholds
-from pipelines.progress import RateLogger
+from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
+from pipelines.stage.progress import RateLogger
 
 Doc = dict[str, Any]
 HTML_TYPES = ("text/html", "application/xhtml")
 # full-width forms or CJK ideographs: the only texts the Chinese conversions can change
 WIDE_OR_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff5e]")
 LOSSES = "losses"
-LOSSES_FILENAME = "clean_losses.json"
 TOP_LOSSES = 50
 
 
@@ -367,7 +367,7 @@ class CleanDocuments(beam.PTransform):
             _ = (
                 out[LOSSES]
                 | "TopLosses" >> beam.combiners.Top.Of(TOP_LOSSES, key=lambda r: (r[0], r[1]))
-                | "WriteLosses" >> beam.Map(write_losses, fsutil.join(self.report_dir, LOSSES_FILENAME))
+                | "WriteLosses" >> beam.Map(write_losses, storage.join(self.report_dir, LOSSES_FILENAME))
             )
         quarantine = chunks.pipeline | "NoQuarantine" >> beam.Create([])
         return StageOutputs(out[DOCS], out[COUNTS], out[DROPPED], quarantine)
@@ -375,7 +375,7 @@ class CleanDocuments(beam.PTransform):
 
 def write_losses(top: list[tuple], path: str) -> None:
     rows = [details for _, _, details in sorted(top, key=lambda r: (-r[0], r[1]))]
-    fsutil.atomic_write_text(path, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    storage.atomic_write_text(path, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
 
 
 __all__ = ["CleanDocuments", "Cleaner", "clean_chunk", "clean_document"]

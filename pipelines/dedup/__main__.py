@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from pipelines import fsutil
-from pipelines.options import Command, options_class
-from pipelines.runner import run_stage
+from lmcore import storage
+from pipelines.stage.options import Command, options_class
+from pipelines.stage.runner import run_stage
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -61,11 +61,11 @@ def __getattr__(name: str) -> Any:
 
 
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
-    from pipelines import fsutil
-    from pipelines.accounting import chain
+    from lmcore import storage
     from pipelines.dedup.transform import DeduplicateDocuments
     from pipelines.io.readers import ReadDocuments
-    from pipelines.outputs import WriteStageOutputs
+    from pipelines.stage.accounting import chain
+    from pipelines.stage.outputs import WriteStageOutputs
 
     read = pipeline | "Read" >> ReadDocuments(
         opts.input, config.read, files=getattr(opts, "input_files", None)
@@ -73,7 +73,7 @@ def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
     dedup = read.docs | "Dedup" >> DeduplicateDocuments(
         config.dedup,
         index_inputs=index_inputs(opts.index_from or [], getattr(opts, "final_output", None)),
-        index_output=fsutil.join(opts.output, "dedup_index"),
+        index_output=storage.join(opts.output, "dedup_index"),
         report_dir=opts.output,
     )
     chain(read, dedup) | "Write" >> WriteStageOutputs(opts.output, "dedup", opts.keep_dropped)
@@ -86,7 +86,7 @@ def index_inputs(patterns: list[str], final_output: str | None) -> list[str]:
         return patterns
     from pipelines.dedup import index
 
-    own = os.path.abspath(fsutil.join(final_output, "dedup_index")) + os.sep
+    own = os.path.abspath(storage.join(final_output, "dedup_index")) + os.sep
     files = index.expand(patterns)
     return [f for f in files if "://" in f or not os.path.abspath(f).startswith(own)] or []
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.hashing import stable_hash64
+from lmcore.hashing import stable_hash64
 
 
 def doc_uid(doc_id: str) -> int:

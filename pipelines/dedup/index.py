@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import fsutil
+from lmcore import storage
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.minhash import optimal_bands
 from pipelines.dedup.shingles import SHINGLE_VERSION
@@ -61,7 +61,7 @@ def expand(patterns: list[str]) -> list[str]:
     """Index Parquet files matching the globs (a directory means all its Parquet files)."""
     found: list[str] = []
     for pattern in patterns:
-        fs, p = fsutil.get_fs(pattern)
+        fs, p = storage.get_fs(pattern)
         if fs.isdir(p):
             p = p.rstrip("/") + "/**/*.parquet"
         matches = [m for m in fs.glob(p) if m.endswith(".parquet")]
@@ -96,7 +96,7 @@ def to_parquet_bytes(batch: dict, cfg: DedupConfig) -> bytes:
 
 def read_batches(path: str, cfg: DedupConfig, rows_per_batch: int = 65536) -> Iterator[dict]:
     """An index file as column batches; refuses an index built with other signature settings."""
-    fs, p = fsutil.get_fs(path)
+    fs, p = storage.get_fs(path)
     with fs.open(p, "rb") as f:
         pf = pq.ParquetFile(f)
         stored = json.loads((pf.schema_arrow.metadata or {}).get(METADATA_KEY, b"{}"))

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
-from pipelines.hashing import stable_hash64
+from lmcore.hashing import stable_hash64
 
 # Bumped whenever shingle hashes change: persisted signatures must stay comparable.
 SHINGLE_VERSION = 3

@@ -63,8 +63,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines import fsutil
-from pipelines.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
+from lmcore import storage
 from pipelines.dedup import components, index, lsh
 from pipelines.dedup.boilerplate import (
     chunk_line_batches,
@@ -78,7 +77,8 @@ from pipelines.dedup.minhash import band_keys, estimated_jaccard, flat_signature
 from pipelines.dedup.shingles import chunk_shingles
 from pipelines.io.ids import RenameTable, apply_renames, chunk_id_batches, reserved_id_batches
 from pipelines.io.packing import pack, unpack
-from pipelines.progress import RateLogger
+from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
+from pipelines.stage.progress import RateLogger
 
 Doc = dict[str, Any]
 EXACT, BANDS, INDEX, LINES, LINE_BATCHES = "exact", "bands", "index", "lines", "line_batches"
@@ -665,7 +665,7 @@ class DeduplicateDocuments(beam.PTransform):
                     bp[LINES]
                     | "TopLines" >> beam.combiners.Top.Of(100)
                     | "WriteTopLines"
-                    >> beam.Map(_write_top_lines, fsutil.join(self.report_dir, "dedup_boilerplate.json"))
+                    >> beam.Map(_write_top_lines, storage.join(self.report_dir, "dedup_boilerplate.json"))
                 )
         counts = tuple(counts_parts) | "DedupCounts" >> beam.Flatten()
         dropped = tuple(dropped_parts) | "DedupDropped" >> beam.Flatten()
@@ -713,8 +713,8 @@ class WriteIndex(beam.PTransform):
             # band keys follow from the signatures: recomputed here rather than carried
             # through two of the runner's buffers (136 bytes per document)
             batch["bands"] = band_keys(batch["sig"], *bands_rows)
-            path = fsutil.join(directory, f"index-{shard:05d}-of-{n:05d}.parquet")
-            fsutil.atomic_write_bytes(path, index.to_parquet_bytes(batch, cfg))
+            path = storage.join(directory, f"index-{shard:05d}-of-{n:05d}.parquet")
+            storage.atomic_write_bytes(path, index.to_parquet_bytes(batch, cfg))
             return path
 
         return (
@@ -731,4 +731,4 @@ def _abs(path: str) -> str:
 
 def _write_top_lines(top: list[tuple[int, str]], path: str) -> None:
     lines = [{"line": line, "documents": n} for n, line in sorted(top, key=lambda t: (-t[0], t[1]))]
-    fsutil.atomic_write_text(path, json.dumps(lines, ensure_ascii=False, indent=1) + "\n")
+    storage.atomic_write_text(path, json.dumps(lines, ensure_ascii=False, indent=1) + "\n")

@@ -18,15 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam import pvalue
 
-from pipelines import fsutil
-from pipelines.hashing import stable_bucket
+from lmcore import storage
+from lmcore.hashing import stable_bucket
+from lmcore.layout import DOCUMENTS_DIR
 from pipelines.io.packing import pack, unpack
 from schemas import documents_to_table, table_to_documents
 
 Doc = dict[str, Any]
 Chunk = tuple[str, list[Doc]]
 
-DOCUMENTS_DIR = "documents"
 ROW_GROUP_DOCS = 4096
 
 
@@ -43,14 +43,14 @@ def documents_to_parquet_bytes(docs: list[Doc]) -> bytes:
 
 
 def read_document_table(path: str, columns: list[str] | None = None) -> pa.Table:
-    fs, p = fsutil.get_fs(path)
+    fs, p = storage.get_fs(path)
     with fs.open(p, "rb") as f:
         return pq.read_table(f, columns=columns)
 
 
 def iter_document_chunks(path: str, chunk_docs: int = 1000) -> Iterator[list[Doc]]:
     """Read a document Parquet file in chunks of at most ``chunk_docs`` documents."""
-    fs, p = fsutil.get_fs(path)
+    fs, p = storage.get_fs(path)
     with fs.open(p, "rb") as f:
         pf = pq.ParquetFile(f)
         for batch in pf.iter_batches(batch_size=chunk_docs):
@@ -64,7 +64,7 @@ class WriteDocuments(beam.PTransform):
         self, output_dir: str, target_file_bytes: int = 64 * 1024 * 1024, subdir: str = DOCUMENTS_DIR
     ):
         super().__init__()
-        self.directory = fsutil.join(output_dir, subdir)
+        self.directory = storage.join(output_dir, subdir)
         self.target_file_bytes = target_file_bytes
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
@@ -87,7 +87,7 @@ class WriteDocuments(beam.PTransform):
             index, parts = item
             docs = sorted((d for part in parts for d in unpack(part)), key=lambda d: d["id"])
             path = f"{directory}/part-{index:05d}-of-{n:05d}.parquet"
-            fsutil.atomic_write_bytes(path, documents_to_parquet_bytes(docs))
+            storage.atomic_write_bytes(path, documents_to_parquet_bytes(docs))
             return path, len(docs)
 
         n_side = pvalue.AsSingleton(num_files)

@@ -25,9 +25,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
-from pipelines.accounting import COUNTS, DOCS
-from pipelines.hashing import stable_hash64
+from lmcore.hashing import stable_hash64
 from pipelines.io.packing import pack, unpack
+from pipelines.stage.accounting import COUNTS, DOCS
 
 Doc = dict[str, Any]
 Chunk = tuple[str, list[Doc]]
@@ -59,9 +59,9 @@ def reserved_id_batches(path: str, shards: int = ID_SHARDS) -> Iterator[tuple[in
     """(shard, (id hashes, "", positions)) of an index file's documents (its ``uid`` column)."""
     import pyarrow.parquet as pq
 
-    from pipelines import fsutil
+    from lmcore import storage
 
-    fs, p = fsutil.get_fs(path)
+    fs, p = storage.get_fs(path)
     with fs.open(p, "rb") as f:
         uids = pq.read_table(f, columns=["uid"]).column("uid").to_numpy().astype(np.uint64)
     shard = uids % np.uint64(shards)

@@ -40,10 +40,9 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
-from pipelines import fsutil
-from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
-from pipelines.clock import crash_point
-from pipelines.hashing import stable_hash_hex
+from lmcore import storage
+from lmcore.faults import crash_point
+from lmcore.hashing import stable_hash_hex
 from pipelines.io.charset import CharsetError, decode_page
 from pipelines.io.config import ReadConfig
 from pipelines.io.streams import (
@@ -53,7 +52,8 @@ from pipelines.io.streams import (
     TranscodedStream,
     sniff_utf16,
 )
-from pipelines.progress import RateLogger
+from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
+from pipelines.stage.progress import RateLogger
 from schemas import DOCUMENT_FIELDS, DocumentError, validate_document
 
 Doc = dict[str, Any]
@@ -92,7 +92,7 @@ def detect_format(path: str) -> tuple[str | None, str | None]:
 def source_label(path: str) -> str:
     """Default ``source`` of a file's documents: its name without extensions (cached: per document)."""
     name = PurePosixPath(path.split("://")[-1]).name
-    return fsutil.text_safe(name.split(".")[0] or name)
+    return storage.text_safe(name.split(".")[0] or name)
 
 
 def derived_id(path: str, index: int) -> str:
@@ -367,7 +367,7 @@ class FileReader:
     @contextlib.contextmanager
     def _open(self, path: str, compression: str | None) -> Iterator[Any]:
         """The file's (decompressed) bytes; a ``DecompressedStream`` records damage instead of raising."""
-        fs, p = fsutil.get_fs(path)
+        fs, p = storage.get_fs(path)
         with fs.open(p, "rb") as raw:
             if compression is None:
                 yield raw
@@ -514,7 +514,7 @@ class FileReader:
             yield self.quarantine(path, 0, exc)
             return
         cfg = self.config
-        fs, p = fsutil.get_fs(path)
+        fs, p = storage.get_fs(path)
         with fs.open(p, "rb") as f:
             try:
                 pf = pq.ParquetFile(f)
@@ -627,7 +627,7 @@ class FileReader:
     def _warc(self, path: str, compression: str | None, position: list[int]) -> Iterator[Doc]:
         from warcio.exceptions import ArchiveLoadFailed
 
-        fs, p = fsutil.get_fs(path)
+        fs, p = storage.get_fs(path)
         with fs.open(p, "rb") as raw:
             records = checked_archive_iterator(raw)
             try:
@@ -694,7 +694,7 @@ class ReadFileFn(beam.DoFn):
         self.reader = FileReader(self.config, self.stage)
         self.progress = RateLogger(f"{self.stage}: reading", total_bytes=self.total_bytes)
 
-    def process(self, file: fsutil.InputFile) -> Iterator[Any]:
+    def process(self, file: storage.InputFile) -> Iterator[Any]:
         crash_point("read")  # crash-safety tests only (LMFORGE_CRASH_AT=read)
         prefix = stable_hash_hex(file.path)[:16]
         chunk: list[Doc] = []
@@ -731,7 +731,7 @@ class ReadDocuments(beam.PTransform):
         patterns: list[str] | None = None,
         config: ReadConfig | None = None,
         stage: str = "read",
-        files: list[fsutil.InputFile] | None = None,
+        files: list[storage.InputFile] | None = None,
     ):
         super().__init__()
         self.patterns = list(patterns or [])
@@ -740,7 +740,7 @@ class ReadDocuments(beam.PTransform):
         self.files = files
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> StageOutputs:
-        files = self.files if self.files is not None else fsutil.expand_inputs(self.patterns)
+        files = self.files if self.files is not None else storage.expand_inputs(self.patterns)
         total = sum(f.size for f in files)
         results = (
             pbegin

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pipelines.options import Command
-from pipelines.runner import run_stage, validation_warning
+from pipelines.stage.options import Command
+from pipelines.stage.runner import run_stage, validation_warning
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -42,7 +42,7 @@ another run holds the output's lock, 5 the disk filled up (the previous dataset 
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
     import apache_beam as beam
 
-    from pipelines.commit import TokenLayout
+    from pipelines.dataset.commit import TokenLayout
     from pipelines.io.ids import UniqueIds
     from pipelines.io.readers import ReadDocuments
     from pipelines.tokenize.transform import WriteTokenDataset

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from pipelines.hashing import stable_hash64
+from lmcore.hashing import stable_hash64
 from pipelines.tokenize.config import TokenizeConfig
 
 _FRACTION_SCALE = 2.0**64

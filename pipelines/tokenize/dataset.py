@@ -9,11 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipelines.clock import utc_now_iso
+from lmcore.clock import utc_now_iso
 from schemas import Counts, Manifest, ShardInfo, TokenizerInfo
-
-TOKENIZER_FILENAME = "tokenizer.json"
-SHARDS_DIR = "shards"
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipelines.hashing import stable_bucket, stable_fraction
+from lmcore.hashing import stable_bucket, stable_fraction
 from schemas import build_token_shard_table
-
-SPLITS = ("train", "validation")
-
 
 NO_FLOOR = -1.0  # split key below every document's: no minimum validation size
 

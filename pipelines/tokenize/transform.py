@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import apache_beam as beam
 from apache_beam import pvalue
 
-from pipelines import fsutil
-from pipelines.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
-from pipelines.clock import crash_point
-from pipelines.hashing import stable_fraction, stable_hash64
-from pipelines.outputs import WriteAccounting
-from pipelines.progress import RateLogger
+from lmcore import storage
+from lmcore.faults import crash_point
+from lmcore.hashing import stable_fraction, stable_hash64
+from lmcore.layout import SHARDS_DIR, TOKENIZER_FILENAME
+from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
+from pipelines.stage.outputs import WriteAccounting
+from pipelines.stage.progress import RateLogger
 from pipelines.tokenize import bpe, encode, shards
 from pipelines.tokenize.config import TokenizeConfig
-from pipelines.tokenize.dataset import SHARDS_DIR, TOKENIZER_FILENAME, build_manifest, code_version
+from pipelines.tokenize.dataset import build_manifest, code_version
 from schemas import MANIFEST_FILENAME, Manifest, TokenizerInfo, sha256_bytes, token_dtype_for_vocab
 from schemas.token_shard import token_shard_to_bytes
 
@@ -58,7 +59,7 @@ class TrainOrLoadTokenizer(beam.PTransform):
 
     def __init__(self, output_dir: str, config: TokenizeConfig, filename: str = TOKENIZER_FILENAME):
         super().__init__()
-        self.path = fsutil.join(output_dir, filename)
+        self.path = storage.join(output_dir, filename)
         self.config = config
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
@@ -67,11 +68,11 @@ class TrainOrLoadTokenizer(beam.PTransform):
             source = cfg.tokenizer_path
 
             def load(_: Any) -> str:
-                text = fsutil.read_text(source)
+                text = storage.read_text(source)
                 bpe.check_json(text)
                 bpe.describe(text, cfg)  # fails early without the EOD token
-                if fsutil.get_fs(source)[1] != fsutil.get_fs(path)[1] or not fsutil.exists(path):
-                    fsutil.atomic_write_text(path, text)
+                if storage.get_fs(source)[1] != storage.get_fs(path)[1] or not storage.exists(path):
+                    storage.atomic_write_text(path, text)
                 return text
 
             return (
@@ -82,7 +83,7 @@ class TrainOrLoadTokenizer(beam.PTransform):
             texts = [text for _, _, text in sorted(sample)]
             log.info("tokenize: training a %d-token BPE on %d documents", cfg.vocab_size, len(texts))
             text = bpe.train_bpe(texts, cfg)
-            fsutil.atomic_write_text(path, text)
+            storage.atomic_write_text(path, text)
             return text
 
         return (
@@ -229,7 +230,7 @@ class ShardWriter:
         table = shards.shard_table(docs, dtype, split)
         data = token_shard_to_bytes(table, self.compression)
         rel = f"{self.shards_dir}/{shards.shard_name(split, index, num_shards[split])}"
-        fsutil.atomic_write_bytes(fsutil.join(self.output_dir, rel), data)
+        storage.atomic_write_bytes(storage.join(self.output_dir, rel), data)
         crash_point("shards")  # crash-safety tests only (LMFORGE_CRASH_AT=shards): a shard is written
         return {
             "path": rel,
@@ -377,10 +378,10 @@ class ManifestFileWriter:
     """Default manifest sink: ``DIR/manifest.json``, atomically."""
 
     def __init__(self, output_dir: str):
-        self.path = fsutil.join(output_dir, MANIFEST_FILENAME)
+        self.path = storage.join(output_dir, MANIFEST_FILENAME)
 
     def __call__(self, manifest: Manifest) -> None:
-        fsutil.atomic_write_text(self.path, manifest.to_json())
+        storage.atomic_write_text(self.path, manifest.to_json())
 
 
 class TokenDatasetOutputs(NamedTuple):
@@ -396,7 +397,7 @@ class WriteTokenDataset(beam.PTransform):
     Counts in the manifest = the upstream counts + this stage's drops/quarantine + ``kept``
     counted from the shards written. ``parent`` (an earlier version's manifest) makes the
     manifest cumulative; ``manifest_writer`` replaces the plain ``DIR/manifest.json`` write
-    (e.g. with ``pipelines.versions.commit``).
+    (e.g. with ``pipelines.dataset.versions.commit``).
     """
 
     def __init__(

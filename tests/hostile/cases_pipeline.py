@@ -167,7 +167,7 @@ def reasons_of(counts: dict, buckets: tuple[str, ...] = ("quarantined", "dropped
 
 
 def verify_violation(out: Path) -> list[str]:
-    from pipelines import verify
+    from pipelines.dataset import verify
 
     obs = call_main(verify.main, [str(out)])
     return [] if obs.exit_code == 0 else [f"verify fails: {obs.output.strip().splitlines()[-1][:160]}"]
@@ -259,11 +259,11 @@ def non_utf8_file_name_case() -> Case:
             f.write(b"x")
 
     def run(d: Path) -> Observed:
-        from pipelines.fsutil import expand_inputs
+        from lmcore.storage import expand_inputs
+        from pipelines.dataset.versions import inputs_record
         from pipelines.io.config import ReadConfig
         from pipelines.io.documents import documents_to_parquet_bytes
         from pipelines.io.readers import FileReader
-        from pipelines.versions import inputs_record
 
         make(d)
         files = expand_inputs([str(d)])
@@ -291,7 +291,7 @@ def listing_case(
         write_files(d, files)
 
     def run(d: Path) -> Observed:
-        from pipelines.fsutil import expand_inputs
+        from lmcore.storage import expand_inputs
 
         make(d)
         cwd = os.getcwd()
@@ -432,7 +432,7 @@ def config_cases() -> list[Case]:
 # -- concurrency, leftovers, commits -----------------------------------------------------------------
 def lock_case(stage: str) -> Case:
     def run(d: Path) -> Observed:
-        from pipelines.lock import DatasetLock
+        from pipelines.dataset.lock import DatasetLock
 
         (d / "a.jsonl").write_bytes(mk.jsonl(mk.good_records(3)))
         out = d / "out"
@@ -467,8 +467,8 @@ def stale_temporaries_case() -> Case:
     ours_kept = ("shards/train-00000-of-00001.arrow", "runs/checkpoints/._tmp-0123-step-1.pt")
 
     def run(d: Path) -> Observed:
-        from pipelines.commit import OWN_DIRS
-        from pipelines.fsutil import remove_stale_temporaries
+        from lmcore.storage import remove_stale_temporaries
+        from pipelines.dataset.commit import OWN_DIRS
 
         write_files(d, files)
         removed = remove_stale_temporaries(str(d / "out"), OWN_DIRS)  # what a standalone stage does

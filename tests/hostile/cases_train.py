@@ -259,7 +259,7 @@ def run_train_symlinked_shards_dir(tmp: Path) -> Observed:
 
 
 def run_verify_symlinked_shard(tmp: Path) -> Observed:
-    from pipelines.verify import main
+    from pipelines.dataset.verify import main
 
     return _call(main, [str(_symlink_shard(tmp))])
 

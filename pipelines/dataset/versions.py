@@ -33,15 +33,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pipelines import fsutil
+from lmcore import storage
+from lmcore.layout import DROPPED_DIR, INDEX_DIR, QUARANTINE_DIR, SHARDS_DIR, STATE_DIR
 from schemas import MANIFEST_FILENAME, Manifest, load_manifest
 
 _MANIFEST_RE = re.compile(r"^manifest-v(\d{5})\.json$")
-STATE_DIR = "state"
-SHARDS_DIR = "shards"
-INDEX_DIR = "dedup_index"
-QUARANTINE_DIR = "quarantine"
-DROPPED_DIR = "dropped"
 PER_VERSION_DIRS = (SHARDS_DIR, STATE_DIR, INDEX_DIR, QUARANTINE_DIR, DROPPED_DIR)
 REPROCESS_FAILED = "failed"  # inputs with quarantined records in a committed version
 REPROCESS_ALL = "all"
@@ -57,23 +53,25 @@ def manifest_name(version: int) -> str:
 
 def committed_versions(out_dir: str) -> list[int]:
     """Versions whose ``manifest-vN.json`` exists, ascending."""
-    return sorted(int(m.group(1)) for name in fsutil.list_names(out_dir) if (m := _MANIFEST_RE.match(name)))
+    return sorted(int(m.group(1)) for name in storage.list_names(out_dir) if (m := _MANIFEST_RE.match(name)))
 
 
 def version_dir(out_dir: str, kind: str, version: int) -> str:
-    return fsutil.join(out_dir, kind, version_name(version))
+    return storage.join(out_dir, kind, version_name(version))
 
 
 def inputs_file(out_dir: str, version: int) -> str:
-    return fsutil.join(version_dir(out_dir, STATE_DIR, version), "inputs.json")
+    return storage.join(version_dir(out_dir, STATE_DIR, version), "inputs.json")
 
 
 def recorded_fingerprint(rec: dict) -> str:
     """The fingerprint of an ``inputs.json`` record, its local path normalised as ``expand_inputs``
     now does (versions written before recorded ``/d/./f.jsonl`` as given)."""
     path = str(rec.get("path", ""))
-    if fsutil.is_local(path) and "size" in rec and "mtime" in rec:
-        return fsutil.InputFile(fsutil.normalize_local(path), int(rec["size"]), str(rec["mtime"])).fingerprint
+    if storage.is_local(path) and "size" in rec and "mtime" in rec:
+        return storage.InputFile(
+            storage.normalize_local(path), int(rec["size"]), str(rec["mtime"])
+        ).fingerprint
     return rec["fingerprint"]
 
 
@@ -82,17 +80,17 @@ def processed_fingerprints(out_dir: str, versions: Iterable[int]) -> set[str]:
     seen: set[str] = set()
     for v in versions:
         path = inputs_file(out_dir, v)
-        if fsutil.exists(path):
-            seen.update(recorded_fingerprint(rec) for rec in json.loads(fsutil.read_text(path)))
+        if storage.exists(path):
+            seen.update(recorded_fingerprint(rec) for rec in json.loads(storage.read_text(path)))
     return seen
 
 
-def new_inputs(files: list[fsutil.InputFile], processed: set[str]) -> list[fsutil.InputFile]:
+def new_inputs(files: list[storage.InputFile], processed: set[str]) -> list[storage.InputFile]:
     """Input files not consumed by an earlier version (a changed size or mtime counts as new)."""
     return [f for f in files if f.fingerprint not in processed]
 
 
-def inputs_record(files: list[fsutil.InputFile]) -> str:
+def inputs_record(files: list[storage.InputFile]) -> str:
     """``inputs.json``; a path that is not valid UTF-8 is kept as a JSON escape, so it reads back
     as the same name (and the same fingerprint) next time."""
     recs = [{"path": f.path, "size": f.size, "mtime": f.mtime, "fingerprint": f.fingerprint} for f in files]
@@ -110,9 +108,9 @@ class RunPlan:
 
     version: int
     parent: Manifest | None
-    files: list[fsutil.InputFile]
+    files: list[storage.InputFile]
     repaired_pointer: bool = False
-    reprocessed: list[fsutil.InputFile] = field(default_factory=list)  # consumed before, read again
+    reprocessed: list[storage.InputFile] = field(default_factory=list)  # consumed before, read again
 
     @property
     def nothing_new(self) -> bool:
@@ -123,12 +121,12 @@ def repair_latest_pointer(out_dir: str, versions: list[int]) -> bool:
     """Finish a commit interrupted between ``manifest-vN.json`` and ``manifest.json``."""
     if not versions:
         return False
-    newest = fsutil.join(out_dir, manifest_name(versions[-1]))
-    pointer = fsutil.join(out_dir, MANIFEST_FILENAME)
-    text = fsutil.read_text(newest)
-    if fsutil.exists(pointer) and fsutil.read_text(pointer) == text:
+    newest = storage.join(out_dir, manifest_name(versions[-1]))
+    pointer = storage.join(out_dir, MANIFEST_FILENAME)
+    text = storage.read_text(newest)
+    if storage.exists(pointer) and storage.read_text(pointer) == text:
         return False
-    fsutil.atomic_write_text(pointer, text)
+    storage.atomic_write_text(pointer, text)
     return True
 
 
@@ -136,8 +134,8 @@ def quarantined_paths(out_dir: str, versions: Iterable[int]) -> set[str]:
     """Input paths with at least one quarantined record in the given versions (their quarantine/)."""
     paths: set[str] = set()
     for v in versions:
-        base = fsutil.join(version_dir(out_dir, STATE_DIR, v), QUARANTINE_DIR)
-        fs, p = fsutil.get_fs(base)
+        base = storage.join(version_dir(out_dir, STATE_DIR, v), QUARANTINE_DIR)
+        fs, p = storage.get_fs(base)
         if not fs.exists(p):
             continue
         for name in sorted(fs.glob(f"{p.rstrip('/')}/*.jsonl.gz")):
@@ -147,7 +145,7 @@ def quarantined_paths(out_dir: str, versions: Iterable[int]) -> set[str]:
 
 
 def reprocess_selection(
-    out_dir: str, versions: Sequence[int], choices: Sequence[str], files: Sequence[fsutil.InputFile]
+    out_dir: str, versions: Sequence[int], choices: Sequence[str], files: Sequence[storage.InputFile]
 ) -> set[str]:
     """Paths of ``files`` to read again although consumed: ``failed``, ``all``, or paths/globs.
 
@@ -161,13 +159,13 @@ def reprocess_selection(
             wanted.update(quarantined_paths(out_dir, versions))
         else:
             try:
-                wanted.update(f.path for f in fsutil.expand_inputs([choice]))
+                wanted.update(f.path for f in storage.expand_inputs([choice]))
             except FileNotFoundError:
                 raise FileNotFoundError(f"--reprocess {choice!r} matches no input file") from None
     return wanted
 
 
-def plan_run(out_dir: str, files: list[fsutil.InputFile], reprocess: Sequence[str] = ()) -> RunPlan:
+def plan_run(out_dir: str, files: list[storage.InputFile], reprocess: Sequence[str] = ()) -> RunPlan:
     """The next version: every input file no committed version consumed, plus ``reprocess``.
 
     ``reprocess`` (``--reprocess``) names consumed files to read again: ``failed`` (those
@@ -176,13 +174,13 @@ def plan_run(out_dir: str, files: list[fsutil.InputFile], reprocess: Sequence[st
     """
     versions = committed_versions(out_dir)
     repaired = repair_latest_pointer(out_dir, versions)
-    parent = load_manifest(fsutil.join(out_dir, manifest_name(versions[-1]))) if versions else None
+    parent = load_manifest(storage.join(out_dir, manifest_name(versions[-1]))) if versions else None
     processed = processed_fingerprints(out_dir, versions)
     again = reprocess_selection(out_dir, versions, reprocess, files) if reprocess else set()
     todo = [
         f
         for f in files
-        if f.fingerprint not in processed or f.path in again or fsutil.text_safe(f.path) in again
+        if f.fingerprint not in processed or f.path in again or storage.text_safe(f.path) in again
     ]
     reprocessed = [f for f in todo if f.fingerprint in processed]
     return RunPlan((versions[-1] + 1) if versions else 1, parent, todo, repaired, reprocessed)
@@ -191,20 +189,20 @@ def plan_run(out_dir: str, files: list[fsutil.InputFile], reprocess: Sequence[st
 def remove_uncommitted(out_dir: str, version: int) -> None:
     """Delete whatever a killed run left for ``version`` (never committed, safe to redo)."""
     for kind in PER_VERSION_DIRS:
-        fsutil.remove_tree(version_dir(out_dir, kind, version))
-    fsutil.remove_stale_temporaries(out_dir)
+        storage.remove_tree(version_dir(out_dir, kind, version))
+    storage.remove_stale_temporaries(out_dir)
 
 
 def commit(
     out_dir: str,
     manifest: Manifest,
-    files: list[fsutil.InputFile],
+    files: list[storage.InputFile],
     before_pointer: Callable[[], None] | None = None,
 ) -> None:
     """Record consumed inputs, then the versioned manifest (the commit), then switch ``manifest.json``."""
-    fsutil.atomic_write_text(inputs_file(out_dir, manifest.version), inputs_record(files))
+    storage.atomic_write_text(inputs_file(out_dir, manifest.version), inputs_record(files))
     text = manifest.to_json()
-    fsutil.atomic_write_text(fsutil.join(out_dir, manifest_name(manifest.version)), text)
+    storage.atomic_write_text(storage.join(out_dir, manifest_name(manifest.version)), text)
     if before_pointer is not None:
         before_pointer()
-    fsutil.atomic_write_text(fsutil.join(out_dir, MANIFEST_FILENAME), text)
+    storage.atomic_write_text(storage.join(out_dir, MANIFEST_FILENAME), text)

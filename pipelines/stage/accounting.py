@@ -20,9 +20,10 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 
-from pipelines import fsutil
-from pipelines.clock import utc_now_iso
-from pipelines.hashing import stable_bucket
+from lmcore import storage
+from lmcore.clock import utc_now_iso
+from lmcore.hashing import stable_bucket
+from lmcore.layout import STATS_FILENAME
 from schemas import Counts
 
 # Tagged-output names shared by every stage.
@@ -31,7 +32,6 @@ COUNTS = "counts"
 DROPPED = "dropped"
 QUARANTINE = "quarantine"
 
-STATS_FILENAME = "stats.json"
 SAMPLE_CHARS = 200
 
 
@@ -64,13 +64,13 @@ def quarantine_record(
     if isinstance(sample, bytes):
         sample = sample[:SAMPLE_CHARS].decode("utf-8", errors="backslashreplace")
     elif sample is not None:
-        sample = fsutil.text_safe(str(sample)[:SAMPLE_CHARS])
+        sample = storage.text_safe(str(sample)[:SAMPLE_CHARS])
     return {
         "stage": stage,
-        "path": fsutil.text_safe(path) if isinstance(path, str) else path,
+        "path": storage.text_safe(path) if isinstance(path, str) else path,
         "offset": offset,
         "reason": reason,
-        "error": fsutil.text_safe(error[:1000]),
+        "error": storage.text_safe(error[:1000]),
         "sample": sample,
     }
 
@@ -157,12 +157,12 @@ class WriteStats(beam.PTransform):
         total = (
             (counts, *done) | "WithDone" >> beam.Flatten() | "SumCounts" >> beam.CombineGlobally(SumCounts())
         )
-        path = fsutil.join(self.output_dir, STATS_FILENAME)
+        path = storage.join(self.output_dir, STATS_FILENAME)
         stage, extra = self.stage, self.extra
 
         def write(flat: dict[str, int]) -> dict[str, Any]:
             doc = stats_document(flat, stage, extra)
-            fsutil.atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            storage.atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
             return doc
 
         return total | "WriteStatsJson" >> beam.Map(write)
@@ -199,7 +199,7 @@ class WriteJsonl(beam.PTransform):
                 for _, line in sorted(lines):
                     gz.write(line.encode("utf-8") + b"\n")
             path = f"{prefix}-{shard:05d}-of-{n:05d}.jsonl.gz"
-            fsutil.atomic_write_bytes(path, buf.getvalue())
+            storage.atomic_write_bytes(path, buf.getvalue())
             return path
 
         return (

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipelines.options import Command, parse_options, quiet_beam_import
+from pipelines.stage.options import Command, parse_options, quiet_beam_import
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -155,16 +155,17 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
 
     The output takes the dataset lock (a second run on it is refused, exit 3); leftovers of a
     killed run are removed first; everything is written beside the old output and switched in
-    at the end (``pipelines.commit``). ``after(options, config)`` runs once the pipeline has
+    at the end (``pipelines.dataset.commit``). ``after(options, config)`` runs once the pipeline has
     finished (e.g. to warn about the output). Settings a user gets wrong end with one line.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     options, view = parse_options(argv, command)
     ours = RunOptions(view)
     setup_logging()
-    from pipelines import commit, fsutil
-    from pipelines.commit import StageRefused
-    from pipelines.lock import DatasetLock, LockedError
+    from lmcore import storage
+    from pipelines.dataset import commit
+    from pipelines.dataset.commit import StageRefused
+    from pipelines.dataset.lock import DatasetLock, LockedError
 
     try:
         config = load_config_or_exit(ours.config)
@@ -172,7 +173,7 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
         return int(exc.code or 0)
     ours.output = ours.output.rstrip("/") or ours.output
     try:
-        ours.input_files = fsutil.expand_inputs(ours.input)
+        ours.input_files = storage.expand_inputs(ours.input)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -182,7 +183,7 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
                 log.warning(
                     "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
                 )
-            removed = fsutil.remove_stale_temporaries(ours.output, commit.OWN_DIRS)
+            removed = storage.remove_stale_temporaries(ours.output, commit.OWN_DIRS)
             if removed:
                 log.info("%s: removed %d leftover temporary file(s) of a killed run", command.stage, removed)
             return _run_locked(options, ours, config, command, build, after)
@@ -211,8 +212,9 @@ def _run_locked(
     options: Any, ours: Any, config: PipelineConfig, command: Command, build: BuildFn, after: AfterFn | None
 ) -> int:
     """Build and run into a staging area, switch the outputs in, print the summary."""
-    from pipelines import commit, fsutil
-    from pipelines.accounting import STATS_FILENAME
+    from lmcore import storage
+    from lmcore.layout import STATS_FILENAME
+    from pipelines.dataset import commit
 
     final = ours.output
     staging = commit.new_staging_dir(final)
@@ -241,12 +243,12 @@ def _run_locked(
         commit.switch_outputs(staging, final, commit.STAGE_OUTPUTS.get(command.stage, ()))
     finally:
         ours.output = final
-        fsutil.remove_tree(staging)
+        storage.remove_tree(staging)
     if after is not None:
         after(ours, config)
-    stats_path = fsutil.join(final, STATS_FILENAME)
-    if fsutil.exists(stats_path):
-        stats = json.loads(fsutil.read_text(stats_path))
+    stats_path = storage.join(final, STATS_FILENAME)
+    if storage.exists(stats_path):
+        stats = json.loads(storage.read_text(stats_path))
         print(format_summary(stats), file=sys.stderr)
         print(f"{command.stage} finished in {elapsed:.1f}s; stats in {stats_path}", file=sys.stderr)
         return 0 if stats.get("balanced") else 1

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import fsutil
+from lmcore import storage
 from schemas import open_token_shard
 
 UNKNOWN_LANG = "unknown"
@@ -187,10 +187,10 @@ class ShardsAccumulator:
 
     def add_file(self, full_path: str, rel_path: str, split: str | None = None) -> dict[str, Any]:
         """Open a shard memory-mapped (local) or buffered (URL) and fold it in."""
-        if fsutil.is_local(full_path):
+        if storage.is_local(full_path):
             shard = open_token_shard(full_path.removeprefix("file://"))
         else:
-            shard = open_token_shard(pa.py_buffer(fsutil.read_bytes(full_path)))
+            shard = open_token_shard(pa.py_buffer(storage.read_bytes(full_path)))
         meta = shard.table.schema.metadata or {}
         split = split or meta.get(b"lmforge.split", b"").decode() or split_from_name(rel_path)
         return self.add_table(shard.table, shard.offsets, rel_path, split)
@@ -252,7 +252,7 @@ class DocumentsAccumulator:
         self.byte_lengths = self.byte_lengths.merge(LengthDist.from_lengths(nbytes))
 
     def add_file(self, path: str, batch_size: int = 65536) -> None:
-        fs, p = fsutil.get_fs(path)
+        fs, p = storage.get_fs(path)
         with fs.open(p, "rb") as f:
             pf = pq.ParquetFile(f)
             columns = [c for c in ("source", "lang", "text") if c in pf.schema_arrow.names]
@@ -273,7 +273,7 @@ class DocumentsAccumulator:
 # -- dropped and quarantine records ------------------------------------------------------------
 def iter_jsonl_gz(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
     for path in paths:
-        fs, p = fsutil.get_fs(path)
+        fs, p = storage.get_fs(path)
         with fs.open(p, "rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
             for line in f:
                 if line.strip():
@@ -320,7 +320,7 @@ def read_dropped_tables(
     options = pj.ParseOptions(explicit_schema=DROPPED_SCHEMA, unexpected_field_behavior="ignore")
     for path in paths:
         done = 0
-        fs, p = fsutil.get_fs(path)
+        fs, p = storage.get_fs(path)
         try:
             with fs.open(p, "rb") as f:
                 stream = pa.CompressedInputStream(pa.PythonFile(f, mode="r"), "gzip")
@@ -791,7 +791,7 @@ def iter_document_scores(
     path: str, batch_size: int = 8192
 ) -> Iterator[tuple[str | None, str, int, dict | None]]:
     """(lang, source, text bytes, meta["quality"]) of every document in one document Parquet file."""
-    fs, p = fsutil.get_fs(path)
+    fs, p = storage.get_fs(path)
     with fs.open(p, "rb") as f:
         pf = pq.ParquetFile(f)
         names = pf.schema_arrow.names

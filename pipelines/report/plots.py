@@ -1,7 +1,7 @@
 """Matplotlib (Agg) figures for ``pipelines.report``: each function takes report numbers, returns PNG bytes.
 
 Plotting is deliberately thin: every number drawn here is computed (and tested) in
-``pipelines.report_data`` and written to ``report.json`` as well.
+``pipelines.report.data`` and written to ``report.json`` as well.
 """
 
 from __future__ import annotations

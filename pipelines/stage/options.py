@@ -156,7 +156,7 @@ def options_class(extra: ArgAdder | None = None) -> type:
 
 
 def __getattr__(name: str) -> Any:
-    """``from pipelines.options import LmforgeOptions`` still works (built, with Beam, on first use)."""
+    """``from pipelines.stage.options import LmforgeOptions`` still works (built, with Beam, on first use)."""
     if name == "LmforgeOptions":
         return options_class(None)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -274,6 +274,15 @@ def is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
+def is_remote(path: str) -> bool:
+    return not is_local(path)
+
+
+def local_path(path: str) -> str:
+    """A local path or ``file://`` URL as a plain path."""
+    return path.removeprefix("file://")
+
+
 def remove(path: str) -> None:
     """Delete a file if it exists."""
     fs, p = get_fs(path)

@@ -1,4 +1,4 @@
-"""Timestamps written into outputs, and crash points for the crash-safety tests.
+"""Timestamps written into outputs.
 
 ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) fixes every timestamp lmforge
 writes, so two runs over the same input produce byte-identical files, manifests included.
@@ -7,7 +7,6 @@ writes, so two runs over the same input produce byte-identical files, manifests 
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 
@@ -15,9 +14,3 @@ def utc_now_iso() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     t = time.gmtime(int(epoch)) if epoch else time.gmtime()
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
-
-
-def crash_point(name: str) -> None:
-    """Die like ``kill -9`` when ``LMFORGE_CRASH_AT`` names this point (tests only)."""
-    if os.environ.get("LMFORGE_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -26,11 +26,11 @@ import shutil
 import uuid
 from dataclasses import dataclass
 
-from pipelines import fsutil
+from lmcore import storage
+from lmcore.layout import NEXT_DIR
 
-STAGING_PREFIX = f"{fsutil.TMP_PREFIX}run-"
-TRASH_PREFIX = f"{fsutil.TMP_PREFIX}old-"
-NEXT_DIR = ".lmforge-next"
+STAGING_PREFIX = f"{storage.TMP_PREFIX}run-"
+TRASH_PREFIX = f"{storage.TMP_PREFIX}old-"
 MANIFEST = "manifest.json"
 TOKENIZER = "tokenizer.json"
 SHARDS = "shards"
@@ -60,14 +60,14 @@ class TokenLayout:
 
 
 def new_staging_dir(out: str) -> str:
-    return fsutil.join(out, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+    return storage.join(out, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
 
 
 def _replace(src: str, dst: str) -> None:
     """Put ``src`` at ``dst`` (file or directory); the old ``dst`` goes first to a trash name."""
-    fs, s = fsutil.get_fs(src)
-    _, d = fsutil.get_fs(dst)
-    if fsutil.is_local(dst):
+    fs, s = storage.get_fs(src)
+    _, d = storage.get_fs(dst)
+    if storage.is_local(dst):
         if os.path.isdir(d):
             trash = os.path.join(
                 os.path.dirname(d), f"{TRASH_PREFIX}{uuid.uuid4().hex[:8]}-{os.path.basename(d)}"
@@ -84,7 +84,7 @@ def _replace(src: str, dst: str) -> None:
 
 
 def _remove(path: str) -> None:
-    fs, p = fsutil.get_fs(path)
+    fs, p = storage.get_fs(path)
     if fs.exists(p):
         fs.rm(p, recursive=fs.isdir(p))
 
@@ -92,23 +92,23 @@ def _remove(path: str) -> None:
 def switch_outputs(staging: str, out: str, names: tuple[str, ...]) -> None:
     """Move each of ``names`` from ``staging`` into ``out``; remove the ones the run did not write."""
     for name in names:
-        src, dst = fsutil.join(staging, name), fsutil.join(out, name)
-        if fsutil.exists(src):
+        src, dst = storage.join(staging, name), storage.join(out, name)
+        if storage.exists(src):
             _replace(src, dst)
         else:
             _remove(dst)
-    fsutil.remove_tree(staging)
+    storage.remove_tree(staging)
 
 
 # -- token datasets -----------------------------------------------------------------------------
 def _is_versioned(out: str) -> bool:
-    return any(n.startswith("manifest-v") and n.endswith(".json") for n in fsutil.list_names(out))
+    return any(n.startswith("manifest-v") and n.endswith(".json") for n in storage.list_names(out))
 
 
 def _load(out: str):  # -> Manifest | None
     from schemas import ManifestError, load_manifest
 
-    if not fsutil.exists(fsutil.join(out, MANIFEST)):
+    if not storage.exists(storage.join(out, MANIFEST)):
         return None
     try:
         return load_manifest(out)
@@ -133,7 +133,7 @@ def prepare_token_output(out: str) -> TokenLayout:
     if current is not None and _names_next(current):
         promote(out)
         current = _load(out)
-    fsutil.remove_tree(fsutil.join(out, NEXT_DIR))
+    storage.remove_tree(storage.join(out, NEXT_DIR))
     if current is None:
         return TokenLayout()
     return TokenLayout(f"{NEXT_DIR}/{SHARDS}", f"{NEXT_DIR}/{TOKENIZER}")
@@ -141,14 +141,14 @@ def prepare_token_output(out: str) -> TokenLayout:
 
 def _link_or_copy(src: str, dst: str) -> None:
     """``dst`` becomes a complete copy of ``src`` in one rename (a hard link where possible)."""
-    if not fsutil.is_local(dst):
-        fs, s = fsutil.get_fs(src)
-        fs.copy(s, fsutil.get_fs(dst)[1])
+    if not storage.is_local(dst):
+        fs, s = storage.get_fs(src)
+        fs.copy(s, storage.get_fs(dst)[1])
         return
     s, d = src.removeprefix("file://"), dst.removeprefix("file://")
     os.makedirs(os.path.dirname(d) or ".", exist_ok=True)
     tmp = os.path.join(
-        os.path.dirname(d), f"{fsutil.TMP_PREFIX}{uuid.uuid4().hex[:12]}-{os.path.basename(d)}"
+        os.path.dirname(d), f"{storage.TMP_PREFIX}{uuid.uuid4().hex[:12]}-{os.path.basename(d)}"
     )
     try:
         os.link(s, tmp)
@@ -162,7 +162,7 @@ def promote(out: str) -> None:
     to them, then delete ``.lmforge-next/`` and the shards no manifest names any more."""
     manifest = _load(out)
     if manifest is None or not _names_next(manifest):
-        fsutil.remove_tree(fsutil.join(out, NEXT_DIR))
+        storage.remove_tree(storage.join(out, NEXT_DIR))
         remove_unlisted_shards(out)
         return
 
@@ -171,14 +171,14 @@ def promote(out: str) -> None:
 
     for rel in [manifest.tokenizer.file, *(s.path for s in manifest.shards)]:
         if rel != usual(rel):
-            _link_or_copy(fsutil.join(out, rel), fsutil.join(out, usual(rel)))
+            _link_or_copy(storage.join(out, rel), storage.join(out, usual(rel)))
     final = dataclasses.replace(
         manifest,
         tokenizer=dataclasses.replace(manifest.tokenizer, file=usual(manifest.tokenizer.file)),
         shards=[dataclasses.replace(s, path=usual(s.path)) for s in manifest.shards],
     )
-    fsutil.atomic_write_text(fsutil.join(out, MANIFEST), final.to_json())
-    fsutil.remove_tree(fsutil.join(out, NEXT_DIR))
+    storage.atomic_write_text(storage.join(out, MANIFEST), final.to_json())
+    storage.remove_tree(storage.join(out, NEXT_DIR))
     remove_unlisted_shards(out)
 
 
@@ -189,10 +189,10 @@ def remove_unlisted_shards(out: str) -> int:
         return 0
     listed = {s.path for s in manifest.shards}
     removed = 0
-    for name in fsutil.list_names(fsutil.join(out, SHARDS)):
+    for name in storage.list_names(storage.join(out, SHARDS)):
         rel = f"{SHARDS}/{name}"
         if name.endswith(".arrow") and rel not in listed:
             with contextlib.suppress(FileNotFoundError):
-                fsutil.remove(fsutil.join(out, rel))
+                storage.remove(storage.join(out, rel))
                 removed += 1
     return removed

@@ -16,12 +16,10 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import fsutil
-from pipelines.accounting import StageOutputs, WriteJsonl, WriteStats
+from lmcore import storage
+from lmcore.layout import DROPPED_DIR, QUARANTINE_DIR
 from pipelines.io.documents import WriteDocuments
-
-QUARANTINE_DIR = "quarantine"
-DROPPED_DIR = "dropped"
+from pipelines.stage.accounting import StageOutputs, WriteJsonl, WriteStats
 
 
 def quarantine_key(rec: Mapping[str, Any]) -> str:
@@ -61,12 +59,12 @@ class WriteAccounting(beam.PTransform):
         waits.append(
             outputs.quarantine
             | "WriteQuarantine"
-            >> WriteJsonl(fsutil.join(out, QUARANTINE_DIR, "quarantine"), 1, quarantine_key)
+            >> WriteJsonl(storage.join(out, QUARANTINE_DIR, "quarantine"), 1, quarantine_key)
         )
         if self.keep_dropped:
             waits.append(
                 outputs.dropped
-                | "WriteDropped" >> WriteJsonl(fsutil.join(out, DROPPED_DIR, "dropped"), 4, dropped_key)
+                | "WriteDropped" >> WriteJsonl(storage.join(out, DROPPED_DIR, "dropped"), 4, dropped_key)
             )
         return outputs.counts | "WriteStats" >> WriteStats(out, self.stage, after=waits, extra=self.extra)
 

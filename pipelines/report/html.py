@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.report_data import BYTES_SECTION_GROUPS
+from pipelines.report.data import BYTES_SECTION_GROUPS
 
 SECTIONS = (
     ("accounting", "Where the documents went"),

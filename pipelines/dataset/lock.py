@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-from pipelines import fsutil
+from lmcore import storage
+from lmcore.layout import LOCK_FILENAME
 
-LOCK_FILENAME = ".lmforge.lock"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0
 
@@ -76,7 +76,7 @@ class DatasetLock:
         self, directory: str, heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S
     ):
         self.directory = directory
-        self.path = fsutil.join(directory, LOCK_FILENAME)
+        self.path = storage.join(directory, LOCK_FILENAME)
         self.heartbeat_s = heartbeat_s
         self.stale_after_s = stale_after_s
         self.host = socket.gethostname()
@@ -86,7 +86,7 @@ class DatasetLock:
 
     # -- acquire / release -------------------------------------------------------------------
     def acquire(self) -> None:
-        fsutil.makedirs(self.directory)
+        storage.makedirs(self.directory)
         now = time.time()
         info = LockInfo(self.host, os.getpid(), now, now)
         if self._create_exclusive(info):
@@ -103,7 +103,7 @@ class DatasetLock:
         # Stale (or unreadable): take it over. Remove, then create exclusively again, so two
         # runs that both saw the stale lock cannot both win.
         self.took_over = current
-        fsutil.remove(self.path)
+        storage.remove(self.path)
         if not self._create_exclusive(info):
             raise LockedError(f"{self.directory}: another run took over the stale lock {self.path} first")
         self._start_heartbeat()
@@ -114,7 +114,7 @@ class DatasetLock:
             self._thread.join(timeout=5)
         current = self._read()
         if current is not None and current.pid == os.getpid() and current.host == self.host:
-            fsutil.remove(self.path)
+            storage.remove(self.path)
 
     def __enter__(self) -> DatasetLock:
         self.acquire()
@@ -127,8 +127,8 @@ class DatasetLock:
 
     # -- internals ----------------------------------------------------------------------------
     def _create_exclusive(self, info: LockInfo) -> bool:
-        fs, path = fsutil.get_fs(self.path)
-        if fsutil.is_local(self.path):
+        fs, path = storage.get_fs(self.path)
+        if storage.is_local(self.path):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
@@ -143,7 +143,7 @@ class DatasetLock:
         return current is not None and current.pid == info.pid and current.host == info.host
 
     def _read(self) -> LockInfo | None:
-        fs, path = fsutil.get_fs(self.path)
+        fs, path = storage.get_fs(self.path)
         try:
             return LockInfo.from_json(fs.cat(path).decode())
         except FileNotFoundError:
@@ -158,7 +158,7 @@ class DatasetLock:
             if current is None or current.pid != os.getpid():
                 return
             beat = LockInfo(current.host, current.pid, current.started_at, time.time())
-            fsutil.atomic_write_text(self.path, beat.to_json())
+            storage.atomic_write_text(self.path, beat.to_json())
 
     def _start_heartbeat(self) -> None:
         self._thread = threading.Thread(target=self._beat, name="lmforge-lock-heartbeat", daemon=True)

@@ -35,14 +35,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines import fsutil, report_data, versions
+from lmcore import layout, storage
+from lmcore.layout import BOILERPLATE_FILENAME, LOSSES_FILENAME, REPORT_HTML, STATS_FILENAME
+from pipelines.dataset import versions
+from pipelines.report import data as report_data
 from schemas import MANIFEST_FILENAME, ManifestError, load_manifest
-
-STATS_FILENAME = "stats.json"
-BOILERPLATE_FILENAME = "dedup_boilerplate.json"
-LOSSES_FILENAME = "clean_losses.json"
-REPORT_HTML = "report.html"
-REPORT_JSON = "report.json"
 
 
 # -- what the directory holds ------------------------------------------------------------------
@@ -63,44 +60,46 @@ class DatasetFiles:
 
 def _find(root: str, sub: str, suffix: str) -> list[str]:
     """Files under ``root/sub`` ending in ``suffix`` (recursive, sorted), skipping temporaries."""
-    fs, base = fsutil.get_fs(fsutil.join(root, sub))
+    fs, base = storage.get_fs(storage.join(root, sub))
     if not fs.exists(base):
         return []
     base = base.rstrip("/")
     found = [
         f[len(base) :].lstrip("/")
         for f in fs.find(base)
-        if f.endswith(suffix) and not f.rsplit("/", 1)[-1].startswith((".", "_", fsutil.TMP_PREFIX))
+        if f.endswith(suffix) and not f.rsplit("/", 1)[-1].startswith((".", "_", storage.TMP_PREFIX))
     ]
     # Rebuild the paths from ``root`` as the user spelled it, so that they relate to it (URLs too).
-    return [fsutil.join(root, sub, rel) for rel in sorted(found)]
+    return [storage.join(root, sub, rel) for rel in sorted(found)]
 
 
 def _first_existing(paths: list[str]) -> str | None:
-    return next((p for p in paths if fsutil.exists(p)), None)
+    return next((p for p in paths if storage.exists(p)), None)
 
 
 def discover(root: str) -> DatasetFiles:
     """Locate every input of a report in ``root`` (nothing is read yet)."""
     root = root.rstrip("/")
     files = DatasetFiles(root)
-    manifest = fsutil.join(root, MANIFEST_FILENAME)
-    files.manifest = manifest if fsutil.exists(manifest) else None
+    manifest = storage.join(root, MANIFEST_FILENAME)
+    files.manifest = manifest if storage.exists(manifest) else None
     vs = versions.committed_versions(root)
-    files.version_manifests = {v: fsutil.join(root, versions.manifest_name(v)) for v in vs}
-    state = [(v, versions.version_dir(root, versions.STATE_DIR, v)) for v in vs]
+    files.version_manifests = {v: storage.join(root, versions.manifest_name(v)) for v in vs}
+    state = [(v, versions.version_dir(root, layout.STATE_DIR, v)) for v in vs]
     files.run_stats = {
-        v: fsutil.join(d, STATS_FILENAME) for v, d in state if fsutil.exists(fsutil.join(d, STATS_FILENAME))
+        v: storage.join(d, STATS_FILENAME)
+        for v, d in state
+        if storage.exists(storage.join(d, STATS_FILENAME))
     }
-    files.stats = _first_existing([fsutil.join(root, STATS_FILENAME)]) or (
+    files.stats = _first_existing([storage.join(root, STATS_FILENAME)]) or (
         files.run_stats[max(files.run_stats)] if files.run_stats else None
     )
     files.boilerplate = _newest(root, [d for _, d in state], BOILERPLATE_FILENAME)
     files.losses = _newest(root, [d for _, d in state], LOSSES_FILENAME)
-    files.shards = _find(root, versions.SHARDS_DIR, ".arrow")
+    files.shards = _find(root, layout.SHARDS_DIR, ".arrow")
     files.documents = _find(root, "documents", ".parquet")
     # Standalone stages write dropped/ and quarantine/ at the top; prepare under each version's state/.
-    for kind in (versions.DROPPED_DIR, versions.QUARANTINE_DIR):
+    for kind in (layout.DROPPED_DIR, layout.QUARANTINE_DIR):
         found = _find(root, kind, ".jsonl.gz") + [p for _, d in state for p in _find(d, kind, ".jsonl.gz")]
         setattr(files, kind, found)
     return files
@@ -108,7 +107,7 @@ def discover(root: str) -> DatasetFiles:
 
 def _newest(root: str, state_dirs: list[str], name: str) -> str | None:
     """``root/name``, else the newest committed version's ``state/v0000N/name``."""
-    return _first_existing([fsutil.join(root, name)] + [fsutil.join(d, name) for d in reversed(state_dirs)])
+    return _first_existing([storage.join(root, name)] + [storage.join(d, name) for d in reversed(state_dirs)])
 
 
 def _rel(root: str, path: str) -> str:
@@ -116,7 +115,7 @@ def _rel(root: str, path: str) -> str:
 
 
 def _read_json(path: str) -> Any:
-    return json.loads(fsutil.read_text(path))
+    return json.loads(storage.read_text(path))
 
 
 # -- the numbers -----------------------------------------------------------------------------
@@ -146,8 +145,8 @@ def _shards_part(report: dict, files: DatasetFiles, manifest: Mapping[str, Any] 
         listed = manifest["shards"]
         missing, problems = [], []
         for s in listed:
-            full = fsutil.join(files.root, s["path"])
-            if not fsutil.exists(full):
+            full = storage.join(files.root, s["path"])
+            if not storage.exists(full):
                 missing.append(s["path"])
                 continue
             row = _add_shard(report, acc, full, s["path"], s["split"])
@@ -471,7 +470,7 @@ PlotSpec = tuple[str, str, bytes]  # (name, caption, png)
 
 def make_plots(report: Mapping[str, Any]) -> dict[str, list[PlotSpec]]:
     """Section name -> its figures. Only sections with data get figures."""
-    from pipelines import report_plots as rp  # matplotlib is imported only when plotting
+    from pipelines.report import plots as rp  # matplotlib is imported only when plotting
 
     plots: dict[str, list[PlotSpec]] = {}
     tok = report.get("tokens")
@@ -643,17 +642,17 @@ def format_summary(report: Mapping[str, Any]) -> str:
 # -- entry point -------------------------------------------------------------------------------
 def write_report(root: str, out_html: str | None = None) -> tuple[dict[str, Any], str, str]:
     """Build the report, write ``report.html`` and ``report.json``; return (report, html path, json path)."""
-    from pipelines.report_html import render_html
+    from pipelines.report.html import render_html
 
     report = build_report(root)
     plots = make_plots(report)
     report["plots"] = {section: [name for name, _, _ in specs] for section, specs in plots.items()}
-    out_html = out_html or fsutil.join(root.rstrip("/"), REPORT_HTML)
+    out_html = out_html or storage.join(root.rstrip("/"), REPORT_HTML)
     out_json = (out_html[: -len(".html")] if out_html.endswith(".html") else out_html) + ".json"
-    fsutil.atomic_write_text(
+    storage.atomic_write_text(
         out_json, json.dumps(report, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
     )
-    fsutil.atomic_write_text(out_html, render_html(report, plots))
+    storage.atomic_write_text(out_html, render_html(report, plots))
     return report, out_html, out_json
 
 
@@ -702,7 +701,7 @@ def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any])
 
 def what_if(root: str, assignments: list[str]) -> dict[str, Any]:
     """Re-decide the clean rules with ``clean.thresholds.LANG.KEY=VALUE`` assignments (writes nothing)."""
-    from pipelines.options import quiet_beam_import
+    from pipelines.stage.options import quiet_beam_import
 
     quiet_beam_import()  # the clean package imports Beam
     from pipelines.clean import whatif
@@ -868,7 +867,7 @@ def _run_what_if(root: str, assignments: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not fsutil.exists(args.dir):
+    if not storage.exists(args.dir):
         print(f"error: {args.dir} does not exist", file=sys.stderr)
         return 2
     if args.what_if:
@@ -888,7 +887,3 @@ def main(argv: list[str] | None = None) -> int:
     print(format_summary(report))
     print(f"wrote {html_path} and {json_path} in {time.monotonic() - started:.1f}s")
     return 1 if any(not c["ok"] and c["level"] == "error" for c in report["checks"]) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

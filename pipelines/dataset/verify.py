@@ -1,0 +1,228 @@
+"""``python -m pipelines.verify DIR``: check a token dataset before training on it.
+
+Checks, naming every fault it finds: the manifest (fields, balanced counts, fingerprint),
+the tokenizer file (sha256, vocabulary size, end-of-document id), and every shard
+(present, sha256, Arrow schema and dtype, one record batch, docs/tokens/bytes equal to the
+manifest, token ids below the vocabulary size, every document ending with the EOD id,
+rows sorted by unique ``doc_id``), that no document is in two shards, and that ``kept``
+equals the documents in the shards. Exit 0 with a summary, 1 with the faults, 2 when
+the manifest itself cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lmcore import storage
+from schemas import (
+    ChecksumError,
+    Manifest,
+    ManifestError,
+    ShardInfo,
+    TokenShardError,
+    load_manifest,
+    sha256_bytes,
+    validate_token_shard_table,
+)
+
+
+@dataclass
+class Report:
+    faults: list[str] = field(default_factory=list)
+    docs: int = 0
+    tokens: int = 0
+    shards: int = 0
+    unlisted: list[str] = field(default_factory=list)
+
+    def fault(self, message: str) -> None:
+        self.faults.append(message)
+
+
+def _open_table(path: str) -> pa.Table:
+    """Memory-map local shards (as the trainer does); read remote ones through fsspec."""
+    if storage.is_local(path):
+        return pa.ipc.open_file(pa.memory_map(path.removeprefix("file://"), "r")).read_all()
+    return pa.ipc.open_file(pa.py_buffer(storage.read_bytes(path))).read_all()
+
+
+def check_tokenizer(manifest: Manifest, report: Report) -> None:
+    info = manifest.tokenizer
+    path = manifest.path_of(info.file)
+    try:
+        data = storage.read_bytes(path)
+    except FileNotFoundError:
+        report.fault(f"tokenizer {info.file!r} is listed in the manifest but missing ({path})")
+        return
+    actual = sha256_bytes(data)
+    if actual != info.sha256:
+        report.fault(
+            f"tokenizer {info.file!r} is corrupted: sha256 {actual} does not match the manifest's {info.sha256}"
+        )
+        return
+    try:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_str(data.decode("utf-8"))
+    except Exception as exc:
+        report.fault(f"tokenizer {info.file!r} cannot be loaded: {exc}")
+        return
+    size = tok.get_vocab_size(with_added_tokens=True)
+    if size != info.vocab_size:
+        report.fault(
+            f"tokenizer {info.file!r} has {size} ids but the manifest says vocab_size {info.vocab_size}"
+        )
+    for name, tid in sorted(info.special_tokens.items()):
+        if tok.token_to_id(name) != tid:
+            report.fault(
+                f"tokenizer {info.file!r}: special token {name!r} is id {tok.token_to_id(name)}, manifest says {tid}"
+            )
+
+
+def check_shard_contents(table: pa.Table, shard: ShardInfo, vocab_size: int, eos_id: int) -> Iterator[str]:
+    """Faults of one shard's contents against its manifest entry (pure: no I/O)."""
+    name = shard.path
+    try:
+        validate_token_shard_table(table, shard.dtype, vocab_size)
+    except TokenShardError as exc:
+        yield f"shard {name!r}: {exc}"
+        return
+    split = (table.schema.metadata or {}).get(b"lmforge.split")
+    if split is not None and split.decode() != shard.split:
+        yield f"shard {name!r}: written as split {split.decode()!r}, listed as {shard.split!r}"
+    if table.num_rows != shard.num_docs:
+        yield f"shard {name!r}: holds {table.num_rows} documents, manifest says num_docs {shard.num_docs}"
+    if table.num_rows == 0:
+        return
+    col = table.column("tokens").chunks[0]
+    offsets = col.offsets.to_numpy()
+    values = col.values.to_numpy(zero_copy_only=False)
+    num_tokens = int(offsets[-1] - offsets[0])
+    if num_tokens != shard.num_tokens:
+        yield f"shard {name!r}: holds {num_tokens} tokens, manifest says num_tokens {shard.num_tokens}"
+    num_bytes = int(pc.sum(table.column("num_bytes")).as_py() or 0)
+    if num_bytes != shard.num_bytes:
+        yield f"shard {name!r}: holds {num_bytes} text bytes, manifest says num_bytes {shard.num_bytes}"
+    lengths = np.diff(offsets)
+    if (lengths == 0).any():
+        yield f"shard {name!r}: {int((lengths == 0).sum())} document(s) have no tokens"
+    else:
+        last = values[offsets[1:] - 1 - offsets[0]]
+        bad = np.flatnonzero(last != eos_id)
+        if bad.size:
+            doc = table.column("doc_id")[int(bad[0])].as_py()
+            yield f"shard {name!r}: {bad.size} document(s) do not end with the EOD id {eos_id} (first: {doc!r})"
+    ids = table.column("doc_id").to_pylist()
+    if any(a >= b for a, b in itertools.pairwise(ids)):
+        yield f"shard {name!r}: rows are not sorted by unique doc_id"
+
+
+def check_shard(
+    manifest: Manifest, shard: ShardInfo, report: Report, checksums: bool, seen: dict[str, str]
+) -> None:
+    path = manifest.path_of(shard.path)
+    if not storage.exists(path):
+        report.fault(f"shard {shard.path!r} is listed in the manifest but missing ({path})")
+        return
+    if checksums:
+        try:
+            manifest.verify_checksum(shard)
+        except ChecksumError as exc:
+            report.fault(str(exc))
+            return
+    try:
+        table = _open_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        report.fault(f"shard {shard.path!r} is not a readable Arrow IPC file: {exc}")
+        return
+    faults = list(
+        check_shard_contents(table, shard, manifest.tokenizer.vocab_size, manifest.tokenizer.eos_id)
+    )
+    for f in faults:
+        report.fault(f)
+    if "doc_id" in table.schema.names:
+        for doc_id in table.column("doc_id").to_pylist():
+            other = seen.setdefault(doc_id, shard.path)
+            if other != shard.path:
+                report.fault(f"document {doc_id!r} is in two shards: {other!r} and {shard.path!r}")
+                break
+    report.shards += 1
+    report.docs += table.num_rows
+    report.tokens += shard.num_tokens
+
+
+def verify(directory: str, checksums: bool = True) -> tuple[Manifest, Report]:
+    """Load the manifest (raises ``ManifestError``) and collect every fault of the dataset."""
+    manifest = load_manifest(directory)
+    report = Report()
+    check_tokenizer(manifest, report)
+    seen: dict[str, str] = {}
+    for shard in manifest.shards:
+        check_shard(manifest, shard, report, checksums, seen)
+    listed = sum(s.num_docs for s in manifest.shards)
+    if listed != manifest.counts.kept:
+        report.fault(f"counts.kept = {manifest.counts.kept} but the shards hold {listed} documents")
+    if not manifest.shards_for("train"):
+        report.fault("the dataset has no train shard")
+    report.unlisted = unlisted_shards(manifest)
+    return manifest, report
+
+
+def unlisted_shards(manifest: Manifest) -> list[str]:
+    """``.arrow`` files next to the listed shards that the manifest does not name (left by older runs)."""
+    listed = {s.path for s in manifest.shards}
+    dirs = sorted({s.path.rpartition("/")[0] for s in manifest.shards})
+    out = []
+    for d in dirs:
+        for name in storage.list_names(manifest.path_of(d) if d else manifest.base_dir):
+            rel = f"{d}/{name}" if d else name
+            if name.endswith(".arrow") and rel not in listed:
+                out.append(rel)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "directory", help="dataset directory (or its manifest.json / manifest-vNNNNN.json), local or URL"
+    )
+    ap.add_argument(
+        "--no-checksums", action="store_true", help="skip the sha256 of shards (faster on huge datasets)"
+    )
+    args = ap.parse_args(argv)
+    try:
+        manifest, report = verify(args.directory, checksums=not args.no_checksums)
+    except ManifestError as exc:
+        print(f"verify: FAILED: {exc}", file=sys.stderr)
+        return 2
+    if report.faults:
+        print(f"verify: FAILED: {len(report.faults)} fault(s) in {args.directory}:", file=sys.stderr)
+        for f in report.faults:
+            print(f"  - {f}", file=sys.stderr)
+        return 1
+    for rel in report.unlisted:
+        print(f"verify: note: {rel} is not listed in the manifest (left by another run?); it is ignored")
+    c = manifest.counts
+    splits = ", ".join(
+        f"{split}: {len(manifest.shards_for(split))} shard(s), {sum(s.num_tokens for s in manifest.shards_for(split)):,} tokens"
+        for split in ("train", "validation")
+    )
+    print(
+        f"verify: OK: {args.directory} (version {manifest.version}, fingerprint {manifest.fingerprint[:12]})\n"
+        f"  {report.shards} shards, {report.docs:,} documents, {report.tokens:,} tokens ({splits})\n"
+        f"  vocab_size {manifest.tokenizer.vocab_size}, eos_id {manifest.tokenizer.eos_id}; "
+        f"counts add up: input {c.input:,} = kept {c.kept:,} + dropped {sum(c.dropped.values()):,} "
+        f"+ duplicates {sum(c.duplicates.values()):,} + quarantined {sum(c.quarantined.values()):,}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

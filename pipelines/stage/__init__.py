@@ -1,0 +1,1 @@
+"""Plumbing every Beam stage shares: options, runner, accounting, outputs, progress."""
