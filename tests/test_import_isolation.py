@@ -145,3 +145,12 @@ def test_the_pipelines_prepare_verify_and_report_without_torch(tmp_path):
     )
     assert proc.returncode == 0 and "PREPARED WITHOUT TORCH" in proc.stdout, proc.stderr[-3000:]
     assert (tmp_path / "dataset" / "manifest.json").exists()
+
+
+def test_the_beam_workers_requirements_file_is_the_pipelines_extra():
+    listed = {
+        line.strip().split("=")[0].split(">")[0].split("<")[0].lower()
+        for line in (ROOT / "deploy" / "pipelines-requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert listed == _requirements()["pipelines"]
