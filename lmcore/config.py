@@ -6,7 +6,7 @@ Both halves describe their settings as (nested) dataclasses and load them with `
 
 Every value is checked against its field's type when it is loaded (unknown keys and wrong
 types are errors that name the key), and every dataclass checks its ranges in
-``__post_init__`` with ``require`` / ``one_of`` / ``in_range``, so a bad value fails before
+``__post_init__`` with ``require`` / ``one_of`` / ``in_range`` / ``at_least``, so a bad value fails before
 any work starts with one ``ConfigError``, never in a worker.
 """
 
@@ -62,6 +62,12 @@ def in_range(
         raise ConfigError(f"{key} must be in {left}{lo}, {hi}{right}, not {value!r}")
 
 
+def at_least(value: float, key: str, low: float, *, strict: bool = False) -> None:
+    """``value >= low`` (``>`` when ``strict``): counts, sizes, lengths."""
+    ok = value > low if strict else value >= low
+    require(ok, f"{key} must be {'>' if strict else '>='} {low:g}, not {value!r}")
+
+
 # -- typed construction ------------------------------------------------------------------------
 
 
@@ -103,8 +109,8 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
     if origin in (dict, Mapping) or annotation in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-        vt = args[1] if len(args) == 2 else Any
-        return {k: _check_value(v, vt, f"{where}.{k}") for k, v in value.items()}
+        kt, vt = args if len(args) == 2 else (Any, Any)
+        return {_check_key(k, kt, where): _check_value(v, vt, f"{where}.{k}") for k, v in value.items()}
     if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
@@ -130,21 +136,36 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
-    """Build dataclass ``cls`` from a mapping, recursively; unknown keys, bad types and
-    out-of-range values raise ``ConfigError`` naming the key."""
-    if isinstance(data, cls):
-        return data
+def _check_key(key: Any, annotation: Any, where: str) -> Any:
+    """A mapping's key as its annotated number type (``"5"`` -> 5: JSON keys are strings);
+    other keys are kept as they are."""
+    if annotation in (int, float):
+        return _check_value(key, annotation, f"{where} key {key!r}")
+    return key
+
+
+def typed_fields(cls: type, data: Any, where: str, *, unknown: str = "unknown key(s)") -> dict[str, Any]:
+    """``data``'s values checked against (and converted to) the types of ``cls``'s fields:
+    the keyword arguments of ``cls`` without building it. ``unknown`` starts the message
+    for keys ``cls`` does not have."""
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(str(k) for k in set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
-    kwargs = {name: _check_value(value, hints[name], f"{where}.{name}") for name, value in data.items()}
+    extra = sorted(str(k) for k in set(data) - set(fields))
+    if extra:
+        raise ConfigError(f"{where}: {unknown} {extra}; known keys: {sorted(fields)}")
+    return {name: _check_value(value, hints[name], f"{where}.{name}") for name, value in data.items()}
+
+
+def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a mapping, recursively; unknown keys, bad types and
+    out-of-range values raise ``ConfigError`` naming the key."""
+    if isinstance(data, cls):
+        return data
+    kwargs = typed_fields(cls, data, where)
     try:
         return cls(**kwargs)
     except ConfigError:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmcore.config import at_least, one_of, require
 from pipelines.clean.presets import PRESET_NAMES
+from pipelines.clean.thresholds import check_thresholds
 
 HTML_EXTRACTORS = ("resiliparse", "trafilatura")
 ZH_CONVERSIONS = ("none", "t2s", "tw2s", "hk2s")
@@ -37,30 +39,17 @@ class CleanConfig:
     thresholds: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESET_NAMES:
-            raise ValueError(f"clean.preset must be one of {', '.join(PRESET_NAMES)}, not {self.preset!r}")
-        if self.html_extractor not in HTML_EXTRACTORS:
-            raise ValueError(
-                f"clean.html_extractor must be one of {', '.join(HTML_EXTRACTORS)}, not {self.html_extractor!r}"
-            )
-        if self.zh_convert not in ZH_CONVERSIONS:
-            raise ValueError(
-                f"clean.zh_convert must be one of {', '.join(ZH_CONVERSIONS)}, not {self.zh_convert!r}"
-            )
-        self.threshold_overrides()  # a typo in a threshold fails here, not in a worker
+        """A wrong value fails when the config is loaded, before any work starts."""
+        one_of(self.preset, PRESET_NAMES, "clean.preset")
+        one_of(self.html_extractor, HTML_EXTRACTORS, "clean.html_extractor")
+        one_of(self.zh_convert, ZH_CONVERSIONS, "clean.zh_convert")
+        require(all(self.languages), "clean.languages must not contain an empty language code")
+        at_least(self.langid_chars, "clean.langid_chars", 1)
+        # every language's thresholds (files and overrides): a typo fails here, not in a worker
+        check_thresholds(self.threshold_overrides(), self.preset, self.languages)
 
     def threshold_overrides(self) -> str:
-        """The ``thresholds`` section as YAML text (the cache key of ``load_thresholds``),
-        checked: every language section must name known thresholds."""
+        """The ``thresholds`` section as YAML text (the cache key of ``load_thresholds``)."""
         import yaml
 
-        from pipelines.clean.thresholds import load_thresholds
-
-        if not self.thresholds:
-            return ""
-        text = yaml.safe_dump(self.thresholds, sort_keys=True)
-        for lang in self.thresholds:
-            if not isinstance(self.thresholds[lang], dict):
-                raise ValueError(f"clean.thresholds.{lang} must be a mapping of threshold: value")
-            load_thresholds(None if lang == "default" else lang, overrides=text, preset=self.preset)
-        return text
+        return yaml.safe_dump(self.thresholds, sort_keys=True) if self.thresholds else ""
