@@ -19,6 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.io.config import ReadConfig
 from pipelines.io.documents import documents_to_parquet_bytes
 from pipelines.io.readers import FileReader, ReadDocuments, detect_format, read_bounded_lines
+from pipelines.io.records import Quarantine
 from pipelines.stage.accounting import SumCounts
 from pipelines.stage.runner import make_pipeline
 from tests.hostile.inputs import document_parquet_rule_breakers, warc_bytes
@@ -26,9 +27,12 @@ from tests.hostile.inputs import document_parquet_rule_breakers, warc_bytes
 
 def read_all(path, **cfg) -> tuple[list[dict], list[dict]]:
     """(documents, quarantine records) of one file."""
-    items = list(FileReader(ReadConfig(**cfg)).read(str(path)))
-    docs = [i for i in items if "text" in i]
-    bad = [i for i in items if "text" not in i]
+    docs, bad = [], []
+    for item in FileReader(ReadConfig(**cfg)).records(str(path)):
+        if isinstance(item, Quarantine):
+            bad.append(item.as_record())
+        else:
+            docs.append(item)
     return docs, bad
 
 
