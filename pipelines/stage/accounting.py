@@ -3,7 +3,8 @@
 Counts are *data*, not only metrics: each step emits flat count dicts on its
 ``counts`` output; they are summed with ``SumCounts`` and written to ``stats.json``,
 so the numbers are exact on every runner. Steps also bump ``beam.metrics`` counters
-for live monitoring (Dataflow/Flink UIs), but nothing relies on those.
+for live monitoring (Dataflow/Flink UIs), but nothing relies on those: one call,
+``counting.emit_counts``, does both.
 
 Record formats written next to the outputs:
   * quarantine: ``{"stage", "path", "offset", "reason", "error", "sample"}``
@@ -22,17 +23,22 @@ import apache_beam as beam
 
 from lmcore import storage
 from lmcore.clock import utc_now_iso
-from lmcore.hashing import stable_bucket
 from lmcore.layout import STATS_FILENAME
+from pipelines.stage.counting import COUNTS, bump, emit_counts
+from pipelines.stage.jsonl import WriteJsonl
 from schemas import Counts
 
-# Tagged-output names shared by every stage.
+# Tagged-output names shared by every stage (``COUNTS`` lives with the counting helper).
 DOCS = "docs"
-COUNTS = "counts"
 DROPPED = "dropped"
 QUARANTINE = "quarantine"
 
 SAMPLE_CHARS = 200
+
+__all__ = [
+    "COUNTS", "DOCS", "DROPPED", "QUARANTINE", "StageOutputs", "SumCounts", "WriteJsonl", "WriteStats",
+    "bump", "chain", "dropped_record", "emit_counts", "empty_outputs", "quarantine_record", "stats_document",
+]  # fmt: skip
 
 
 class StageOutputs(NamedTuple):
@@ -77,13 +83,6 @@ def quarantine_record(
 
 def dropped_record(stage: str, doc: Mapping[str, Any], reason: str, **extra: Any) -> dict:
     return {**doc, "stage": stage, "reason": reason, **extra}
-
-
-def bump(namespace: str, flat_counts: Mapping[str, int]) -> None:
-    """Mirror flat counts into ``beam.metrics`` counters (for runner UIs)."""
-    for key, n in flat_counts.items():
-        if n:
-            beam.metrics.Metrics.counter(namespace, key).inc(n)
 
 
 class SumCounts(beam.CombineFn):
@@ -166,45 +165,6 @@ class WriteStats(beam.PTransform):
             return doc
 
         return total | "WriteStatsJson" >> beam.Map(write)
-
-
-class WriteJsonl(beam.PTransform):
-    """Write dict records as ``PREFIX-00000-of-0000N.jsonl.gz``, deterministically and atomically.
-
-    Records are spread over ``num_shards`` files by a stable hash of ``key_fn(record)`` and
-    sorted inside each file, so the bytes do not depend on the runner or worker count.
-    Shards with no records are not written.
-    """
-
-    def __init__(self, path_prefix: str, num_shards: int = 1, key_fn=None):
-        super().__init__()
-        self.path_prefix = path_prefix
-        self.num_shards = num_shards
-        self.key_fn = key_fn or (lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False))
-
-    def expand(self, records: beam.PCollection) -> beam.PCollection:
-        n, key_fn, prefix = self.num_shards, self.key_fn, self.path_prefix
-
-        def to_line(rec: dict) -> tuple[int, tuple[str, str]]:
-            key = key_fn(rec)
-            return stable_bucket(key, n), (key, json.dumps(rec, ensure_ascii=False, sort_keys=True))
-
-        def write(item: tuple[int, Iterable[tuple[str, str]]]) -> str:
-            import gzip
-            import io
-
-            shard, lines = item
-            buf = io.BytesIO()
-            with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-                for _, line in sorted(lines):
-                    gz.write(line.encode("utf-8") + b"\n")
-            path = f"{prefix}-{shard:05d}-of-{n:05d}.jsonl.gz"
-            storage.atomic_write_bytes(path, buf.getvalue())
-            return path
-
-        return (
-            records | "Key" >> beam.Map(to_line) | "Group" >> beam.GroupByKey() | "Write" >> beam.Map(write)
-        )
 
 
 def empty_outputs(pipeline: beam.Pipeline, label: str) -> tuple[beam.PCollection, beam.PCollection]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apache_beam as beam
@@ -25,7 +25,9 @@ from lmcore import storage
 from lmcore.faults import crash_point
 from lmcore.hashing import stable_fraction, stable_hash64
 from lmcore.layout import SHARDS_DIR, TOKENIZER_FILENAME
-from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump, quarantine_record
+from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, quarantine_record
+from pipelines.stage.bucketed import WriteBucketed
+from pipelines.stage.counting import emit_counts
 from pipelines.stage.outputs import WriteAccounting
 from pipelines.stage.progress import RateLogger
 from pipelines.tokenize import bpe, encode, shards
@@ -191,18 +193,23 @@ class TokenizeFn(beam.DoFn):
             part.num_bytes.append(nbytes)
             part.tokens.append(tokens)
         self.progress.update(len(docs), nbytes_total)
-        if counts:
-            bump(self.stage, counts)
-            yield pvalue.TaggedOutput(COUNTS, counts)
+        yield from emit_counts(self.stage, counts)
         for split in sorted(by_split):
             yield split, by_split[split]
 
 
+class ShardPlan(NamedTuple):
+    """What every shard writer needs to know: shards per split and the token dtype."""
+
+    num_shards: dict[str, int]
+    dtype: str
+
+
 def _assign_shards(
-    item: tuple[str, shards.TokenizedDocs], num_shards: dict[str, int], seed: int
+    item: tuple[str, shards.TokenizedDocs], plan: ShardPlan, seed: int
 ) -> Iterator[tuple[tuple[str, int], shards.TokenizedDocs]]:
     split, docs = item
-    n = num_shards[split]
+    n = plan.num_shards[split]
     groups: dict[int, list[int]] = {}
     for i, doc_id in enumerate(docs.doc_ids):
         groups.setdefault(shards.shard_of(doc_id, n, seed), []).append(i)
@@ -211,7 +218,7 @@ def _assign_shards(
 
 
 class ShardWriter:
-    """Writes one (split, shard index) group; returns the shard's ``ShardInfo`` as a dict."""
+    """Writes one (split, shard index) file of sorted documents; returns its ``ShardInfo`` as a dict."""
 
     def __init__(self, output_dir: str, shards_dir: str, compression: str | None):
         self.output_dir = output_dir
@@ -219,17 +226,12 @@ class ShardWriter:
         self.compression = compression
 
     def __call__(
-        self,
-        item: tuple[tuple[str, int], Iterable[shards.TokenizedDocs]],
-        num_shards: dict[str, int],
-        info: TokenizerInfo,
+        self, file_id: tuple[str, int], docs: shards.TokenizedDocs, plan: ShardPlan
     ) -> dict[str, Any]:
-        (split, index), parts = item
-        docs = shards.merge_sorted(parts)
-        dtype = token_dtype_for_vocab(info.vocab_size)
-        table = shards.shard_table(docs, dtype, split)
+        split, index = file_id
+        table = shards.shard_table(docs, plan.dtype, split)
         data = token_shard_to_bytes(table, self.compression)
-        rel = f"{self.shards_dir}/{shards.shard_name(split, index, num_shards[split])}"
+        rel = f"{self.shards_dir}/{shards.shard_name(split, index, plan.num_shards[split])}"
         storage.atomic_write_bytes(storage.join(self.output_dir, rel), data)
         crash_point("shards")  # crash-safety tests only (LMFORGE_CRASH_AT=shards): a shard is written
         return {
@@ -239,7 +241,7 @@ class ShardWriter:
             "num_docs": len(docs),
             "num_tokens": docs.num_tokens(),
             "num_bytes": int(sum(docs.num_bytes)),
-            "dtype": dtype,
+            "dtype": plan.dtype,
         }
 
 
@@ -333,17 +335,20 @@ class TokenizeAndShard(beam.PTransform):
             | "NumShards"
             >> beam.Map(lambda kv, t: (kv[0], shards.num_shards_for(kv[1], t)), cfg.target_shard_tokens)
         )
-        n_side = pvalue.AsDict(num_shards)
-        written = (
-            docs
-            | "AssignShards" >> beam.FlatMap(_assign_shards, n_side, cfg.shard_seed)
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShards"
+        plan = (
+            num_shards
+            | "ShardsPerSplit" >> beam.combiners.ToDict()
+            | "ShardPlan"
             >> beam.Map(
-                ShardWriter(self.output_dir, self.shards_dir, cfg.compression),
-                n_side,
-                pvalue.AsSingleton(info),
+                lambda n, tok: ShardPlan(n, token_dtype_for_vocab(tok.vocab_size)), pvalue.AsSingleton(info)
             )
+        )
+        written = docs | "WriteShards" >> WriteBucketed(
+            num_files=plan,
+            assign=_assign_shards,
+            assign_side_inputs=(cfg.shard_seed,),
+            gather=shards.merge_sorted,
+            write=ShardWriter(self.output_dir, self.shards_dir, cfg.compression),
         )
         kept = written | "CountKept" >> beam.Map(shard_counts)
         counts = (tokenized[COUNTS], kept) | "ShardCounts" >> beam.Flatten()
