@@ -57,15 +57,20 @@ def in_range(
     if not ok:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
+        lo = "-inf" if low is None else _bound(low)
+        hi = "inf" if high is None else _bound(high)
         raise ConfigError(f"{key} must be in {left}{lo}, {hi}{right}, not {value!r}")
+
+
+def _bound(x: float) -> str:
+    """A range's bound as written: integers exactly, other numbers short (0.5, 1e-06)."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def at_least(value: float, key: str, low: float, *, strict: bool = False) -> None:
     """``value >= low`` (``>`` when ``strict``): counts, sizes, lengths."""
     ok = value > low if strict else value >= low
-    require(ok, f"{key} must be {'>' if strict else '>='} {low:g}, not {value!r}")
+    require(ok, f"{key} must be {'>' if strict else '>='} {_bound(low)}, not {value!r}")
 
 
 # -- typed construction ------------------------------------------------------------------------

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lmcore.config import at_least, in_range, one_of, require
+
+VERIFY_MODES = ("exact", "signature", "none")
+BOILERPLATE_SCOPES = ("edges", "anywhere")
+# the bands x rows search grows with num_perm, and a signature costs 4 bytes per permutation
+# per document (in every shuffle and in the index)
+MAX_NUM_PERM = 4096
+
 
 @dataclass
 class DedupConfig:
@@ -44,13 +52,26 @@ class DedupConfig:
     threads: int = 2
 
     def __post_init__(self) -> None:
-        if self.verify not in ("exact", "signature", "none"):
-            raise ValueError(f"dedup.verify must be exact, signature or none, not {self.verify!r}")
-        if self.boilerplate_scope not in ("edges", "anywhere"):
-            raise ValueError(
-                f"dedup.boilerplate_scope must be edges or anywhere, not {self.boilerplate_scope!r}"
-            )
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"dedup.threshold must be in (0, 1], not {self.threshold}")
-        if self.threads < 1:
-            raise ValueError(f"dedup.threads must be >= 1, not {self.threads}")
+        """Every value is checked when the config is loaded: a bad one would otherwise fail
+        in a worker (or, for a zero size, divide by zero) after the read."""
+        one_of(self.verify, VERIFY_MODES, "dedup.verify")
+        one_of(self.boilerplate_scope, BOILERPLATE_SCOPES, "dedup.boilerplate_scope")
+        # a line "found in 1 document" would make every line boilerplate
+        at_least(self.boilerplate_min_docs, "dedup.boilerplate_min_docs", 2)
+        at_least(self.boilerplate_min_chars, "dedup.boilerplate_min_chars", 0)
+        at_least(self.min_chars_after_boilerplate, "dedup.min_chars_after_boilerplate", 0)
+        in_range(self.threshold, "dedup.threshold", 0, 1, low_open=True)
+        in_range(self.num_perm, "dedup.num_perm", 1, MAX_NUM_PERM)
+        in_range(self.seed, "dedup.seed", 0, 2**32 - 1)  # numpy's RandomState seeds datasketch
+        at_least(self.word_ngram, "dedup.word_ngram", 1)
+        at_least(self.char_ngram, "dedup.char_ngram", 1)
+        in_range(self.false_positive_weight, "dedup.false_positive_weight", 0, 1)
+        in_range(self.false_negative_weight, "dedup.false_negative_weight", 0, 1)
+        require(
+            self.false_positive_weight + self.false_negative_weight > 0,
+            "dedup.false_positive_weight and dedup.false_negative_weight must not both be 0",
+        )
+        in_range(self.signature_min_jaccard, "dedup.signature_min_jaccard", 0, 1)
+        at_least(self.shuffle_shards, "dedup.shuffle_shards", 1)
+        at_least(self.index_files, "dedup.index_files", 1)
+        at_least(self.threads, "dedup.threads", 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lmcore.config import require
+
 TEXT_MODES = ("document", "paragraph")
 
 
@@ -21,13 +23,16 @@ class ReadConfig:
 
     def __post_init__(self) -> None:
         """A wrong value fails here, before a pipeline starts (a typo is never silently ignored)."""
-        if self.text_mode not in TEXT_MODES:
-            raise ValueError(f"read.text_mode must be 'document' or 'paragraph', not {self.text_mode!r}")
+        require(
+            self.text_mode in TEXT_MODES,
+            f"read.text_mode must be 'document' or 'paragraph', not {self.text_mode!r}",
+        )
         for name in ("text_field", "id_field", "url_field"):
-            if not getattr(self, name):
-                raise ValueError(f"read.{name} must be a non-empty field name")
-        if self.source is not None and not self.source:
-            raise ValueError("read.source must be a non-empty label or null (the file name)")
+            require(bool(getattr(self, name)), f"read.{name} must be a non-empty field name")
+        require(
+            self.source is None or bool(self.source),
+            "read.source must be a non-empty label or null (the file name)",
+        )
         for name in ("chunk_docs", "chunk_bytes", "max_doc_bytes", "max_line_bytes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"read.{name} must be a positive integer, not {getattr(self, name)!r}")
+            value = getattr(self, name)
+            require(value >= 1, f"read.{name} must be a positive integer, not {value!r}")

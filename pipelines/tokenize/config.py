@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lmcore.config import require
+
 EOD_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
+COMPRESSIONS = (None, "zstd", "lz4")  # None: memory-mappable shards
 
 
 @dataclass
@@ -30,7 +33,7 @@ class TokenizeConfig:
     min_validation_docs: int = 0
     split_seed: int = 23
     target_shard_tokens: int = 100_000_000  # shards per split = ceil(split tokens / this)
-    compression: str | None = None  # None (memory-mappable) or "zstd"/"lz4" for remote storage
+    compression: str | None = None  # COMPRESSIONS: "zstd"/"lz4" for remote storage
     shard_seed: int = 29
 
     def all_special_tokens(self) -> list[str]:
@@ -42,40 +45,48 @@ class TokenizeConfig:
         return out
 
     def __post_init__(self) -> None:
-        """Settings out of range fail when the config is loaded, before a pipeline starts."""
+        """Settings out of range fail when the config is loaded, before a pipeline starts.
+        (The seeds may be any integer; an empty pad_token means none.)"""
         self.check()
 
     def check(self) -> None:
-        """Raise ``ValueError`` naming the first setting out of range, its value and what is allowed."""
-        if not self.eod_token:
-            raise ValueError("tokenize.eod_token must be a non-empty string")
+        """Raise ``ConfigError`` naming the first setting out of range, its value and what is allowed."""
+        require(bool(self.eod_token), "tokenize.eod_token must be a non-empty string")
         floor = 256 + len(self.all_special_tokens())
-        if self.vocab_size < floor:
-            raise ValueError(
-                f"tokenize.vocab_size must be at least {floor} (the 256 byte tokens plus "
-                f"{floor - 256} special token(s)), not {self.vocab_size}"
-            )
-        if self.vocab_size > 2**32:
-            raise ValueError(f"tokenize.vocab_size must be at most 2**32, not {self.vocab_size}")
-        if self.min_frequency < 1:
-            raise ValueError(f"tokenize.min_frequency must be 1 or more, not {self.min_frequency}")
-        if not 0.0 < self.sample_fraction <= 1.0:
-            raise ValueError(f"tokenize.sample_fraction must be in (0, 1], not {self.sample_fraction}")
-        if self.sample_max_docs < 1:
-            raise ValueError(f"tokenize.sample_max_docs must be positive, not {self.sample_max_docs}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(
-                f"tokenize.validation_fraction must be in [0, 1), not {self.validation_fraction}"
-            )
-        if self.min_validation_docs < 0:
-            raise ValueError(
-                f"tokenize.min_validation_docs must be 0 or more, not {self.min_validation_docs}"
-            )
-        if not 1 <= self.target_shard_tokens <= 2**30:
-            raise ValueError(
-                f"tokenize.target_shard_tokens must be in [1, 2**30], not {self.target_shard_tokens}"
-            )
-        if self.max_piece_chars < 64:
-            raise ValueError(f"tokenize.max_piece_chars must be at least 64, not {self.max_piece_chars}")
-        if self.compression not in (None, "zstd", "lz4"):
-            raise ValueError(f"tokenize.compression must be null, 'zstd' or 'lz4', not {self.compression!r}")
+        require(
+            self.vocab_size >= floor,
+            f"tokenize.vocab_size must be at least {floor} (the 256 byte tokens plus "
+            f"{floor - 256} special token(s)), not {self.vocab_size}",
+        )
+        require(self.vocab_size <= 2**32, f"tokenize.vocab_size must be at most 2**32, not {self.vocab_size}")
+        require(
+            self.min_frequency >= 1, f"tokenize.min_frequency must be 1 or more, not {self.min_frequency}"
+        )
+        require(
+            0.0 < self.sample_fraction <= 1.0,
+            f"tokenize.sample_fraction must be in (0, 1], not {self.sample_fraction}",
+        )
+        require(
+            self.sample_max_docs >= 1,
+            f"tokenize.sample_max_docs must be positive, not {self.sample_max_docs}",
+        )
+        require(
+            0.0 <= self.validation_fraction < 1.0,
+            f"tokenize.validation_fraction must be in [0, 1), not {self.validation_fraction}",
+        )
+        require(
+            self.min_validation_docs >= 0,
+            f"tokenize.min_validation_docs must be 0 or more, not {self.min_validation_docs}",
+        )
+        require(
+            1 <= self.target_shard_tokens <= 2**30,
+            f"tokenize.target_shard_tokens must be in [1, 2**30], not {self.target_shard_tokens}",
+        )
+        require(
+            self.max_piece_chars >= 64,
+            f"tokenize.max_piece_chars must be at least 64, not {self.max_piece_chars}",
+        )
+        require(
+            self.compression in COMPRESSIONS,
+            f"tokenize.compression must be null, 'zstd' or 'lz4', not {self.compression!r}",
+        )
