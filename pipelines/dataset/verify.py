@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,46 @@ from schemas import (
     sha256_bytes,
     validate_token_shard_table,
 )
+
+# -- the comparisons (pure; ``pipelines.report`` shows the same ones as its consistency checks) ----------
+REMOVAL_BUCKETS = ("dropped", "duplicates", "quarantined")
+# (what a shard holds, what its manifest entry calls it)
+SHARD_FIELDS = (("documents", "num_docs"), ("tokens", "num_tokens"), ("bytes", "num_bytes"))
+
+
+def removed_documents(counts: Mapping[str, Any]) -> int:
+    """Documents in every removal bucket of a ``counts`` object (``stats.json`` or manifest shape)."""
+    return sum(sum(counts.get(bucket, {}).values()) for bucket in REMOVAL_BUCKETS)
+
+
+def counts_add_up(counts: Mapping[str, Any]) -> tuple[bool, int]:
+    """Whether ``input == kept + removed``, and ``kept + removed``."""
+    accounted = counts["kept"] + removed_documents(counts)
+    return counts["input"] == accounted, accounted
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A count where a shard's contents and its manifest entry disagree."""
+
+    field: str  # the manifest's name: num_docs, num_tokens, num_bytes
+    listed: Any
+    found: int
+
+
+def shard_mismatches(listed: Mapping[str, Any], found: Mapping[str, int]) -> list[Mismatch]:
+    """The ``SHARD_FIELDS`` of ``found`` (documents/tokens/bytes) that differ from the manifest's entry."""
+    return [
+        Mismatch(theirs, listed.get(theirs), found[ours])
+        for ours, theirs in SHARD_FIELDS
+        if ours in found and listed.get(theirs) != found[ours]
+    ]
+
+
+def unlisted(listed: Iterable[str], found: Iterable[str]) -> list[str]:
+    """Shard files found on disk (in their order) that the manifest does not name."""
+    names = set(listed)
+    return list(dict.fromkeys(p for p in found if p not in names))
 
 
 @dataclass
@@ -97,19 +138,21 @@ def check_shard_contents(table: pa.Table, shard: ShardInfo, vocab_size: int, eos
     split = (table.schema.metadata or {}).get(b"lmforge.split")
     if split is not None and split.decode() != shard.split:
         yield f"shard {name!r}: written as split {split.decode()!r}, listed as {shard.split!r}"
-    if table.num_rows != shard.num_docs:
-        yield f"shard {name!r}: holds {table.num_rows} documents, manifest says num_docs {shard.num_docs}"
+    listed = shard.to_dict()
+    for m in shard_mismatches(listed, {"documents": table.num_rows}):
+        yield f"shard {name!r}: holds {m.found} documents, manifest says num_docs {m.listed}"
     if table.num_rows == 0:
         return
     col = table.column("tokens").chunks[0]
     offsets = col.offsets.to_numpy()
     values = col.values.to_numpy(zero_copy_only=False)
-    num_tokens = int(offsets[-1] - offsets[0])
-    if num_tokens != shard.num_tokens:
-        yield f"shard {name!r}: holds {num_tokens} tokens, manifest says num_tokens {shard.num_tokens}"
-    num_bytes = int(pc.sum(table.column("num_bytes")).as_py() or 0)
-    if num_bytes != shard.num_bytes:
-        yield f"shard {name!r}: holds {num_bytes} text bytes, manifest says num_bytes {shard.num_bytes}"
+    found = {
+        "tokens": int(offsets[-1] - offsets[0]),
+        "bytes": int(pc.sum(table.column("num_bytes")).as_py() or 0),
+    }
+    units = {"num_tokens": "tokens", "num_bytes": "text bytes"}
+    for m in shard_mismatches(listed, found):
+        yield f"shard {name!r}: holds {m.found} {units[m.field]}, manifest says {m.field} {m.listed}"
     lengths = np.diff(offsets)
     if (lengths == 0).any():
         yield f"shard {name!r}: {int((lengths == 0).sum())} document(s) have no tokens"
@@ -179,13 +222,13 @@ def unlisted_shards(manifest: Manifest) -> list[str]:
     """``.arrow`` files next to the listed shards that the manifest does not name (left by older runs)."""
     listed = {s.path for s in manifest.shards}
     dirs = sorted({s.path.rpartition("/")[0] for s in manifest.shards})
-    out = []
-    for d in dirs:
-        for name in storage.list_names(manifest.path_of(d) if d else manifest.base_dir):
-            rel = f"{d}/{name}" if d else name
-            if name.endswith(".arrow") and rel not in listed:
-                out.append(rel)
-    return out
+    found = [
+        f"{d}/{name}" if d else name
+        for d in dirs
+        for name in storage.list_names(manifest.path_of(d) if d else manifest.base_dir)
+        if name.endswith(".arrow")
+    ]
+    return unlisted(listed, found)
 
 
 def main(argv: list[str] | None = None) -> int:

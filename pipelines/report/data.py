@@ -223,16 +223,6 @@ def version_from_path(rel_path: str) -> int | None:
     return None
 
 
-def shard_mismatches(row: Mapping[str, Any], listed: Mapping[str, Any]) -> list[str]:
-    """Fields where a shard's contents disagree with what the manifest says about it."""
-    pairs = (("documents", "num_docs"), ("tokens", "num_tokens"), ("bytes", "num_bytes"))
-    return [
-        f"{theirs}: manifest {listed[theirs]}, shard {row[ours]}"
-        for ours, theirs in pairs
-        if listed.get(theirs) != row[ours]
-    ]
-
-
 # -- documents (Parquet) -------------------------------------------------------------------------
 @dataclass
 class DocumentsAccumulator:
