@@ -3,7 +3,8 @@
 ``WriteDocuments`` spreads documents over ``part-0000i-of-0000N.parquet`` by a stable
 hash of the document id and sorts each file by id, so the bytes do not depend on the
 runner, the worker count or the order in which chunks arrive. N follows from the total
-text size and ``target_file_bytes``.
+text size and ``target_file_bytes``. The bucketing is the writers' shared
+``pipelines.stage.bucketed.WriteBucketed``: only the record key, order and encoding are set here.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam import pvalue
 
 from lmcore import storage
-from lmcore.hashing import stable_bucket
 from lmcore.layout import DOCUMENTS_DIR
 from pipelines.io.packing import pack, unpack
+from pipelines.stage.bucketed import WriteBucketed
 from schemas import documents_to_table, table_to_documents
 
 Doc = dict[str, Any]
@@ -57,6 +57,14 @@ def iter_document_chunks(path: str, chunk_docs: int = 1000) -> Iterator[list[Doc
             yield table_to_documents(batch)
 
 
+def _document_id(doc: Doc) -> str:
+    return doc["id"]
+
+
+def _chunk_docs(chunk: Chunk) -> list[Doc]:
+    return chunk[1]
+
+
 class WriteDocuments(beam.PTransform):
     """(chunk_key, docs) chunks -> ``OUT/documents/part-*.parquet``; returns ``(path, num_docs)`` per file."""
 
@@ -75,25 +83,13 @@ class WriteDocuments(beam.PTransform):
             | "TotalBytes" >> beam.CombineGlobally(sum)
             | "NumFiles" >> beam.Map(lambda total: max(1, math.ceil(total / target)))
         )
-
-        def split(chunk: Chunk, n: int) -> Iterator[tuple[int, bytes]]:
-            buckets: dict[int, list[Doc]] = {}
-            for doc in chunk[1]:
-                buckets.setdefault(stable_bucket(doc["id"], n), []).append(doc)
-            for index, docs in buckets.items():
-                yield index, pack(docs)  # the shuffle holds every document: compressed, ~45 %
-
-        def write(item: tuple[int, Iterable[bytes]], n: int) -> tuple[str, int]:
-            index, parts = item
-            docs = sorted((d for part in parts for d in unpack(part)), key=lambda d: d["id"])
-            path = f"{directory}/part-{index:05d}-of-{n:05d}.parquet"
-            storage.atomic_write_bytes(path, documents_to_parquet_bytes(docs))
-            return path, len(docs)
-
-        n_side = pvalue.AsSingleton(num_files)
-        return (
-            chunks
-            | "Bucket" >> beam.FlatMap(split, n_side)
-            | "GroupByFile" >> beam.GroupByKey()
-            | "WriteParquet" >> beam.Map(write, n_side)
+        return chunks | "WriteParquet" >> WriteBucketed(
+            num_files=num_files,
+            key=_document_id,
+            sort_key=_document_id,
+            batched=_chunk_docs,
+            pack=pack,  # the shuffle holds every document: compressed, ~45 %
+            unpack=unpack,
+            encode=documents_to_parquet_bytes,
+            path=lambda index, n: f"{directory}/part-{index:05d}-of-{n:05d}.parquet",
         )

@@ -27,7 +27,8 @@ from pipelines.io.formats.parquet import parse_meta
 from pipelines.io.lines import read_bounded_lines
 from pipelines.io.records import Document, Quarantine, Quarantined
 from pipelines.io.registry import detect_format
-from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs, bump
+from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs
+from pipelines.stage.counting import emit_counts
 from pipelines.stage.progress import RateLogger
 
 __all__ = [
@@ -72,16 +73,12 @@ class ReadFileFn(beam.DoFn):
             yield from self._emit(prefix, index, chunk, chunk_bytes)
 
     def _quarantine(self, item: Quarantine) -> Iterator[Any]:
-        counts = {"input": 1, f"quarantined/{item.reason}": 1}
-        bump(self.stage, counts)
         yield beam.pvalue.TaggedOutput(QUARANTINE, item.as_record())
-        yield beam.pvalue.TaggedOutput(COUNTS, counts)
+        yield from emit_counts(self.stage, {"input": 1, f"quarantined/{item.reason}": 1})
 
     def _emit(self, prefix: str, index: int, chunk: list[Document], nbytes: int) -> Iterator[Any]:
-        counts = {"input": len(chunk)}
-        bump(self.stage, counts)
         self.progress.update(len(chunk), nbytes)
-        yield beam.pvalue.TaggedOutput(COUNTS, counts)
+        yield from emit_counts(self.stage, {"input": len(chunk)})
         yield f"{prefix}-{index:06d}", chunk
 
 
