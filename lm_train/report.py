@@ -15,9 +15,6 @@ Live curves while training: ``tensorboard --logdir RUNDIR/tensorboard``.
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -27,7 +24,14 @@ from typing import Any
 from lm_train import cli
 from lm_train.metrics import format_duration, read_metrics
 from lm_train.rundir import normalize_rundir
-from lmcore import storage
+from lmcore import layout, storage
+from lmcore.report import Figure, pct, png_bytes, render
+
+# (page heading, file written beside the report, caption) of each figure.
+FIGURES = (
+    ("Loss", "loss.png", "loss curves"),
+    ("Throughput", "throughput.png", "throughput curves"),
+)
 
 
 def _train(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,16 +83,6 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- figures --------------------------------------------------------------------------------------------
-def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def loss_figure(records: list[dict[str, Any]]) -> bytes:
     import matplotlib.pyplot as plt
 
@@ -101,7 +95,7 @@ def loss_figure(records: list[dict[str, Any]]) -> bytes:
     ax1.set(xlabel="step", ylabel="loss (nats/token)", title="loss")
     ax1.legend()
     ax2.set(xlabel="step", ylabel="bits per byte", title="validation bits per byte")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def throughput_figure(records: list[dict[str, Any]]) -> bytes:
@@ -119,7 +113,7 @@ def throughput_figure(records: list[dict[str, Any]]) -> bytes:
     for ax, (key, label, scale) in zip(axes.flat, series):
         ax.plot(steps, [(r.get(key) or 0.0) * scale for r in train])
         ax.set(xlabel="step", ylabel=label, title=label)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def figures(records: list[dict[str, Any]]) -> dict[str, bytes]:
@@ -156,10 +150,6 @@ def generate_samples(rundir: str, count: int, max_new_tokens: int) -> tuple[list
 
 
 # -- HTML -----------------------------------------------------------------------------------------------
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
-
-
 def _fmt(v: float, spec: str) -> str:
     return format(v, spec) if isinstance(v, int | float) else "n/a"
 
@@ -174,8 +164,8 @@ def headline_rows(summary: dict[str, Any], run: dict[str, Any]) -> list[tuple[st
             ("train loss (first → last logged)", f"{s['first_loss']:.4f} → {s['final_loss']:.4f}"),
             ("wall time (training loop)", format_duration(s["wall_time_s"])),
             ("median throughput", f"{s['median_tokens_per_s']:,.0f} tokens/s"),
-            ("median MFU", _pct(s["median_mfu"])),
-            ("median data wait", _pct(s["median_data_wait_frac"])),
+            ("median MFU", pct(s["median_mfu"])),
+            ("median data wait", pct(s["median_data_wait_frac"])),
         ]
     if "final_val_loss" in s:
         rows += [
@@ -198,11 +188,6 @@ def headline_rows(summary: dict[str, Any], run: dict[str, Any]) -> list[tuple[st
     return rows
 
 
-def _img(name: str, png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" title="{html.escape(name)}">'
-
-
 def render_html(
     summary: dict[str, Any],
     run: dict[str, Any],
@@ -211,23 +196,21 @@ def render_html(
     samples: Sequence[str] = (),
     samples_note: str = "",
 ) -> str:
-    esc = html.escape
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in headline_rows(summary, run))
-    sample_html = "".join(f"<pre class=sample>{esc(t)}</pre>" for t in samples)
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>lmforge training run</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}th{{text-align:left;padding-right:2em}}
-td{{font-variant-numeric:tabular-nums}}img{{max-width:100%}}pre.sample{{white-space:pre-wrap;background:#f6f6f6;padding:.6em}}</style>
-</head><body>
-<h1>Training run</h1>
-<p>dataset {esc(str(run.get("data", "?")))} (fingerprint <code>{esc(str(run.get("dataset_fingerprint", "?")))}</code>)</p>
-<table>{rows}</table>
-<h2>Loss</h2>{_img("loss.png", pngs["loss.png"], "loss curves")}
-<h2>Throughput</h2>{_img("throughput.png", pngs["throughput.png"], "throughput curves")}
-<h2>Samples</h2><p>{esc(samples_note)}</p>{sample_html}
-<h2>Configuration</h2><pre>{esc(config_text)}</pre>
-</body></html>
-"""
+    """The self-contained page (``lmcore.report``'s shell; figures embedded, every value escaped)."""
+    return render(
+        "run.html.j2",
+        title="lmforge training run",
+        dataset=str(run.get("data", "?")),
+        fingerprint=str(run.get("dataset_fingerprint", "?")),
+        rows=headline_rows(summary, run),
+        figures=[
+            (heading, Figure(name.removesuffix(".png"), caption, pngs[name]))
+            for heading, name, caption in FIGURES
+        ],
+        samples=list(samples),
+        samples_note=samples_note,
+        config_text=config_text,
+    )
 
 
 def _read_optional(path: str) -> str:
@@ -249,21 +232,23 @@ def write_report(rundir: str, samples_count: int, sample_tokens: int) -> dict[st
     from lm_train.generate import read_run_json
 
     run = read_run_json(rundir)  # a damaged run.json is refused before anything is written
-    records = read_metrics(storage.join(rundir, "metrics.jsonl"))
+    records = read_metrics(storage.join(rundir, layout.METRICS_FILENAME))
     summary = summarize(records)
     pngs = figures(records)
     for name, png in pngs.items():
         storage.atomic_write_bytes(storage.join(rundir, name), png)
     samples, note = generate_samples(rundir, samples_count, sample_tokens)
-    page = render_html(summary, run, _read_optional(storage.join(rundir, "config.yaml")), pngs, samples, note)
-    storage.atomic_write_text(storage.join(rundir, "report.html"), page)
+    page = render_html(
+        summary, run, _read_optional(storage.join(rundir, layout.CONFIG_FILENAME)), pngs, samples, note
+    )
+    storage.atomic_write_text(storage.join(rundir, layout.REPORT_HTML), page)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rundir = normalize_rundir(args.rundir)
-    metrics = storage.join(rundir, "metrics.jsonl")
+    metrics = storage.join(rundir, layout.METRICS_FILENAME)
     if not storage.exists(metrics):
         print(f"lm_train.report: error: {metrics} does not exist", file=sys.stderr)
         return 1

@@ -22,11 +22,15 @@ class Figure:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
-def png_bytes(fig: Any, dpi: int = 100, quiet: bool = False) -> bytes:
+# PNG metadata without matplotlib's version: the same numbers give the same bytes on any install.
+NO_SOFTWARE_TAG = {"Software": None}
+
+
+def png_bytes(fig: Any, dpi: int = 100, quiet: bool = False, metadata: dict | None = None) -> bytes:
     """A matplotlib figure as PNG bytes (closed afterwards, so long reports do not pile figures up).
 
-    ``quiet`` silences missing-glyph warnings where the page's tables carry the exact text.
-    No ``Software`` metadata: the same numbers give the same bytes.
+    ``quiet`` silences missing-glyph warnings where the page's tables carry the exact text;
+    ``metadata`` goes to ``savefig`` (e.g. ``NO_SOFTWARE_TAG``).
     """
     import matplotlib.pyplot as plt
 
@@ -35,6 +39,6 @@ def png_bytes(fig: Any, dpi: int = 100, quiet: bool = False) -> bytes:
         if quiet:
             warnings.simplefilter("ignore")
         fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        fig.savefig(buf, format="png", dpi=dpi, metadata=metadata)
     plt.close(fig)
     return buf.getvalue()

@@ -7,9 +7,7 @@ Plotting is deliberately thin: every number drawn here is computed (and tested) 
 from __future__ import annotations
 
 import functools
-import io
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib import font_manager, ft2font
 from matplotlib.ticker import MaxNLocator
+
+from lmcore.report.figures import NO_SOFTWARE_TAG, png_bytes
 
 BUCKET_COLOURS = {"dropped": "#d62728", "duplicates": "#ff7f0e", "quarantined": "#7f7f7f"}
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#2ca02c"}
@@ -95,13 +95,8 @@ def _subplots(*args: Any, **kwargs: Any) -> Any:
 
 
 def _png(fig: plt.Figure) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # missing-glyph warnings; the HTML tables carry the exact text
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    # missing-glyph warnings are silenced: the HTML tables carry the exact text
+    return png_bytes(fig, quiet=True, metadata=NO_SOFTWARE_TAG)
 
 
 def _top(rows: Sequence[Mapping[str, Any]], metric: str, n: int = TOP_N) -> list[Mapping[str, Any]]:
