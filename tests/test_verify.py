@@ -145,3 +145,16 @@ def test_unlisted_shard_is_reported_but_not_a_fault(tmp_path, tok_json, capsys):
     (ds / "shards" / "train-00000-of-00002.arrow").write_bytes(b"old run")
     rc, out = _run(ds, capsys)
     assert rc == 0 and "shards/train-00000-of-00002.arrow is not listed in the manifest" in out
+
+
+def test_the_comparisons_the_report_shares():
+    listed = {"num_docs": 4, "num_tokens": 10, "num_bytes": 7}
+    bad = verify.shard_mismatches(listed, {"documents": 4, "tokens": 11, "bytes": 7})
+    assert bad == [verify.Mismatch("num_tokens", 10, 11)]
+    assert not verify.shard_mismatches(listed, {"documents": 4})  # only the counts given are compared
+    counts = {"input": 5, "kept": 3, "dropped": {"too_short": 1}, "duplicates": {"exact": 1}}
+    assert verify.counts_add_up(counts) == (True, 5) and verify.removed_documents(counts) == 2
+    assert verify.counts_add_up({**counts, "input": 6}) == (False, 5)
+    assert verify.unlisted(["shards/a.arrow"], ["shards/a.arrow", "shards/v2/b.arrow"]) == [
+        "shards/v2/b.arrow"
+    ]
