@@ -1,7 +1,8 @@
 """Clean stage: raw documents -> clean, annotated documents (``CleanDocuments``).
 
-The Beam transform is imported on first use, so ``python -m pipelines.clean --help`` and
-the pure helpers (``pipelines.clean.quality``, ``blocks``, ``whatif``) load without Beam.
+The cleaner and the Beam transform are imported on first use, so ``python -m
+pipelines.clean --help`` and the pure helpers (``filters``, ``blocks``, ``whatif``) load
+without them; ``Cleaner`` itself needs no Beam.
 """
 
 from typing import Any
@@ -9,9 +10,14 @@ from typing import Any
 from pipelines.clean.config import CleanConfig
 
 __all__ = ["CleanConfig", "CleanDocuments", "Cleaner", "clean_chunk", "clean_document"]
+_FROM_CLEANER = ("Cleaner", "clean_chunk", "clean_document")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _FROM_CLEANER:
+        from pipelines.clean import cleaner
+
+        return getattr(cleaner, name)
     if name in __all__:
         from pipelines.clean import transform
 

@@ -2,9 +2,10 @@
 
 The clean stage stores the numbers behind every rule it applied (``Cleaner``); with them
 a user can ask what other thresholds would have done to a prepared dataset without
-reading the raw input again. Rules that need the text itself (HTML extraction, C4's
-line clean-up, PII) are not re-run: their effect is already in the text, and the
-measures were taken after it.
+reading the raw input again. The rules are the registry's (``filters/registry.py``), in
+its order; those whose decision needs the text or the settings (HTML extraction, C4's
+page rules and line clean-up, allowed languages, PII) are not re-run: their effect is
+already in the text, and the measures were taken after it.
 
     from pipelines.clean.whatif import parse_assignments, would_drop
     changes = parse_assignments(["clean.thresholds.en.min_words=100"])
@@ -18,8 +19,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.clean import quality
-from pipelines.clean.presets import leakage_reason
+from pipelines.clean.filters.registry import RULES
 from pipelines.clean.thresholds import Thresholds, load_thresholds
 
 PREFIX = "clean.thresholds."
@@ -54,28 +54,11 @@ def thresholds_with(
 
 def decide(lang: str | None, scores: Mapping[str, Any], t: Thresholds) -> str | None:
     """The first rule that drops a document with these measures under ``t``, or None."""
-    if "chars" in scores and scores["chars"] < t.min_chars:
-        return "too_short"
-    if "chars" in scores and scores["chars"] > t.max_chars:
-        return "too_long"
-    if scores.get("lang_score", 1.0) < t.min_lang_score:
-        return "language_score_low"
-    if "leak_char_ratio" in scores:
-        reason = leakage_reason(dict(scores), t.max_leak_char_ratio)
-        if reason:
-            return reason
-    if "words" in scores:
-        reason = quality.gopher_quality_reason(dict(scores), t) if scores["words"] else "gopher_too_few_words"
-        if reason:
-            return reason
-    if "dup_line_frac" in scores:
-        reason = quality.gopher_repetition_reason(dict(scores), t)
-        if reason:
-            return reason
-    if "lines" in scores and (scores["lines"] or scores.get("preset") != "docs"):
-        reason = quality.fineweb_reason(dict(scores), t)
-        if reason:
-            return reason
+    for rule in RULES:
+        if rule.redecides(scores):
+            reason = rule.decide(scores, t)  # type: ignore[misc]  (redecides: it has one)
+            if reason:
+                return reason
     return None
 
 
