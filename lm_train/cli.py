@@ -69,7 +69,10 @@ def config_keys_epilog() -> str:
     rows = describe_keys()
     width = max(len(r.name) for r in rows)
     type_width = max(len(r.type) for r in rows)
-    lines = ["training config keys (lm_train/config.py; set in --config FILE.yaml or as key=value):"]
+    lines = [
+        "training config keys (lm_train/config.py, lm_train/models/*_config.py), by section; set them",
+        "in --config FILE.yaml (flat, or nested by section) or as key=value, section.key=value:",
+    ]
     section = None
     for r in rows:
         if r.section != section:

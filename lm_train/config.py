@@ -1,15 +1,23 @@
-"""Training settings: one flat dataclass, defaults in code, a YAML file, then ``key=value`` overrides.
+"""Training settings: sections of dataclasses, defaults in code, a YAML file, then ``key=value`` overrides.
 
-Flat on purpose: every key is a command-line override away (``lr=3e-4 model=lstm``), and
-the effective configuration is written to ``RUNDIR/config.yaml`` so a run can be repeated
-from its own directory. Unknown keys and wrong types are errors that name the key.
+``TrainConfig`` has the sections ``model`` (the model's own settings class, see
+``lm_train.models``), ``data``, ``optim``, ``objective``, ``run`` (evaluation,
+checkpoints, logging) and ``runtime``. Settings are given in any of three forms, mixed
+freely and applied in order (later wins):
+
+* flat: ``lr=3e-4`` (every key except ``name`` belongs to one section only);
+* a section name with a scalar sets its ``name``: ``model=lstm``, ``objective=causal_lm``;
+* dotted or nested: ``optim.lr=1e-3``, or ``optim: {lr: 1.0e-3}`` in YAML.
+
+Flat files, flat overrides and the flat ``config.yaml`` of older runs therefore keep
+loading. A flat key of another model (``n_head`` with ``model=lstm``) is ignored, as it
+always was; an unknown key is one ``ConfigError`` naming it and the known keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import re
 import typing
 from collections.abc import Iterable, Mapping
@@ -18,34 +26,53 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from lmcore.config import ConfigError, from_dict, load_yaml, parse_override
+from lm_train.models import MODEL_REGISTRY
+from lm_train.models.config import ModelConfig
+from lmcore.config import ConfigError, from_dict, in_range, load_yaml, one_of, parse_override, require
 
-MODELS = ("gpt", "rnn", "lstm", "gru")
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "KeyInfo",
+    "ObjectiveConfig",
+    "OptimConfig",
+    "RunConfig",
+    "RuntimeConfig",
+    "TrainConfig",
+    "describe_keys",
+    "flatten",
+    "load_config",
+    "parse_overrides",
+]
+
+MODELS = tuple(MODEL_REGISTRY)
+OBJECTIVES = ("causal_lm",)  # the losses of lm_train.objectives.OBJECTIVES
 SCHEDULES = ("cosine", "wsd", "constant")
 DTYPES = ("auto", "float32", "bfloat16")
-ATTENTION = ("auto", "sdpa", "flex")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
-class TrainConfig:
-    # model
-    model: str = "gpt"  # gpt | rnn | lstm | gru
-    n_layer: int = 4  # transformer blocks, or stacked recurrent layers
-    n_head: int = 4  # attention heads (gpt)
-    d_model: int = 128  # width of the residual stream / hidden state
-    d_ff: int = 0  # 0: 4 × d_model
-    dropout: float = 0.0  # dropout probability while training (0: off)
-    rope_theta: float = 10000.0  # RoPE base frequency (gpt)
-    tie_embeddings: bool = True  # output head shares the input embedding matrix
-    attention: str = "auto"  # auto | sdpa (block-diagonal mask) | flex (FlexAttention, CUDA)
-    # data
+class DataConfig:
     seq_len: int = 256  # tokens per sample (packed)
     batch_size: int = 8  # per rank, per micro-step
     grad_accum: int = 1  # micro-steps per optimizer step; global batch = batch_size × grad_accum × ranks
     packing: str = "concat"  # concat | best_fit (see lm_train.data)
     data_workers: int = 0  # DataLoader processes building batches (0: in the trainer)
     dataset_version: int = 0  # 0: whatever DIR/manifest.json is; n: refuse any other version
-    # optimisation
+
+    def __post_init__(self) -> None:
+        require(self.seq_len >= 2, "seq_len must be >= 2")
+        require(self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be >= 1")
+        one_of(self.packing, ("concat", "best_fit"), "packing")
+        require(
+            self.data_workers >= 0 and self.dataset_version >= 0,
+            "data_workers and dataset_version must be >= 0",
+        )
+
+
+@dataclass
+class OptimConfig:
     lr: float = 3e-4  # peak learning rate
     min_lr_ratio: float = 0.1  # final lr = lr × min_lr_ratio
     schedule: str = "cosine"  # cosine | wsd | constant (all after linear warmup)
@@ -57,14 +84,44 @@ class TrainConfig:
     eps: float = 1e-8  # AdamW
     grad_clip: float = 1.0  # 0: no clipping (the norm is still logged)
     max_steps: int = 1000  # optimizer steps; the schedule ends here
-    # evaluation, checkpoints, logging
+
+    def __post_init__(self) -> None:
+        one_of(self.schedule, SCHEDULES, "schedule")
+        require(self.max_steps >= 1, "max_steps must be >= 1")
+        require(self.lr > 0, "lr must be > 0")
+        in_range(self.min_lr_ratio, "min_lr_ratio", 0.0, 1.0)
+        in_range(self.decay_frac, "decay_frac", 0.0, 1.0)
+        require(self.warmup_steps >= 0, "warmup_steps must be >= 0")
+        require(self.eps > 0, "eps must be > 0")
+        require(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "beta1 and beta2 must be in [0, 1)")
+        require(self.weight_decay >= 0 and self.grad_clip >= 0, "weight_decay and grad_clip must be >= 0")
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = "causal_lm"  # the loss: causal_lm (next-token prediction)
+
+    def __post_init__(self) -> None:
+        one_of(self.name, OBJECTIVES, "objective")
+
+
+@dataclass
+class RunConfig:
     eval_every: int = 200  # 0: never (except at the end)
     eval_steps: int = 20  # validation batches (of the global batch size) per evaluation
     ckpt_every: int = 200  # 0: only at the end
     keep_ckpts: int = 3  # newest checkpoints kept in RUNDIR/checkpoints
     log_every: int = 10  # steps per metrics.jsonl record and console line
     tensorboard: bool = True  # also write RUNDIR/tensorboard/ (tensorboard --logdir RUNDIR/tensorboard)
-    # runtime
+
+    def __post_init__(self) -> None:
+        require(self.eval_every >= 0 and self.ckpt_every >= 0, "eval_every and ckpt_every must be >= 0")
+        require(self.eval_steps >= 1, "eval_steps must be >= 1")
+        require(self.keep_ckpts >= 1 and self.log_every >= 1, "keep_ckpts and log_every must be >= 1")
+
+
+@dataclass
+class RuntimeConfig:
     seed: int = 0  # weights, data order and dropout
     compile: bool = False  # torch.compile the model
     dtype: str = "auto"  # auto: bfloat16 on GPUs that support it, else float32
@@ -72,60 +129,185 @@ class TrainConfig:
     peak_flops: float = 0.0  # per device, for MFU; 0: known GPU table, or a measured matmul on CPU
 
     def __post_init__(self) -> None:
-        self.validate()
+        one_of(self.dtype, DTYPES, "dtype")
+        one_of(self.device, DEVICES, "device")
+        require(self.peak_flops >= 0, "peak_flops must be >= 0")
 
-    def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"config: {f.name} must be a finite number, got {value!r}")
-        checks = [
-            (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
-            (self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}"),
-            (self.attention in ATTENTION, f"attention must be one of {ATTENTION}, got {self.attention!r}"),
-            (self.device in ("auto", "cpu", "cuda"), f"device must be auto|cpu|cuda, got {self.device!r}"),
-            (self.n_layer >= 1 and self.d_model >= 1, "n_layer and d_model must be >= 1"),
-            (self.n_head >= 1 and self.d_ff >= 0, "n_head must be >= 1 and d_ff >= 0"),
-            (
-                self.model != "gpt" or self.n_head < 1 or self.d_model % self.n_head == 0,
-                "d_model must be divisible by n_head",
-            ),
-            (
-                self.model != "gpt" or (self.d_model // max(self.n_head, 1)) % 2 == 0,
-                "head size must be even (RoPE)",
-            ),
-            (self.seq_len >= 2, "seq_len must be >= 2"),
-            (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be >= 1"),
-            (self.max_steps >= 1, "max_steps must be >= 1"),
-            (self.lr > 0, "lr must be > 0"),
-            (0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio must be in [0, 1]"),
-            (0.0 <= self.decay_frac <= 1.0, "decay_frac must be in [0, 1]"),
-            (self.warmup_steps >= 0 and self.eval_steps >= 1, "warmup_steps >= 0 and eval_steps >= 1"),
-            (self.keep_ckpts >= 1 and self.log_every >= 1, "keep_ckpts and log_every must be >= 1"),
-            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
-            (self.rope_theta > 0 and self.eps > 0, "rope_theta and eps must be > 0"),
-            (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "beta1 and beta2 must be in [0, 1)"),
-            (self.weight_decay >= 0 and self.grad_clip >= 0, "weight_decay and grad_clip must be >= 0"),
-            (self.peak_flops >= 0, "peak_flops must be >= 0"),
-            (
-                min(self.eval_every, self.ckpt_every, self.data_workers, self.dataset_version) >= 0,
-                "eval_every, ckpt_every, data_workers and dataset_version must be >= 0",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"config: {message}")
+
+# Sections other than ``model`` (whose class depends on its name), in the order of config.yaml.
+SECTION_CLASSES: dict[str, type] = {
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "objective": ObjectiveConfig,
+    "run": RunConfig,
+    "runtime": RuntimeConfig,
+}
+SECTIONS = ("model", *SECTION_CLASSES)
+NAMED_SECTIONS = ("model", "objective")  # a scalar given for these sets their ``name``
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _model_keys() -> dict[str, None]:
+    """Every key of every registered model (ordered, without ``name``)."""
+    keys = (k for cls in dict.fromkeys(MODEL_REGISTRY.values()) for k in _field_names(cls))
+    return {k: None for k in keys if k != "name"}
+
+
+def _flat_index() -> dict[str, tuple[str, ...]]:
+    """Flat key -> the sections that have it (more than one: the key is ambiguous)."""
+    index: dict[str, list[str]] = {k: ["model"] for k in _model_keys()}
+    index["name"] = list(NAMED_SECTIONS)
+    for section, cls in SECTION_CLASSES.items():
+        for key in _field_names(cls):
+            if key != "name":
+                index.setdefault(key, []).append(section)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+FLAT_KEYS = _flat_index()
+
+
+def _known_keys() -> list[str]:
+    return sorted(set(FLAT_KEYS) - {"name"} | set(SECTIONS))
+
+
+def _settings_pairs(settings: Mapping[Any, Any], where: str) -> list[tuple[str, str, Any]]:
+    """``(section, key, value)`` for every setting, in order; unknown/ambiguous keys raise."""
+    pairs: list[tuple[str, str, Any]] = []
+    unknown: list[str] = []
+    for raw_key, value in settings.items():
+        key = str(raw_key)
+        if key in SECTIONS:
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                value = dataclasses.asdict(value)
+            if isinstance(value, Mapping):
+                pairs += [(key, str(k), v) for k, v in value.items()]
+            elif key in NAMED_SECTIONS:
+                pairs.append((key, "name", value))
+            else:
+                raise ConfigError(f"{where}.{key}: expected a mapping of {key} keys, got {value!r}")
+        elif "." in key:
+            section, _, field = key.partition(".")
+            if section not in SECTIONS:
+                unknown.append(key)
+            else:
+                pairs.append((section, field, value))
+        elif key not in FLAT_KEYS:
+            unknown.append(key)
+        elif len(FLAT_KEYS[key]) > 1:
+            options = " or ".join(f"{s}.{key}" for s in FLAT_KEYS[key])
+            raise ConfigError(f"{where}: key {key!r} is in several sections; write {options}")
+        else:
+            pairs.append((FLAT_KEYS[key][0], key, value))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {_known_keys()}")
+    return pairs
+
+
+def _build_sections(layers: Iterable[Mapping[Any, Any]], where: str) -> dict[str, Any]:
+    """Every section object from layers of settings (each in any accepted form; later wins)."""
+    given: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for settings in layers:
+        for section, key, value in _settings_pairs(settings, where):
+            given[section][key] = value
+    model = given.pop("model")
+    name = model.get("name", "gpt")
+    if name not in MODEL_REGISTRY:
+        one_of(name, MODELS, f"{where}: model")
+    cls = MODEL_REGISTRY[name]
+    own, other_models = set(_field_names(cls)), set(_model_keys())
+    model = {k: v for k, v in model.items() if k in own or k not in other_models}
+    out: dict[str, Any] = {"model": _section(cls, {**model, "name": name}, where)}
+    for section, section_cls in SECTION_CLASSES.items():
+        out[section] = _section(section_cls, given[section], where)
+    return out
+
+
+def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """``from_dict`` with every message starting at ``where`` (range checks name only the key)."""
+    try:
+        return from_dict(cls, values, where)
+    except ConfigError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+@dataclass(init=False)
+class TrainConfig:
+    """The trainer's settings; ``TrainConfig(lr=1e-3, model="lstm")`` takes every form."""
+
+    model: ModelConfig
+    data: DataConfig
+    optim: OptimConfig
+    objective: ObjectiveConfig
+    run: RunConfig
+    runtime: RuntimeConfig
+
+    def __init__(self, **settings: Any) -> None:
+        self._set_sections([settings], "config")
+
+    def _set_sections(self, layers: Iterable[Mapping[Any, Any]], where: str) -> None:
+        for section, value in _build_sections(layers, where).items():
+            setattr(self, section, value)
+
+    def __getattr__(self, key: str) -> Any:
+        """``cfg.seq_len`` reads the flat key (unambiguous keys only) like ``cfg.data.seq_len``."""
+        sections = FLAT_KEYS.get(key, ())
+        if len(sections) == 1 and key not in SECTIONS:
+            section = self.__dict__.get(sections[0])
+            if section is not None and hasattr(section, key):
+                return getattr(section, key)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "config") -> TrainConfig:
+        """From a flat, nested or mixed mapping (a YAML file, overrides, an old ``config.yaml``)."""
+        if isinstance(data, cls):
+            return data
+        return cls.from_layers([data], where)
+
+    @classmethod
+    def from_layers(cls, layers: Iterable[Any], where: str = "config") -> TrainConfig:
+        """From several mappings applied in order, key by key: ``model=lstm`` over a file's
+        ``model:`` section changes the name and keeps the section's other keys."""
+        layers = list(layers)
+        for data in layers:
+            if not isinstance(data, Mapping):
+                raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        self = cls.__new__(cls)
+        self._set_sections(layers, where)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Nested: ``{"model": {"name": "gpt", ...}, "data": {...}, ...}``."""
+        return {section: dataclasses.asdict(getattr(self, section)) for section in SECTIONS}
+
+    def flat_dict(self) -> dict[str, Any]:
+        """One level: ``{"model": "gpt", "n_layer": 4, ..., "objective": "causal_lm", ...}``."""
+        return flatten(self.to_dict())
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> TrainConfig:
-        return from_dict(cls, data, where)
+
+def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested (or already flat) config mapping as flat keys; a section's ``name`` becomes the
+    section's key (``model: {name: gpt}`` -> ``model: gpt``)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, Mapping):
+            for field, inner in value.items():
+                flat[key if field == "name" else field] = inner
+        else:
+            flat[key] = value
+    return flat
+
+
+# -- --help: every key with its type, default and the comment beside it ------------------------
 
 
 class KeyInfo(NamedTuple):
@@ -137,40 +319,57 @@ class KeyInfo(NamedTuple):
 
 
 _FIELD_LINE = re.compile(r"^\s+(\w+): [\w.| ]+ = .*?(?:#\s*(.*))?$")
-_SECTION_LINE = re.compile(r"^\s+#\s*(.+)$")
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """Field name -> the comment after it in the class body: the documentation, kept in one place."""
+    try:
+        source = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):  # no source (frozen app): names, types and defaults only
+        return {}
+    return {m.group(1): (m.group(2) or "").strip() for line in source if (m := _FIELD_LINE.match(line))}
+
+
+def _describe(section: str, cls: type, skip: Iterable[str] = ()) -> list[KeyInfo]:
+    hints, comments, skipped = typing.get_type_hints(cls), _comments(cls), set(skip)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if f.name in skipped:
+            continue
+        key = section if f.name == "name" else f.name
+        rows.append(KeyInfo(section, key, hints[f.name].__name__, f.default, comments.get(f.name, "")))
+    return rows
 
 
 def describe_keys() -> list[KeyInfo]:
-    """Every ``TrainConfig`` key with type, default and the comment beside it in the source.
+    """Every key a config takes, flat as it is typed on the command line, grouped by section.
 
-    The comments in the class body are the documentation, so ``--help`` reads them here
-    rather than keeping a second copy that could drift.
+    The model section lists the default model's keys, then, per other model class, the keys
+    the default model does not have.
     """
-    comments, sections, section = {}, {}, "settings"
-    try:
-        source = inspect.getsource(TrainConfig).splitlines()
-    except (OSError, TypeError):  # no source (frozen app): names, types and defaults only
-        source = []
-    for line in source:
-        if m := _SECTION_LINE.match(line):
-            section = m.group(1).strip()
-        elif m := _FIELD_LINE.match(line):
-            comments[m.group(1)], sections[m.group(1)] = (m.group(2) or "").strip(), section
-    hints = typing.get_type_hints(TrainConfig)
-    return [
-        KeyInfo(
-            sections.get(f.name, "settings"),
-            f.name,
-            hints[f.name].__name__,
-            f.default,
-            comments.get(f.name, ""),
-        )
-        for f in dataclasses.fields(TrainConfig)
-    ]
+    classes = list(dict.fromkeys(MODEL_REGISTRY.values()))
+    default_cls = MODEL_REGISTRY["gpt"]
+    rows = _describe("model", default_cls)
+    listed = set(_field_names(default_cls))
+    for cls in classes:
+        names = [n for n, c in MODEL_REGISTRY.items() if c is cls]
+        if cls is not default_cls and set(_field_names(cls)) - listed:
+            rows += _describe(f"model ({' | '.join(names)})", cls, skip=listed)
+            listed |= set(_field_names(cls))
+    for section, cls in SECTION_CLASSES.items():
+        rows += _describe(section, cls)
+    return rows
+
+
+# -- files and overrides -------------------------------------------------------------------------
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["lr=1e-3", "compile=true"]`` → ``{"lr": 0.001, "compile": True}`` (values parsed as YAML)."""
+    """``["lr=1e-3", "optim.eps=1e-9"]`` → ``{"lr": 0.001, "optim.eps": 1e-09}`` (values parsed as YAML).
+
+    Keys stay as typed (dotted keys are resolved by ``TrainConfig``), in order, so that
+    ``model=lstm`` after a YAML ``model:`` section changes only the name.
+    """
     return dict(parse_override(item) for item in items)
 
 
@@ -180,7 +379,6 @@ def load_yaml_file(path: str) -> dict[str, Any]:
 
 
 def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then the YAML file at ``path``, then ``overrides`` (later wins)."""
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (later wins, key by key)."""
     data: dict[str, Any] = load_yaml_file(path) if path else {}
-    data.update(overrides or {})
-    return TrainConfig.from_dict(data, f"config ({path})" if path else "config")
+    return TrainConfig.from_layers([data, overrides or {}], f"config ({path})" if path else "config")

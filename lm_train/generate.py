@@ -23,6 +23,7 @@ from lm_train import cli
 from lm_train.config import TrainConfig
 from lm_train.rundir import normalize_rundir
 from lmcore import storage
+from lmcore.layout import RUN_FILENAME, TOKENIZER_FILENAME
 
 if TYPE_CHECKING:  # torch is imported where it is used, so that --help answers at once
     import torch
@@ -72,7 +73,7 @@ def read_run_json(rundir: str) -> dict[str, Any]:
     """``RUNDIR/run.json`` ({} when there is none); a damaged one is refused, naming it."""
     from lm_train.checkpoint import CheckpointError
 
-    path = storage.join(rundir, "run.json")
+    path = storage.join(rundir, RUN_FILENAME)
     if not storage.exists(path):
         return {}
     try:
@@ -97,7 +98,7 @@ def load_tokenizer(rundir: str, state: dict[str, Any] | None = None) -> Any:
     from lm_train.checkpoint import CheckpointError
     from lm_train.tokenizer_file import check_bytes, load_tokenizer_bytes
 
-    path = storage.join(rundir, "tokenizer.json")
+    path = storage.join(rundir, TOKENIZER_FILENAME)
     if not storage.exists(path):
         raise CheckpointError(f"{rundir} has no tokenizer.json (was it written by lm_train.train?)")
     data = storage.read_bytes(path)
@@ -215,10 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lm_train.generate: error: {problem}", file=sys.stderr)
         return 1
     new = generate_ids(
-        model, prompt_ids, args.max_new_tokens, cfg.seq_len, args.temperature, args.top_k, eos, args.seed
+        model, prompt_ids, args.max_new_tokens, cfg.data.seq_len, args.temperature, args.top_k, eos, args.seed
     )
     text = tokenizer.decode(prompt_ids + new, skip_special_tokens=True)
-    print(f"[{cfg.model}, step {state['step']}, {len(new)} new tokens]")
+    print(f"[{cfg.model.name}, step {state['step']}, {len(new)} new tokens]")
     print(text, flush=True)
     return 0
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lm_train.rundir import StagedFiles
 from lmcore import storage
+from lmcore.layout import METRICS_FILENAME, TENSORBOARD_DIR
 
 if TYPE_CHECKING:
     import torch
@@ -153,7 +154,9 @@ class MetricsLogger:
         self.enabled, self.max_steps = enabled, max_steps
         # Only the writing rank stages files (a URL run directory gets a local temporary copy).
         self.files = StagedFiles(rundir) if enabled else None
-        self.path = self.files.path("metrics.jsonl") if self.files else storage.join(rundir, "metrics.jsonl")
+        self.path = (
+            self.files.path(METRICS_FILENAME) if self.files else storage.join(rundir, METRICS_FILENAME)
+        )
         self._file = self._open(keep_steps_upto) if enabled else None
         self._tb = self._open_tensorboard() if enabled and tensorboard else None
         self._synced_at = time.monotonic()
@@ -163,7 +166,7 @@ class MetricsLogger:
         if keep_steps_upto == 0:
             return open(self.path, "w", encoding="utf-8")
         if keep_steps_upto is not None:
-            self.files.fetch("metrics.jsonl")
+            self.files.fetch(METRICS_FILENAME)
             truncate_metrics(self.path, keep_steps_upto)
         return open(self.path, "a", encoding="utf-8")
 
@@ -171,7 +174,7 @@ class MetricsLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            return SummaryWriter(self.files.path("tensorboard"))
+            return SummaryWriter(self.files.path(TENSORBOARD_DIR))
         except Exception as exc:  # TensorBoard is optional; never fail a run over it
             print(f"tensorboard disabled: {exc}", file=sys.stderr)
             return None

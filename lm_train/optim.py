@@ -20,7 +20,12 @@ import math
 import torch
 from torch import nn
 
-from lm_train.config import TrainConfig
+from lm_train.config import OptimConfig, TrainConfig
+
+
+def optim_section(cfg: TrainConfig | OptimConfig) -> OptimConfig:
+    """The ``optim`` section of a whole config, or the section itself."""
+    return cfg.optim if isinstance(cfg, TrainConfig) else cfg
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -38,7 +43,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, cfg: TrainConfig | OptimConfig) -> torch.optim.AdamW:
+    cfg = optim_section(cfg)
     fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(
         param_groups(model, cfg.weight_decay),
@@ -49,8 +55,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     )
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate for optimizer step ``step`` (0-based) of a ``cfg.max_steps`` schedule."""
+def lr_at(step: int, cfg: TrainConfig | OptimConfig) -> float:
+    """Learning rate for optimizer step ``step`` (0-based) of a ``max_steps`` schedule."""
+    cfg = optim_section(cfg)
     peak, floor = cfg.lr, cfg.lr * cfg.min_lr_ratio
     if step < cfg.warmup_steps:
         return peak * (step + 1) / cfg.warmup_steps
@@ -71,8 +78,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 class Scheduler:
     """Sets each group's lr from ``lr_at``; its whole state is the step counter."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
-        self.optimizer, self.cfg, self.step_num = optimizer, cfg, 0
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig | OptimConfig) -> None:
+        self.optimizer, self.cfg, self.step_num = optimizer, optim_section(cfg), 0
         self.apply()
 
     def apply(self) -> float:

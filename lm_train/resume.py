@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lm_train.config import ConfigError, TrainConfig, flatten
+
 # Settings that may change between a checkpoint and its resumption without changing the math.
 RESUMABLE_CHANGES = {
     "max_steps",
@@ -46,9 +48,20 @@ class BatchSplit(tuple):
         return f"{b} × {a} × {w} = {self.global_batch}"
 
 
+def comparable(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's or a run's config as flat keys with every default filled in, whether it
+    was written flat (older runs) or nested: both sides of a resume compare alike."""
+    try:
+        return TrainConfig.from_dict(config).flat_dict()
+    except ConfigError:  # not a config this version reads: compare what it says
+        return flatten(config)
+
+
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Keys whose change would make a resumed run a different run (the batch split is checked apart)."""
+    """Flat keys whose change would make a resumed run a different run (the batch split is
+    checked apart); ``old`` and ``new`` are flat or nested."""
     free = RESUMABLE_CHANGES | BATCH_SPLIT_KEYS
+    old, new = comparable(old), comparable(new)
     return {
         k: (old.get(k), new.get(k))
         for k in sorted(set(old) | set(new))
@@ -59,7 +72,7 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[s
 def checkpoint_batch_split(state: Mapping[str, Any]) -> BatchSplit:
     """The split a checkpoint was trained with; older checkpoints lack ``world_size``, their
     RNG list has one entry per rank."""
-    cfg = state.get("config", {})
+    cfg = flatten(state.get("config", {}))
     world = state.get("world_size") or len(state.get("rng") or [None])
     return BatchSplit(cfg.get("batch_size", 0), cfg.get("grad_accum", 0), world)
 

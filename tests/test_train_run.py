@@ -3,6 +3,7 @@ elastic resume, run directories on URLs, the report."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 
@@ -101,7 +102,8 @@ def test_init_from_loads_weights_and_starts_a_new_schedule(dataset, tmp_path, ca
     page = (tmp_path / "tuned" / "report.html").read_text()
     assert page.count("<img") == 2 and page.count('src="data:image/png;base64,') == 2  # self-contained
     assert "wall time (training loop)" in page and "median MFU" in page and "tokens/s" in page
-    assert page.count("<pre class=sample>") == 2 and "checkpoint of step 3" in page
+    samples = len(re.findall(r'<pre class="?sample"?>', page))  # quoted or not: the page shell decides
+    assert samples == 2 and "checkpoint of step 3" in page
 
 
 def test_resume_refuses_a_changed_config_and_a_stale_run_dir(dataset, tmp_path, capsys):

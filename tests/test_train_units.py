@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 from lm_train import checkpoint as ckpt
-from lm_train.config import ConfigError, TrainConfig, load_config, parse_overrides
+from lm_train.config import ConfigError, TrainConfig, describe_keys, load_config, parse_overrides
 from lm_train.evaluate import summarize
 from lm_train.metrics import mfu, read_metrics, truncate_metrics
 from lm_train.models.gpt import GPT
@@ -35,7 +34,10 @@ def test_yaml_then_overrides_and_round_trip(tmp_path):
     cfg = load_config(
         str(path), parse_overrides(["lr=3e-4", "max_steps=7", "compile=true", "dtype=bfloat16"])
     )
-    assert (cfg.model, cfg.n_layer, cfg.lr, cfg.max_steps, cfg.compile, cfg.dtype) == (
+    assert (cfg.model.name, cfg.model.n_layer, cfg.optim.lr, cfg.optim.max_steps) + (
+        cfg.runtime.compile,
+        cfg.runtime.dtype,
+    ) == (
         "lstm",
         2,
         3e-4,
@@ -111,9 +113,10 @@ def test_train_help_lists_every_config_key_with_type_and_default():
     assert text.startswith("usage: python -m lm_train.train ")
     assert "(default: never)" in text and "--print-config" in text
     listed = {line.split()[0]: line.split()[1:3] for line in text.splitlines() if line.startswith("    ")}
-    for f in dataclasses.fields(TrainConfig):
-        default = str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
-        assert listed.get(f.name) == [f.type, default], f.name
+    for key in describe_keys():
+        default = str(key.default).lower() if isinstance(key.default, bool) else str(key.default)
+        assert listed.get(key.name) == [key.type, default], key.name
+    assert {"model", "objective", "lr", "n_head", "seq_len", "eval_every", "seed"} <= set(listed)
 
 
 # -- optimiser and schedules -----------------------------------------------------------------------------------
@@ -260,7 +263,7 @@ def test_report_html_is_self_contained_with_formatted_numbers():
 
 # -- resume safety and the fault hook --------------------------------------------------------------------------------
 def test_config_differences_ignore_bookkeeping_keys():
-    a = TrainConfig().to_dict()
+    a = TrainConfig().flat_dict()
     assert config_differences(a, {**a, "max_steps": 5, "eval_every": 1, "log_every": 3}) == {}
     assert config_differences(a, {**a, "lr": 1.0}) == {"lr": (a["lr"], 1.0)}
     assert config_differences(a, {**a, "batch_size": 4, "grad_accum": 2}) == {}  # checked as a product

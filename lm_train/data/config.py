@@ -1,17 +1,25 @@
-"""Loader settings. Everything that changes the batch stream is here, and recorded in the state."""
+"""Loader settings. Everything that changes the batch stream is here, and recorded in the state.
+
+Out-of-range settings are ``lmcore.config.ConfigError``, like every other setting.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lmcore.config import ConfigError, one_of, require
+
 PACKING_MODES = ("concat", "best_fit")
 MIX_BY = ("source", "dataset", "none")
 VERIFY_MODES = ("first", "always", "never")
 
 
-class LoaderError(ValueError):
-    """A loader configuration, dataset or resume state that cannot work; the message says why."""
+class LoaderError(ConfigError):
+    """A dataset, batch split or resume state the loader cannot work with; the message says why.
+
+    A ``ConfigError`` (as are ``LoaderConfig``'s own range errors), so one ``except`` catches
+    every setting that cannot work."""
 
 
 @dataclass(frozen=True)
@@ -43,30 +51,26 @@ class LoaderConfig:
     remote_prefetch_batches: int = 8  # micro-batches ahead whose shards are downloaded in background
 
     def __post_init__(self) -> None:
-        if self.seq_len < 1:
-            raise LoaderError(f"seq_len must be >= 1, got {self.seq_len}")
-        if self.global_batch_size < 1:
-            raise LoaderError(f"global_batch_size must be >= 1, got {self.global_batch_size}")
-        if self.micro_batch_size is not None and self.micro_batch_size < 1:
-            raise LoaderError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}")
-        if self.packing not in PACKING_MODES:
-            raise LoaderError(f"packing must be one of {PACKING_MODES}, got {self.packing!r}")
-        if self.mix_by not in MIX_BY:
-            raise LoaderError(f"mix_by must be one of {MIX_BY}, got {self.mix_by!r}")
-        if self.verify_checksums not in VERIFY_MODES:
-            raise LoaderError(
-                f"verify_checksums must be one of {VERIFY_MODES}, got {self.verify_checksums!r}"
-            )
-        if self.num_workers < 0 or self.prefetch_factor < 1:
-            raise LoaderError("num_workers must be >= 0 and prefetch_factor >= 1")
-        if self.num_epochs is not None and self.num_epochs < 1:
-            raise LoaderError(f"num_epochs must be None or >= 1, got {self.num_epochs}")
+        require(self.seq_len >= 1, f"seq_len must be >= 1, got {self.seq_len}")
+        require(self.global_batch_size >= 1, f"global_batch_size must be >= 1, got {self.global_batch_size}")
+        require(
+            self.micro_batch_size is None or self.micro_batch_size >= 1,
+            f"micro_batch_size must be >= 1, got {self.micro_batch_size}",
+        )
+        one_of(self.packing, PACKING_MODES, "packing")
+        one_of(self.mix_by, MIX_BY, "mix_by")
+        one_of(self.verify_checksums, VERIFY_MODES, "verify_checksums")
+        require(self.num_workers >= 0 and self.prefetch_factor >= 1, "num_workers must be >= 0 and prefetch_factor >= 1")
+        require(
+            self.num_epochs is None or self.num_epochs >= 1,
+            f"num_epochs must be None or >= 1, got {self.num_epochs}",
+        )
         if self.weights is not None:
             bad = {k: w for k, w in self.weights.items() if not (w >= 0)}
-            if bad or not any(w > 0 for w in self.weights.values()):
-                raise LoaderError(
-                    f"weights must be non-negative with a positive sum, got {dict(self.weights)}"
-                )
+            require(
+                not bad and any(w > 0 for w in self.weights.values()),
+                f"weights must be non-negative with a positive sum, got {dict(self.weights)}",
+            )
 
     def split_batch(self, world_size: int) -> tuple[int, int]:
         """(micro_batch_size, grad_accum) for ``world_size`` ranks; raises when it does not divide."""

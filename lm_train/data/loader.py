@@ -45,6 +45,7 @@ from lm_train.data.store import (
     check_file_size,
     verify_local,
 )
+from lmcore.layout import INDEX_CACHE_DIR
 from lmcore.storage import is_remote, local_path
 from schemas import Manifest, ManifestError, load_manifest
 from schemas.manifest import check_inside
@@ -69,10 +70,10 @@ def _default_index_root(paths: list[str]) -> str:
     """``DIR/.lmforge-index`` when it is a writable directory really inside DIR, else the user cache."""
     first = paths[0]
     if not is_remote(first):
-        root = os.path.join(local_path(first), ".lmforge-index")
+        root = os.path.join(local_path(first), INDEX_CACHE_DIR)
         try:
             os.makedirs(root, exist_ok=True)
-            check_inside(local_path(first), ".lmforge-index")  # a symlink out: write nothing there
+            check_inside(local_path(first), INDEX_CACHE_DIR)  # a symlink out: write nothing there
             if os.access(root, os.W_OK):
                 return root
         except (OSError, ManifestError):

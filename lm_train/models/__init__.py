@@ -1,4 +1,4 @@
-"""Model registry: ``model=gpt|rnn|lstm|gru`` in the config picks a builder here.
+"""Model registry: ``model=gpt|rnn|lstm|gru`` in the config picks a settings class here.
 
 Every model follows one small interface, so objectives and the trainer never care which
 one they drive:
@@ -8,65 +8,47 @@ one they drive:
 * ``logits(hidden) -> [B, T, vocab]``;
 * ``num_params(non_embedding=False)`` and ``flops_per_token(seq_len)`` for MFU.
 
-A later objective (masked LM, classification) adds a head on ``hidden`` and a loss in
-``lm_train.objectives``; a bidirectional model registers here under a new name.
+A model is its network (``gpt.py``), its settings (``gpt_config.py``: a ``ModelConfig``
+whose ``build`` makes the network) and one line in ``MODEL_REGISTRY``. This module and the
+settings import no torch, so ``--help`` and config errors answer at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from lm_train.models.config import ModelConfig
+from lm_train.models.gpt_config import GPTConfig
+from lm_train.models.rnn_config import RNNConfig
 
-from lm_train.config import TrainConfig
-from lm_train.models.gpt import GPT
-from lm_train.models.rnn import RecurrentLM
+if TYPE_CHECKING:
+    from torch import nn
 
-Builder = Callable[[TrainConfig, int], nn.Module]
+    from lm_train.config import TrainConfig
 
-
-def _gpt(cfg: TrainConfig, vocab_size: int) -> nn.Module:
-    return GPT(
-        vocab_size,
-        n_layer=cfg.n_layer,
-        n_head=cfg.n_head,
-        d_model=cfg.d_model,
-        d_ff=cfg.d_ff,
-        max_seq_len=cfg.seq_len,
-        dropout=cfg.dropout,
-        rope_theta=cfg.rope_theta,
-        tie_embeddings=cfg.tie_embeddings,
-        attention="sdpa" if cfg.attention == "auto" else cfg.attention,
-    )
-
-
-def _recurrent(cell: str) -> Builder:
-    def build(cfg: TrainConfig, vocab_size: int) -> nn.Module:
-        return RecurrentLM(
-            vocab_size,
-            cell=cell,
-            n_layer=cfg.n_layer,
-            d_model=cfg.d_model,
-            dropout=cfg.dropout,
-            tie_embeddings=cfg.tie_embeddings,
-        )
-
-    return build
-
-
-MODEL_REGISTRY: dict[str, Builder] = {
-    "gpt": _gpt,
-    "rnn": _recurrent("rnn"),
-    "lstm": _recurrent("lstm"),
-    "gru": _recurrent("gru"),
+MODEL_REGISTRY: dict[str, type[ModelConfig]] = {
+    "gpt": GPTConfig,
+    "rnn": RNNConfig,
+    "lstm": RNNConfig,
+    "gru": RNNConfig,
 }
 
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> nn.Module:
-    """The model named by ``cfg.model`` for a vocabulary of ``vocab_size`` ids."""
-    if cfg.model not in MODEL_REGISTRY:
-        raise ValueError(f"unknown model {cfg.model!r}; registered: {sorted(MODEL_REGISTRY)}")
-    return MODEL_REGISTRY[cfg.model](cfg, vocab_size)
+    """The model of ``cfg.model`` for a vocabulary of ``vocab_size`` ids and ``cfg.data.seq_len``."""
+    return cfg.model.build(vocab_size, cfg.data.seq_len)
 
 
-__all__ = ["GPT", "MODEL_REGISTRY", "RecurrentLM", "build_model"]
+_NETWORKS = {"GPT": "lm_train.models.gpt", "RecurrentLM": "lm_train.models.rnn"}
+
+
+def __getattr__(name: str) -> Any:
+    """``from lm_train.models import GPT`` still works, importing torch only then."""
+    if name in _NETWORKS:
+        import importlib
+
+        return getattr(importlib.import_module(_NETWORKS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["GPT", "MODEL_REGISTRY", "GPTConfig", "ModelConfig", "RNNConfig", "RecurrentLM", "build_model"]

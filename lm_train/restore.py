@@ -1,0 +1,118 @@
+"""Starting from a checkpoint: finding it, refusing one that is not this run's, loading its state.
+
+``--resume`` continues a run exactly (model, optimizer, schedule, data position, every
+rank's RNG); ``--init-from`` takes the weights only. A checkpoint of another dataset or
+config, or with a damaged entry, is one ``CheckpointError`` that says what to do instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lm_train import checkpoint as ckpt
+from lm_train.config import TrainConfig
+from lm_train.resume import BatchSplit, checkpoint_batch_split, config_differences, global_batch_mismatch
+
+# What a checkpoint must hold to be resumed (``ckpt.require``).
+RESUME_KINDS: dict[str, type | tuple[type, ...]] = {
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "loader": dict,
+    "rng": list,
+    "step": int,
+    "tokens": int,
+    "config": dict,
+}
+
+
+def find_resume(resume: str | None, out: str) -> tuple[str | None, dict[str, Any] | None]:
+    """(path, state) of the checkpoint ``--resume`` names (``auto``: the newest in ``out``), or
+    (None, None); a fresh start into a directory that holds checkpoints is refused."""
+    path = None
+    if resume == "auto":
+        path = ckpt.latest_checkpoint(out)
+    elif resume not in ("never", "", None):
+        path = ckpt.resolve_checkpoint(resume)
+    if path is None:
+        if ckpt.list_checkpoints(out):
+            raise ckpt.CheckpointError(
+                f"{out} already holds checkpoints; pass --resume auto to continue that run, or choose another --out"
+            )
+        return None, None
+    state = ckpt.load_checkpoint(path)
+    ckpt.require(state, path, RESUME_KINDS)
+    return path, state
+
+
+def check_resumable(
+    state: dict[str, Any], path: str, data: str, fingerprint: str, cfg: TrainConfig, split: BatchSplit
+) -> None:
+    """Refuse a checkpoint of another dataset, another config or another global batch."""
+    if state.get("dataset_fingerprint") != fingerprint:
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} was trained on dataset {state.get('dataset_fingerprint')}, "
+            f"but {data} is {fingerprint}; use --init-from to start a new run from it"
+        )
+    diff = config_differences(state.get("config", {}), cfg.to_dict())
+    if diff:
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} was written with a different config: "
+            + ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        )
+    mismatch = global_batch_mismatch(checkpoint_batch_split(state), split)
+    if mismatch:
+        raise ckpt.CheckpointError(f"checkpoint {path} cannot be resumed: {mismatch}")
+
+
+def init_weights(model: nn.Module, source: str) -> int | None:
+    """``--init-from``: the weights only, refused when they do not fit ``model`` or are not
+    finite; returns the step they were saved at."""
+    path = ckpt.resolve_checkpoint(source)
+    init = ckpt.load_checkpoint(path)
+    ckpt.require(init, path, {"model": dict})
+    ckpt.check_model_state(init["model"], model, path)
+    model.load_state_dict(init["model"])
+    return init.get("step")
+
+
+def restore_model(model: nn.Module, state: dict[str, Any], path: str) -> None:
+    ckpt.check_model_state(state, model, path)
+    model.load_state_dict(state)
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any], path: str) -> None:
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        raise ckpt.CheckpointError(
+            f"checkpoint {path}: the optimizer state does not fit this model ({exc})"
+        ) from exc
+    ckpt.check_optimizer_state(optimizer, path)
+
+
+def check_counters(state: dict[str, Any], path: str) -> None:
+    """The scheduler's step, the checkpoint's step and its token count must agree."""
+    step = state["scheduler"].get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step != state["step"] or state["tokens"] < 0:
+        raise ckpt.CheckpointError(
+            f"checkpoint {path}: scheduler step {step!r}, step {state['step']!r} and tokens {state['tokens']!r} "
+            "do not agree; it is damaged"
+        )
+
+
+def restore_rng(states: list[dict[str, Any]], rank: int, seed: int, step: int, path: str) -> None:
+    """Each rank continues its own RNG stream; a rank the checkpoint did not have gets a fresh one."""
+    if rank >= len(states):
+        torch.manual_seed(seed + 7919 * rank + 104729 * step)
+        return
+    try:
+        ckpt.restore_rng(states[rank])
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+        raise ckpt.CheckpointError(
+            f"checkpoint {path}: the RNG state of rank {rank} is damaged "
+            f"({type(exc).__name__}: {exc}); resume from another checkpoint, or --init-from for the weights"
+        ) from exc
