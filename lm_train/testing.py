@@ -2,7 +2,7 @@
 
 ``write_text_dataset`` trains a byte-level BPE with HF ``tokenizers`` on the given texts,
 tokenizes them (each document ends with the end-of-document id) and writes a valid
-dataset directory: ``shards/*.arrow``, ``tokenizer.json`` and ``manifest.json`` (last).
+dataset directory through ``lmcore.dataset_writer`` (shards, tokenizer, manifest last).
 ``sample_texts`` picks English (KJV) and Chinese (fortunes) documents from the bundled
 sample corpus, so tests exercise both scripts with a tokenizer that can decode them.
 """
@@ -17,16 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from schemas import (
-    Counts,
-    Manifest,
-    ShardInfo,
-    TokenizerInfo,
-    build_token_shard_table,
-    sha256_bytes,
-    token_dtype_for_vocab,
-    token_shard_to_bytes,
-)
+from lmcore.dataset_writer import DatasetWriter
+from schemas import Counts, build_token_shard_table, token_dtype_for_vocab
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "raw" / "jsonl"
@@ -63,8 +55,8 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
     return tok
 
 
-def _write_shard(out: Path, rel: str, split: str, docs: list[tuple[str, str, str, np.ndarray]], dtype: str):
-    table = build_token_shard_table(
+def _shard_table(split: str, docs: list[tuple[str, str, str, np.ndarray]], dtype: str):
+    return build_token_shard_table(
         [d[0] for d in docs],
         ["sample"] * len(docs),
         [d[1] for d in docs],
@@ -72,18 +64,6 @@ def _write_shard(out: Path, rel: str, split: str, docs: list[tuple[str, str, str
         [d[3] for d in docs],
         dtype,
         split,
-    )
-    data = token_shard_to_bytes(table)
-    (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    (out / rel).write_bytes(data)
-    return ShardInfo(
-        path=rel,
-        split=split,
-        sha256=sha256_bytes(data),
-        num_docs=len(docs),
-        num_tokens=int(sum(len(d[3]) for d in docs)),
-        num_bytes=int(sum(len(d[2].encode("utf-8")) for d in docs)),
-        dtype=dtype,
     )
 
 
@@ -97,10 +77,8 @@ def write_text_dataset(
     """Tokenize ``texts`` (default: ``sample_texts()``) into a dataset at ``out_dir``; every
     ``val_every``-th document goes to the validation split."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     texts = list(texts if texts is not None else sample_texts())
     tok = train_tokenizer([t[2] for t in texts], vocab_size)
-    tok.save(str(out / "tokenizer.json"))
     eos = tok.token_to_id(SPECIALS[0])
     dtype = token_dtype_for_vocab(tok.get_vocab_size())
     docs = [
@@ -109,26 +87,19 @@ def write_text_dataset(
     ]
     val = [d for i, d in enumerate(docs) if i % val_every == val_every - 1]
     train = [d for i, d in enumerate(docs) if i % val_every != val_every - 1]
-    shards = [
-        _write_shard(
-            out, f"shards/train-{k:05d}-of-{train_shards:05d}.arrow", "train", train[k::train_shards], dtype
+    writer = DatasetWriter(str(out))
+    for k in range(train_shards):
+        writer.add_shard(
+            "train", k, train_shards, _shard_table("train", train[k::train_shards], dtype), dtype
         )
-        for k in range(train_shards)
-    ]
-    shards.append(_write_shard(out, "shards/validation-00000-of-00001.arrow", "validation", val, dtype))
-    manifest = Manifest(
-        tokenizer=TokenizerInfo(
-            file="tokenizer.json",
-            sha256=sha256_bytes((out / "tokenizer.json").read_bytes()),
-            vocab_size=tok.get_vocab_size(),
-            special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
-            eos_id=eos,
-            pad_id=tok.token_to_id(SPECIALS[1]),
-        ),
-        shards=shards,
-        counts=Counts(input=len(docs), kept=len(docs)),
-        created_at="2026-01-01T00:00:00Z",
-        code_version="test",
+    writer.add_shard("validation", 0, 1, _shard_table("validation", val, dtype), dtype)
+    writer.write_tokenizer(
+        tok.to_str(pretty=True),
+        vocab_size=tok.get_vocab_size(),
+        special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
+        eos_id=eos,
+        pad_id=tok.token_to_id(SPECIALS[1]),
     )
-    (out / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    counts = Counts(input=len(docs), kept=len(docs))
+    writer.commit(writer.manifest(counts, created_at="2026-01-01T00:00:00Z", code_version="test"))
     return out

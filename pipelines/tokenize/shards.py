@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from lmcore.dataset_writer import shard_filename
 from lmcore.hashing import stable_bucket, stable_fraction
 from schemas import build_token_shard_table
 
@@ -50,8 +51,7 @@ def shard_of(doc_id: str, num_shards: int, seed: int) -> int:
     return stable_bucket(doc_id, num_shards, seed)
 
 
-def shard_name(split: str, index: int, num_shards: int) -> str:
-    return f"{split}-{index:05d}-of-{num_shards:05d}.arrow"
+shard_name = shard_filename  # the dataset writer owns the name
 
 
 @dataclass
