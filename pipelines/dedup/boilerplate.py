@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from lmcore.hashing import stable_hash64
+from pipelines.dedup.records import FrequentLines, KeptLine, LineRows
 
 
 def doc_uid(doc_id: str) -> int:
@@ -32,8 +33,8 @@ def line_hashes(text: str, min_chars: int) -> list[int]:
     return list({stable_hash64(line) for raw in text.split("\n") if len(line := raw.strip()) >= min_chars})
 
 
-def chunk_line_batches(docs: list[dict], min_chars: int, shards: int) -> list[tuple[int, tuple]]:
-    """(shard, (line hashes, doc uids, text hashes)) numpy batches for a chunk, one per non-empty shard."""
+def chunk_line_batches(docs: list[dict], min_chars: int, shards: int) -> list[tuple[int, LineRows]]:
+    """(shard, LineRows) numpy batches for a chunk, one per non-empty shard."""
     hs: list[int] = []
     us: list[int] = []
     cs: list[int] = []
@@ -42,7 +43,10 @@ def chunk_line_batches(docs: list[dict], min_chars: int, shards: int) -> list[tu
         hs += lines
         us += [doc_uid(doc["id"])] * len(lines)
         cs += [stable_hash64(doc["text"])] * len(lines)
-    return split_by_shard(np.array(hs, np.uint64), shards, np.array(us, np.uint64), np.array(cs, np.uint64))
+    batches = split_by_shard(
+        np.array(hs, np.uint64), shards, np.array(us, np.uint64), np.array(cs, np.uint64)
+    )
+    return [(shard, LineRows(*cols)) for shard, cols in batches]
 
 
 def split_by_shard(keys: np.ndarray, shards: int, *columns: np.ndarray) -> list[tuple[int, tuple]]:
@@ -59,16 +63,16 @@ def split_by_shard(keys: np.ndarray, shards: int, *columns: np.ndarray) -> list[
     return out
 
 
-def frequent_lines(batches: list[tuple], min_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(line hashes, keeper uids, document counts) of the lines found in >= ``min_docs`` documents.
+def frequent_lines(batches: list[LineRows], min_docs: int) -> FrequentLines:
+    """The lines found in >= ``min_docs`` documents, each with its keeper (smallest uid).
 
     Documents are counted by distinct text, so exact copies of one page (left for the exact
     pass to remove) do not turn all its lines into boilerplate.
     """
     if not batches:
         empty = np.zeros(0, np.uint64)
-        return empty, empty, np.zeros(0, np.int64)
-    h, u, c = (np.concatenate([b[i] for b in batches]) for i in range(3))
+        return FrequentLines(empty, empty, np.zeros(0, np.int64))
+    h, u, c = (np.concatenate([getattr(b, col) for b in batches]) for col in LineRows._fields)
     order = np.lexsort((u, c, h))
     h, u, c = h[order], u[order], c[order]
     starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
@@ -76,15 +80,16 @@ def frequent_lines(batches: list[tuple], min_docs: int) -> tuple[np.ndarray, np.
     counts = np.add.reduceat(new_text.astype(np.int64), starts)
     keepers = np.minimum.reduceat(u, starts)
     keep = counts >= min_docs
-    return h[starts][keep], keepers[keep], counts[keep]
+    return FrequentLines(h[starts][keep], keepers[keep], counts[keep])
 
 
 def remove_boilerplate(
     text: str, uid: int, keepers: dict[int, tuple[int, int]], min_chars: int, scope: str = "edges"
-) -> tuple[str, int, list[tuple[int, str]]]:
+) -> tuple[str, int, list[KeptLine]]:
     """Drop boilerplate lines unless this document keeps them.
 
-    Returns (new text, lines removed, [(count, line) for the lines this document keeps]).
+    ``keepers``: line hash -> (keeper uid, document count). Returns (new text, lines removed,
+    the lines this document keeps).
     With ``scope="edges"`` only lines in the leading and trailing runs of boilerplate go
     (blank and short lines inside a run neither end it nor are removed).
     """
@@ -99,7 +104,7 @@ def remove_boilerplate(
         hits.append(hit)
         if hit is not None and hit[0] == uid:
             kept_here[s] = hit[1]
-    kept_lines = [(n, line) for line, n in kept_here.items()]
+    kept_lines = [KeptLine(n, line) for line, n in kept_here.items()]
     removable = [h is not None and h[0] != uid for h in hits]
     if scope == "edges":
         removable = _edge_runs(raw, hits, removable, min_chars)
