@@ -19,7 +19,7 @@ class CleanConfig:
     # documentation and code-bearing text
     preset: str = "docs"
     languages: list[str] = field(default_factory=lambda: ["en", "zh"])  # allowed; empty list = any language
-    html_extractor: str = "resiliparse"  # or "trafilatura"
+    html_extractor: str = "resiliparse"  # one of HTML_EXTRACTORS
     normalize: bool = True
     # Chinese: "t2s" converts Traditional to Simplified characters (OpenCC; "tw2s"/"hk2s"
     # for sources known to be Taiwanese or Hong Kong text, see clean/chinese.py); full-width
@@ -34,8 +34,9 @@ class CleanConfig:
     pii: bool = True
     # keep the measures behind every rule in each document's meta["quality"]
     keep_scores: bool = True
-    # Per-language threshold overrides on top of pipelines/clean/languages/*.yaml, e.g.
-    # {"zh": {"min_words": 30}, "default": {"min_chars": 100}}
+    # Per-language threshold overrides on top of the defaults (pipelines/clean/thresholds.py),
+    # the language files and the preset (pipelines/clean/languages/*.yaml), e.g.
+    # {"zh": {"min_words": 30}, "default": {"min_chars": 100}}; "default": every language
     thresholds: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
