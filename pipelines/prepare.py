@@ -267,7 +267,7 @@ def _finish(opts: Any, config: PipelineConfig, plan: versions.RunPlan, elapsed: 
     if plan.version not in versions.committed_versions(out):
         if stats["counts"].get("kept", 0) == 0 and stats.get("balanced"):
             if not versions.committed_versions(out):  # a tokenizer trained on nothing
-                storage.remove(storage.join(out, "tokenizer.json"))
+                storage.remove(storage.join(out, layout.TOKENIZER_FILENAME))
             print(empty_version_message(out, plan.version, stats["counts"]), file=sys.stderr)
             return EXIT_EMPTY
         print(f"prepare: version {plan.version} NOT committed (see the summary above)", file=sys.stderr)
