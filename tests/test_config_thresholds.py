@@ -246,9 +246,7 @@ def test_every_language_file_is_checked_at_load_time(tmp_path):
         th.check_thresholds("", "docs", directory=str(tmp_path))
     (tmp_path / "ja.yaml").write_text("min_words: 3\n")
     (tmp_path / "preset-docs.yaml").write_text("ja: {max_chars: -5}\n")
-    with pytest.raises(
-        ConfigError, match=r"languages/preset-docs\.yaml\.ja\.max_chars must be >= 0, not -5"
-    ):
+    with pytest.raises(ConfigError, match=r"languages/preset-docs\.yaml\.ja\.max_chars must be >= 0, not -5"):
         th.check_thresholds("", "docs", directory=str(tmp_path))
 
 
