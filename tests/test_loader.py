@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 import shutil
+import threading
+import time
 
 import fsspec
 import numpy as np
@@ -327,11 +331,39 @@ def test_worker_ring_hands_over_batches_and_refuses_an_overwritten_slot():
         ring.write(0, 0, {"a": np.zeros(1000, np.int64)})
 
 
+def _loader_leftovers() -> tuple[list, list[str], set[str]]:
+    """Live worker processes, live reader threads and torch shared-memory files in /dev/shm."""
+    shm = (
+        {n for n in os.listdir("/dev/shm") if n.startswith("torch_")} if os.path.isdir("/dev/shm") else set()
+    )
+    readers = [t.name for t in threading.enumerate() if t.name == "lmforge-loader-reader"]
+    return multiprocessing.active_children(), readers, shm
+
+
+def _settled(shm_before: set[str], timeout_s: float = 20.0) -> tuple[list, list[str], set[str]]:
+    """What is left of the loader once shutdown had ``timeout_s`` to finish."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        gc.collect()
+        children, readers, shm = _loader_leftovers()
+        left = (children, readers, shm - shm_before)
+        if not any(left) or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 def test_workers_stop_cleanly_when_the_consumer_stops_early(dataset, tmp_path):
-    loader = _loader(dataset, tmp_path, num_workers=2)
-    first = _take(loader, 3)
+    assert not multiprocessing.active_children()
+    shm_before = _loader_leftovers()[2]
+    batches = iter(_loader(dataset, tmp_path, num_workers=2))
+    first = [next(batches) for _ in range(3)]
+    children, readers, _ = _loader_leftovers()
+    assert len(children) == 2 and readers == ["lmforge-loader-reader"]  # the workers were running
+    del batches  # a consumer that stops early: break out of the loop, drop the iterator
+    assert _settled(shm_before) == ([], [], set())  # workers joined, reader thread ended, no shm left
     again = _take(_loader(dataset, tmp_path, num_workers=2), 3)
     assert all(_same(a, b) for a, b in zip(first, again))
+    assert _settled(shm_before) == ([], [], set())
 
 
 # -- hostile caches and shards: validated before the kernels index memory with them -------------
