@@ -13,7 +13,8 @@ from pipelines.dedup.boilerplate import chunk_line_batches
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.records import Removals
 from pipelines.io.packing import pack, unpack
-from pipelines.stage.accounting import COUNTS, DROPPED, bump, dropped_record
+from pipelines.stage.accounting import DROPPED, dropped_record
+from pipelines.stage.counting import emit_counts
 
 Doc = dict[str, Any]
 LINE_BATCHES = "line_batches"  # FilterFn's tagged output: (shard, LineRows) of the survivors
@@ -54,9 +55,7 @@ class FilterFn(beam.DoFn):
                     self.stage, doc, f"duplicate_{removal.kind}", duplicate_of=removal.representative
                 ),
             )
-        bump(self.stage, counts)
-        if counts:
-            yield pvalue.TaggedOutput(COUNTS, dict(counts))
+        yield from emit_counts(self.stage, counts)
         if not kept:
             return
         cfg = self.config

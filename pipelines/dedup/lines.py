@@ -22,7 +22,8 @@ from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.filter import utf8_len
 from pipelines.dedup.records import FrequentLines, KeptLine
 from pipelines.io.packing import unpack
-from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, bump, dropped_record
+from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, dropped_record
+from pipelines.stage.counting import emit_counts
 
 Doc = dict[str, Any]
 LINES = "lines"  # BoilerplateFn's tagged output: the kept copies of boilerplate lines (KeptLine)
@@ -82,9 +83,7 @@ class BoilerplateFn(beam.DoFn):
                 counts["boilerplate/documents_changed"] += 1
                 counts["bytes_dedup_removed/boilerplate"] += utf8_len(doc["text"]) - utf8_len(text)
             kept.append({**doc, "text": text} if n_lines else doc)
-        bump(self.stage, counts)
-        if counts:
-            yield pvalue.TaggedOutput(COUNTS, dict(counts))
+        yield from emit_counts(self.stage, counts)
         if kept:
             yield key, kept
 
