@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,7 +270,8 @@ def iter_jsonl_gz(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
                     yield json.loads(line)
 
 
-def _sample(text: Any) -> str:
+def sample_text(text: Any) -> str:
+    """A record's text shortened for a report page."""
     text = "" if text is None else str(text)
     return text[:SAMPLE_CHARS] + ("…" if len(text) > SAMPLE_CHARS else "")
 
@@ -388,7 +389,7 @@ class DroppedAccumulator:
         ]
         examples: dict[str, list[dict[str, Any]]] = {}
         for rec in self.examples.to_pylist() if self.examples is not None else []:
-            item = {"id": rec["id"], "source": rec["source"], "sample": _sample(rec["text"])}
+            item = {"id": rec["id"], "source": rec["source"], "sample": sample_text(rec["text"])}
             if rec["duplicate_of"] is not None:
                 item["duplicate_of"] = rec["duplicate_of"]
             examples.setdefault(f"{rec['stage']}/{rec['reason']}", []).append(item)
@@ -439,8 +440,8 @@ def summarise_quarantine(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]
             item = {
                 "path": rec.get("path"),
                 "offset": rec.get("offset"),
-                "error": _sample(rec.get("error")),
-                "sample": _sample(rec.get("sample")),
+                "error": sample_text(rec.get("error")),
+                "sample": sample_text(rec.get("sample")),
             }
             ex.append((order, item))
             ex.sort(key=lambda t: t[0])
@@ -534,264 +535,6 @@ def version_rows(
     return rows
 
 
-# -- bytes: where the text went (clean and dedup byte accounting) --------------------------------
-BYTES_GROUPS = (
-    "bytes_clean",
-    "bytes_clean_removed",
-    "bytes_clean_dropped",
-    "bytes_dedup_removed",
-    "bytes_dedup_dropped",
-)
-SOURCE_GROUPS = ("source_docs_in", "source_docs_kept", "source_bytes_in", "source_bytes_kept")
-# Annotation groups shown in the Bytes section rather than in the generic annotations table.
-BYTES_SECTION_GROUPS = (*BYTES_GROUPS, *SOURCE_GROUPS, "changes")
-
-
-def _share(n: int | None, total: int | None) -> float | None:
+def share(n: int | None, total: int | None) -> float | None:
+    """``n / total`` rounded for report.json; None where either is unknown or the total is 0."""
     return round(n / total, 6) if n is not None and total else None
-
-
-def _stage_row(
-    stage: str, bytes_in: int | None, removed: int, dropped: int, out: int | None = None
-) -> dict[str, Any]:
-    if out is None and bytes_in is not None:
-        out = bytes_in - removed - dropped
-    return {"stage": stage, "bytes_in": bytes_in, "bytes_out": out, "removed": removed, "dropped": dropped}
-
-
-def _clean_stage(ann: Mapping[str, Mapping[str, int]]) -> dict[str, Any] | None:
-    b = ann.get("bytes_clean")
-    if not b:
-        return None
-    return _stage_row("clean", b.get("in", 0), b.get("removed", 0), b.get("dropped", 0), b.get("out", 0))
-
-
-def _dedup_stage(
-    ann: Mapping[str, Mapping[str, int]], upstream_out: int | None, documents_bytes: int | None
-) -> dict[str, Any] | None:
-    """Dedup's bytes: ``in`` is what clean handed on, or (a dedup output) its documents plus what it removed."""
-    removed_rules, dropped_reasons = ann.get("bytes_dedup_removed"), ann.get("bytes_dedup_dropped")
-    if not removed_rules and not dropped_reasons:
-        return None
-    removed, dropped = sum((removed_rules or {}).values()), sum((dropped_reasons or {}).values())
-    bytes_in = upstream_out
-    if bytes_in is None and documents_bytes is not None:
-        bytes_in = documents_bytes + removed + dropped
-    return _stage_row("dedup", bytes_in, removed, dropped)
-
-
-def _rule_rows(
-    ann: Mapping[str, Mapping[str, int]], stages: Mapping[str, Mapping[str, Any]], total_in: int | None
-) -> list[dict[str, Any]]:
-    """One row per rule or drop reason: its bytes, as a share of its stage's input and of all input."""
-    parts = (
-        ("clean", "removed from kept documents", "bytes_clean_removed"),
-        ("clean", "dropped documents", "bytes_clean_dropped"),
-        ("dedup", "removed from kept documents", "bytes_dedup_removed"),
-        ("dedup", "dropped documents", "bytes_dedup_dropped"),
-    )
-    rows = []
-    for stage, how, group in parts:
-        stage_in = (stages.get(stage) or {}).get("bytes_in")
-        for rule, n in sorted(ann.get(group, {}).items(), key=lambda kv: (-kv[1], kv[0])):
-            rows.append(
-                {
-                    "stage": stage,
-                    "how": how,
-                    "rule": rule,
-                    "bytes": int(n),
-                    "share_of_stage_input": _share(int(n), stage_in),
-                    "share_of_input": _share(int(n), total_in),
-                }
-            )
-    return rows
-
-
-def source_rows(ann: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
-    """Per source (clean stage): documents and bytes in, kept, and the kept shares; largest input first."""
-    docs_in, docs_kept = ann.get("source_docs_in", {}), ann.get("source_docs_kept", {})
-    bytes_in, bytes_kept = ann.get("source_bytes_in", {}), ann.get("source_bytes_kept", {})
-    rows = []
-    for name in sorted(set(docs_in) | set(bytes_in)):
-        row = {
-            "name": name,
-            "docs_in": int(docs_in.get(name, 0)),
-            "docs_kept": int(docs_kept.get(name, 0)),
-            "bytes_in": int(bytes_in.get(name, 0)),
-            "bytes_kept": int(bytes_kept.get(name, 0)),
-        }
-        row["docs_kept_share"] = _share(row["docs_kept"], row["docs_in"])
-        row["bytes_kept_share"] = _share(row["bytes_kept"], row["bytes_in"])
-        rows.append(row)
-    return sorted(rows, key=lambda r: (-r["bytes_in"], r["name"]))
-
-
-def bytes_summary(
-    annotations: Mapping[str, Mapping[str, int]],
-    documents_bytes: int | None = None,
-    shard_bytes: int | None = None,
-) -> dict[str, Any] | None:
-    """Bytes per stage, per rule/reason and per source from ``stats.json`` annotations; None if not recorded.
-
-    ``documents_bytes``: text bytes of the stage's ``documents/*.parquet`` (a dedup output
-    needs them for its input); ``shard_bytes``: text bytes the run wrote into token shards.
-    """
-    clean = _clean_stage(annotations)
-    dedup = _dedup_stage(annotations, clean["bytes_out"] if clean else None, documents_bytes)
-    if clean is None and dedup is None:
-        return None
-    stages = [s for s in (clean, dedup) if s is not None]
-    if shard_bytes is not None and stages[-1]["bytes_out"] is not None:
-        last = stages[-1]["bytes_out"]
-        stages.append(_stage_row("tokenize", last, 0, last - shard_bytes, shard_bytes))
-    total_in = stages[0]["bytes_in"]
-    for s in stages:
-        s["kept_share_of_stage"] = _share(s["bytes_out"], s["bytes_in"])
-        s["out_share_of_input"] = _share(s["bytes_out"], total_in)
-    return {
-        "input_bytes": total_in,
-        "output_bytes": stages[-1]["bytes_out"],
-        "stages": stages,
-        "rules": _rule_rows(annotations, {s["stage"]: s for s in stages}, total_in),
-        "sources": source_rows(annotations),
-        "changes": dict(sorted(annotations.get("changes", {}).items())),
-    }
-
-
-def loss_rows(records: Iterable[Mapping[str, Any]], top_rules: int = 3) -> list[dict[str, Any]]:
-    """``clean_losses.json`` records -> rows with the retained share and the rules that took most."""
-    rows = []
-    for rec in records:
-        removed = {str(k): int(v) for k, v in (rec.get("removed") or {}).items()}
-        bytes_in, bytes_out = int(rec.get("bytes_in") or 0), int(rec.get("bytes_out") or 0)
-        lost = rec.get("lost_fraction")
-        retained = 1.0 - float(lost) if lost is not None else (bytes_out / bytes_in if bytes_in else 1.0)
-        rows.append(
-            {
-                "id": rec.get("id"),
-                "source": rec.get("source"),
-                "bytes_in": bytes_in,
-                "bytes_out": bytes_out,
-                "retained": round(retained, 6),
-                "top_rules": sorted(removed.items(), key=lambda kv: (-kv[1], kv[0]))[:top_rules],
-                "excerpt": _sample(rec.get("excerpt")),
-            }
-        )
-    return rows
-
-
-# -- what-if: the clean rules re-decided with other thresholds ------------------------------------
-Decide = Callable[[str | None, Mapping[str, Any], bool], str | None]  # (lang, scores, changed) -> reason
-
-
-def _bump(table: Totals, key: str, nbytes: int) -> None:
-    row = table.setdefault(key, {"documents": 0, "bytes": 0})
-    row["documents"] += 1
-    row["bytes"] += nbytes
-
-
-@dataclass
-class WhatIfAccumulator:
-    """Kept documents that new thresholds would drop, and dropped ones they would keep.
-
-    ``decide(lang, scores, changed)`` applies the recorded thresholds (``changed=False``)
-    or the new ones. A document counts only where the recorded thresholds reproduce what
-    the clean stage decided: a kept one must pass them, a dropped one must fail them for
-    its recorded reason (rules the measures cannot re-run, e.g. ``language_not_allowed``,
-    are left out).
-    """
-
-    decide: Decide
-    kept: int = 0
-    kept_bytes: int = 0
-    no_scores: int = 0
-    not_reproduced: int = 0
-    drop_by_source: Totals = field(default_factory=dict)
-    drop_by_reason: Totals = field(default_factory=dict)
-    dropped: int = 0
-    dropped_without_lang: int = 0  # re-decided with the ``default`` thresholds
-    dropped_not_redecidable: Counter = field(default_factory=Counter)
-    keep_by_source: Totals = field(default_factory=dict)
-    keep_by_reason: Totals = field(default_factory=dict)
-
-    def add_kept(self, lang: str | None, source: str, nbytes: int, scores: Mapping[str, Any] | None) -> None:
-        self.kept += 1
-        self.kept_bytes += nbytes
-        if not scores:
-            self.no_scores += 1
-            return
-        if self.decide(lang, scores, False) is not None:
-            self.not_reproduced += 1
-            return
-        reason = self.decide(lang, scores, True)
-        if reason is not None:
-            _bump(self.drop_by_source, source, nbytes)
-            _bump(self.drop_by_reason, reason, nbytes)
-
-    def add_dropped(self, rec: Mapping[str, Any]) -> None:
-        """A ``dropped/`` record of the clean stage with its ``quality`` measures."""
-        scores = rec.get("quality")
-        if rec.get("stage") != "clean" or not scores:
-            return
-        self.dropped += 1
-        lang = rec.get("lang") or scores.get("lang")
-        if lang is None:
-            self.dropped_without_lang += 1
-        if self.decide(lang, scores, False) != rec.get("reason"):
-            self.dropped_not_redecidable[str(rec.get("reason"))] += 1
-            return
-        if self.decide(lang, scores, True) is None:
-            nbytes = len(str(rec.get("text") or "").encode("utf-8", "surrogatepass"))
-            _bump(self.keep_by_source, str(rec.get("source") or "unknown"), nbytes)
-            _bump(self.keep_by_reason, str(rec.get("reason")), nbytes)
-
-    def result(self) -> dict[str, Any]:
-        drop_docs = sum(r["documents"] for r in self.drop_by_source.values())
-        drop_bytes = sum(r["bytes"] for r in self.drop_by_source.values())
-        return {
-            "kept": {
-                "documents": self.kept,
-                "bytes": self.kept_bytes,
-                "without_scores": self.no_scores,
-                "not_reproduced": self.not_reproduced,
-                "would_drop": {
-                    "documents": drop_docs,
-                    "bytes": drop_bytes,
-                    "documents_share": _share(drop_docs, self.kept),
-                    "bytes_share": _share(drop_bytes, self.kept_bytes),
-                    "by_source": totals_rows(self.drop_by_source),
-                    "by_reason": totals_rows(self.drop_by_reason),
-                },
-            },
-            "dropped": {
-                "documents": self.dropped,
-                "without_lang": self.dropped_without_lang,
-                "not_redecidable": dict(sorted(self.dropped_not_redecidable.items())),
-                "would_keep": {
-                    "documents": sum(r["documents"] for r in self.keep_by_source.values()),
-                    "bytes": sum(r["bytes"] for r in self.keep_by_source.values()),
-                    "by_source": totals_rows(self.keep_by_source),
-                    "by_reason": totals_rows(self.keep_by_reason),
-                },
-            },
-        }
-
-
-def iter_document_scores(
-    path: str, batch_size: int = 8192
-) -> Iterator[tuple[str | None, str, int, dict | None]]:
-    """(lang, source, text bytes, meta["quality"]) of every document in one document Parquet file."""
-    fs, p = storage.get_fs(path)
-    with fs.open(p, "rb") as f:
-        pf = pq.ParquetFile(f)
-        names = pf.schema_arrow.names
-        columns = [c for c in ("source", "lang", "text", "meta") if c in names]
-        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
-            n = batch.num_rows
-            nbytes = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
-            sources = batch.column("source").to_pylist() if "source" in names else ["unknown"] * n
-            langs = batch.column("lang").to_pylist() if "lang" in names else [None] * n
-            metas = batch.column("meta").to_pylist() if "meta" in names else [None] * n
-            for i in range(n):
-                meta = json.loads(metas[i]) if metas[i] else {}
-                yield langs[i], sources[i] or "unknown", int(nbytes[i] or 0), meta.get("quality")

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmcore.report import Check, Figure, render
-from pipelines.report.data import BYTES_SECTION_GROUPS
 from pipelines.report.panel import Panel
 from pipelines.report.sections import PANELS
+from pipelines.report.sections.bytes import BYTES_SECTION_GROUPS
 
 # (name, title) of every panel, in page order.
 SECTIONS = tuple((p.name, p.title) for p in PANELS)

@@ -7,13 +7,138 @@ where the recorded thresholds reproduce what the clean stage decided.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lmcore import storage
 from pipelines.report import data
+from pipelines.report.data import Totals, share, totals_rows
 from pipelines.report.files import DatasetFiles, discover, read_json
 
+# -- the counts ------------------------------------------------------------------------------
+Decide = Callable[[str | None, Mapping[str, Any], bool], str | None]  # (lang, scores, changed) -> reason
 
+
+def _bump(table: Totals, key: str, nbytes: int) -> None:
+    row = table.setdefault(key, {"documents": 0, "bytes": 0})
+    row["documents"] += 1
+    row["bytes"] += nbytes
+
+
+@dataclass
+class WhatIfAccumulator:
+    """Kept documents that new thresholds would drop, and dropped ones they would keep.
+
+    ``decide(lang, scores, changed)`` applies the recorded thresholds (``changed=False``)
+    or the new ones. A document counts only where the recorded thresholds reproduce what
+    the clean stage decided: a kept one must pass them, a dropped one must fail them for
+    its recorded reason (rules the measures cannot re-run, e.g. ``language_not_allowed``,
+    are left out).
+    """
+
+    decide: Decide
+    kept: int = 0
+    kept_bytes: int = 0
+    no_scores: int = 0
+    not_reproduced: int = 0
+    drop_by_source: Totals = field(default_factory=dict)
+    drop_by_reason: Totals = field(default_factory=dict)
+    dropped: int = 0
+    dropped_without_lang: int = 0  # re-decided with the ``default`` thresholds
+    dropped_not_redecidable: Counter = field(default_factory=Counter)
+    keep_by_source: Totals = field(default_factory=dict)
+    keep_by_reason: Totals = field(default_factory=dict)
+
+    def add_kept(self, lang: str | None, source: str, nbytes: int, scores: Mapping[str, Any] | None) -> None:
+        self.kept += 1
+        self.kept_bytes += nbytes
+        if not scores:
+            self.no_scores += 1
+            return
+        if self.decide(lang, scores, False) is not None:
+            self.not_reproduced += 1
+            return
+        reason = self.decide(lang, scores, True)
+        if reason is not None:
+            _bump(self.drop_by_source, source, nbytes)
+            _bump(self.drop_by_reason, reason, nbytes)
+
+    def add_dropped(self, rec: Mapping[str, Any]) -> None:
+        """A ``dropped/`` record of the clean stage with its ``quality`` measures."""
+        scores = rec.get("quality")
+        if rec.get("stage") != "clean" or not scores:
+            return
+        self.dropped += 1
+        lang = rec.get("lang") or scores.get("lang")
+        if lang is None:
+            self.dropped_without_lang += 1
+        if self.decide(lang, scores, False) != rec.get("reason"):
+            self.dropped_not_redecidable[str(rec.get("reason"))] += 1
+            return
+        if self.decide(lang, scores, True) is None:
+            nbytes = len(str(rec.get("text") or "").encode("utf-8", "surrogatepass"))
+            _bump(self.keep_by_source, str(rec.get("source") or "unknown"), nbytes)
+            _bump(self.keep_by_reason, str(rec.get("reason")), nbytes)
+
+    def result(self) -> dict[str, Any]:
+        drop_docs = sum(r["documents"] for r in self.drop_by_source.values())
+        drop_bytes = sum(r["bytes"] for r in self.drop_by_source.values())
+        return {
+            "kept": {
+                "documents": self.kept,
+                "bytes": self.kept_bytes,
+                "without_scores": self.no_scores,
+                "not_reproduced": self.not_reproduced,
+                "would_drop": {
+                    "documents": drop_docs,
+                    "bytes": drop_bytes,
+                    "documents_share": share(drop_docs, self.kept),
+                    "bytes_share": share(drop_bytes, self.kept_bytes),
+                    "by_source": totals_rows(self.drop_by_source),
+                    "by_reason": totals_rows(self.drop_by_reason),
+                },
+            },
+            "dropped": {
+                "documents": self.dropped,
+                "without_lang": self.dropped_without_lang,
+                "not_redecidable": dict(sorted(self.dropped_not_redecidable.items())),
+                "would_keep": {
+                    "documents": sum(r["documents"] for r in self.keep_by_source.values()),
+                    "bytes": sum(r["bytes"] for r in self.keep_by_source.values()),
+                    "by_source": totals_rows(self.keep_by_source),
+                    "by_reason": totals_rows(self.keep_by_reason),
+                },
+            },
+        }
+
+
+def iter_document_scores(
+    path: str, batch_size: int = 8192
+) -> Iterator[tuple[str | None, str, int, dict | None]]:
+    """(lang, source, text bytes, meta["quality"]) of every document in one document Parquet file."""
+    fs, p = storage.get_fs(path)
+    with fs.open(p, "rb") as f:
+        pf = pq.ParquetFile(f)
+        names = pf.schema_arrow.names
+        columns = [c for c in ("source", "lang", "text", "meta") if c in names]
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            n = batch.num_rows
+            nbytes = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
+            sources = batch.column("source").to_pylist() if "source" in names else ["unknown"] * n
+            langs = batch.column("lang").to_pylist() if "lang" in names else [None] * n
+            metas = batch.column("meta").to_pylist() if "meta" in names else [None] * n
+            for i in range(n):
+                meta = json.loads(metas[i]) if metas[i] else {}
+                yield langs[i], sources[i] or "unknown", int(nbytes[i] or 0), meta.get("quality")
+
+
+# -- the question -------------------------------------------------------------------------------
 def recorded_clean_config(files: DatasetFiles) -> tuple[dict[str, Any], str]:
     """The ``clean`` settings the dataset was made with (stats.json, else manifest.json), and where from."""
     for path in (files.stats, files.manifest):
@@ -31,7 +156,7 @@ def _thresholds(lang: str | None, changes: Mapping[str, Any], base: str, preset:
     return whatif.thresholds_with(lang, changes, base, **({"preset": preset} if preset else {}))
 
 
-def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any]) -> data.Decide:
+def _decider(changes: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Any]) -> Decide:
     """``decide(lang, scores, changed)`` over the recorded thresholds, or those plus ``changes``.
 
     The preset comes from the document's measures (``quality.preset``), else the recorded
@@ -66,9 +191,9 @@ def what_if(root: str, assignments: list[str]) -> dict[str, Any]:
     files = discover(root)
     changes = whatif.parse_assignments(assignments)
     clean, where = recorded_clean_config(files)
-    acc = data.WhatIfAccumulator(_decider(changes, clean))
+    acc = WhatIfAccumulator(_decider(changes, clean))
     for path in files.documents:
-        for lang, source, nbytes, scores in data.iter_document_scores(path):
+        for lang, source, nbytes, scores in iter_document_scores(path):
             acc.add_kept(lang, source, nbytes, scores)
     for rec in data.iter_jsonl_gz(files.dropped):
         acc.add_dropped(rec)

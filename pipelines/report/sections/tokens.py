@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lmcore import storage
 from lmcore.report import Figure
 from lmcore.report.checks import WARNING
 from pipelines.dataset import verify
@@ -35,8 +36,6 @@ def _add_shard(
 
 def _listed_shards(ctx: ReportContext, acc: data.ShardsAccumulator) -> str:
     """Read the shards the manifest lists, checking each against its entry; return where they came from."""
-    from lmcore import storage
-
     root, listed = ctx.files.root, ctx.manifest["shards"]
     missing, problems = [], []
     for s in listed:
