@@ -27,7 +27,8 @@ from pipelines.clean.cleaner import (  # noqa: F401  (re-exported: callers impor
 )
 from pipelines.clean.config import CleanConfig
 from pipelines.clean.outcome import Outcome, utf8_len  # noqa: F401  (re-exported)
-from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, StageOutputs, bump, dropped_record
+from pipelines.stage.accounting import DOCS, DROPPED, StageOutputs, dropped_record
+from pipelines.stage.counting import COUNTS, emit_counts
 from pipelines.stage.progress import RateLogger
 
 LOSSES = "losses"
@@ -55,10 +56,8 @@ class CleanChunkFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DROPPED, self._dropped(doc, reason, scores))
         for loss in losses:
             yield beam.pvalue.TaggedOutput(LOSSES, loss)
-        bump(self.stage, {k: v for k, v in counts.items() if not k.startswith(NOT_METRICS)})
         self.progress.update(len(docs), sum(len(d["text"]) for d in docs))
-        if counts:
-            yield beam.pvalue.TaggedOutput(COUNTS, counts)
+        yield from emit_counts(self.stage, counts, metric_skip=NOT_METRICS)
         if kept:
             yield key, kept
 
