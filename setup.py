@@ -91,7 +91,14 @@ setup(
         exclude=["*.__pycache__"],
     ),
     package_data={
-        "pipelines": ["configs/*.yaml", "configs/**/*.yaml", "clean/languages/*.yaml"],
+        "pipelines": [
+            "configs/*.yaml",
+            "configs/**/*.yaml",
+            "clean/languages/*.yaml",
+            "report/templates/*.j2",
+            "report/templates/sections/*.j2",
+        ],
+        "lmcore": ["report/templates/*.j2", "report/templates/*.css"],
         "schemas": ["README.md"],
         "lm_train": ["configs/*.yaml"],
     },

@@ -39,6 +39,10 @@ def test_building_the_package_warns_about_nothing_and_ships_the_config_files(tmp
         "lm_train/configs/tiny.yaml",
         "pipelines/clean/languages/default.yaml",
         "pipelines/clean/languages/preset-docs.yaml",
+        "pipelines/report/templates/dataset.html.j2",
+        "pipelines/report/templates/sections/bytes.html.j2",
+        "lmcore/report/templates/page.html.j2",
+        "lmcore/report/templates/report.css",
     ):
         assert data in names
 
