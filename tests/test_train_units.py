@@ -34,10 +34,8 @@ def test_yaml_then_overrides_and_round_trip(tmp_path):
     cfg = load_config(
         str(path), parse_overrides(["lr=3e-4", "max_steps=7", "compile=true", "dtype=bfloat16"])
     )
-    assert (cfg.model.name, cfg.model.n_layer, cfg.optim.lr, cfg.optim.max_steps) + (
-        cfg.runtime.compile,
-        cfg.runtime.dtype,
-    ) == (
+    model, optim, runtime = cfg.model, cfg.optim, cfg.runtime
+    assert (model.name, model.n_layer, optim.lr, optim.max_steps, runtime.compile, runtime.dtype) == (
         "lstm",
         2,
         3e-4,
