@@ -297,7 +297,7 @@ def run(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
-        config = load_config_or_exit(opts.config)
+        config = load_config_or_exit(opts.config, opts.set)
     except SystemExit as exc:
         return int(exc.code or 0)
     opts.output = out = opts.output.rstrip("/")

@@ -154,12 +154,25 @@ def test_a_bad_set_is_exit_2_and_one_line(capsys, item, message):
     assert bad.value.code == 2 and len(err) == 1 and err[0].startswith(message)
 
 
-def test_a_run_refuses_set_until_the_runner_applies_it(tmp_path, capsys):
-    argv = [f"--input={tmp_path / 'a.jsonl'}", f"--output={tmp_path / 'out'}", "--set=dedup.threshold=0.7"]
-    with pytest.raises(SystemExit) as refused:
-        dedup_main(argv)
-    assert refused.value.code == 2
-    assert "--set is applied by --print-config only" in capsys.readouterr().err
+def test_a_run_applies_set_after_the_config_file(tmp_path):
+    src = tmp_path / "a.jsonl"
+    same = "the same document, word for word, " * 10
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": same}) + "\n" for i in range(3)))
+    config = tmp_path / "c.yaml"
+    config.write_text("dedup: {exact: true, fuzzy: true}\n")
+    kept = {}
+    for name, items in {"file": [], "set": ["--set=dedup.exact=false", "--set=dedup.fuzzy=false"]}.items():
+        out = tmp_path / name
+        assert dedup_main([f"--input={src}", f"--output={out}", f"--config={config}", *items]) == 0
+        kept[name] = json.loads((out / "stats.json").read_text())["counts"]["kept"]
+    assert kept == {"file": 1, "set": 3}
+
+
+def test_a_bad_set_item_is_exit_2_naming_it(tmp_path, capsys):
+    argv = [f"--input={tmp_path / 'a.jsonl'}", f"--output={tmp_path / 'out'}", "--set=dedup.threshold=7"]
+    assert dedup_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "dedup.threshold" in err and "Traceback" not in err
 
 
 def test_help_documents_set():

@@ -207,16 +207,6 @@ def _print_config(path: str | None, overrides: Sequence[str] | None) -> None:
     raise SystemExit(0)
 
 
-def _refuse_set_in_runs(overrides: Sequence[str] | None) -> None:
-    """A run loads its config in ``pipelines.stage.runner.load_config_or_exit`` from --config
-    alone, so --set would be silently ignored there: refuse it (exit 2) instead. Goes once
-    the runner passes ``--set`` on (``load_pipeline_config(path, options.set)``)."""
-    if overrides:
-        _config_error_exit(
-            "--set is applied by --print-config only, not yet by a run; put the setting in --config"
-        )
-
-
 def parse_options(argv: list[str], command: Command) -> tuple[Any, Any]:
     """(Beam ``PipelineOptions``, the stage's options view); answers --help and --print-config.
 
@@ -230,7 +220,6 @@ def parse_options(argv: list[str], command: Command) -> tuple[Any, Any]:
     ours, _ = parser.parse_known_args(argv)
     if ours.print_config:
         _print_config(ours.config, ours.set)
-    _refuse_set_in_runs(ours.set)
     missing = [flag for flag, value in (("--input", ours.input), ("--output", ours.output)) if not value]
     if missing:
         parser.print_usage(sys.stderr)

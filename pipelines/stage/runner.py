@@ -16,7 +16,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipelines.stage.options import Command, parse_options, quiet_beam_import
@@ -100,12 +100,13 @@ BuildFn = Callable[["beam.Pipeline", Any, "PipelineConfig"], None]
 AfterFn = Callable[[Any, "PipelineConfig"], None]
 
 
-def load_config_or_exit(path: str | None) -> PipelineConfig:
-    """The pipeline config, or exit 2 with the config error (no traceback)."""
+def load_config_or_exit(path: str | None, overrides: Sequence[str] | None = None) -> PipelineConfig:
+    """The pipeline config (defaults, ``--config``, then ``--set`` items), or exit 2 with the
+    config error (no traceback)."""
     from pipelines.config import ConfigError, load_pipeline_config
 
     try:
-        return load_pipeline_config(path)
+        return load_pipeline_config(path, overrides or None)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -168,7 +169,7 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
     from pipelines.dataset.lock import DatasetLock, LockedError
 
     try:
-        config = load_config_or_exit(ours.config)
+        config = load_config_or_exit(ours.config, ours.set)
     except SystemExit as exc:
         return int(exc.code or 0)
     ours.output = ours.output.rstrip("/") or ours.output
