@@ -65,9 +65,10 @@ def write_token_shard(path: str, table: pa.Table, compression: str | None = None
     """Write a token-shard table as an Arrow IPC file, atomically; returns its sha256.
 
     The same bytes as ``schemas.token_shard_to_bytes(table, compression)``, streamed batch
-    by batch: a shard never has to fit in memory twice.
+    by batch: a shard never has to fit in memory twice. A full disk names the table's size
+    (its buffers; the file adds only framing) as the space needed.
     """
-    with storage.atomic_open(path, "wb") as f:
+    with storage.atomic_open(path, "wb", size=table.nbytes) as f:
         sink = _HashingSink(f)
         options = pa.ipc.IpcWriteOptions(compression=compression)
         with pa.ipc.new_file(pa.PythonFile(sink, mode="w"), table.schema, options=options) as writer:
