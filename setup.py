@@ -64,6 +64,8 @@ EXTRAS_REQUIRE = {
         "datasets>=5.2",
         # the DuckDB query over documents' meta.quality in `pipelines.report --help` is tested
         "duckdb>=1.1",
+        # bench/bench_finetune.py: the TF-IDF + logistic-regression baseline fine-tuning is compared with
+        "scikit-learn>=1.4",
     ],
     "s3": ["s3fs>=2024.6"],
     "gcs": ["gcsfs>=2024.6"],
