@@ -47,7 +47,7 @@ def peak_rss_mb() -> float:
 def sample_docs() -> tuple[list[dict], list[dict]]:
     """(plain documents, HTML documents) of the sample, and the read time per MB."""
     from pipelines.io.config import ReadConfig
-    from pipelines.io.readers import FileReader
+    from pipelines.io.file_reader import FileReader
 
     reader = FileReader(ReadConfig())
     plain, pages = [], []
@@ -169,7 +169,7 @@ def stream_child(directory: str) -> dict:
     from pipelines.clean import CleanConfig, Cleaner, clean_chunk
     from pipelines.clean.langid import identifier
     from pipelines.io.config import ReadConfig
-    from pipelines.io.readers import FileReader
+    from pipelines.io.file_reader import FileReader
 
     identifier()
     base_rss = peak_rss_mb()

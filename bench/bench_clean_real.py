@@ -60,7 +60,7 @@ def read_inputs(corpus: Path, manifest: dict) -> dict[str, dict[str, dict]]:
     extracted text (what the stage filters) replaces the raw page as ``text``."""
     from pipelines.clean.html import extract_text
     from pipelines.io.config import ReadConfig
-    from pipelines.io.readers import FileReader
+    from pipelines.io.file_reader import FileReader
 
     reader = FileReader(ReadConfig())
     out: dict[str, dict[str, dict]] = {}

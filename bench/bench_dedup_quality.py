@@ -223,7 +223,7 @@ def load_bases(corpus: Path, lang: str, n: int, seed: int) -> tuple[list[Doc], d
     """Up to ``n`` distinct real documents of ``lang`` (seeded sample) and how they were chosen."""
     from pipelines.clean.html import extract_text
     from pipelines.io.config import ReadConfig
-    from pipelines.io.readers import FileReader
+    from pipelines.io.file_reader import FileReader
 
     manifest = load_manifest(corpus)
     reader = FileReader(ReadConfig())

@@ -181,13 +181,13 @@ def peak_rss_mb() -> float:
 
 def child(root: str) -> dict:
     """Run in a fresh process: the numbers, then plots + HTML, with timings and peak RSS."""
-    from pipelines import report
+    from pipelines.report.build import build_report, make_plots
     from pipelines.report.html import render_html
 
     t0 = time.perf_counter()
-    rep = report.build_report(root)
+    rep = build_report(root)
     t1 = time.perf_counter()
-    plots = report.make_plots(rep)
+    plots = make_plots(rep)
     t2 = time.perf_counter()
     html = render_html(rep, plots)
     t3 = time.perf_counter()

@@ -39,7 +39,7 @@ from pipelines.io.readers import ReadDocuments
 from pipelines.stage.runner import make_pipeline
 from pipelines.tokenize import bpe, encode
 from pipelines.tokenize.config import TokenizeConfig
-from pipelines.tokenize.transform import TokenizeFn
+from pipelines.tokenize.tokenize_docs import TokenizeFn
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "raw" / "jsonl"

@@ -31,7 +31,6 @@ from lm_train.models.config import ModelConfig
 from lmcore.config import ConfigError, from_dict, in_range, load_yaml, one_of, parse_override, require
 
 __all__ = [
-    "ConfigError",
     "DataConfig",
     "KeyInfo",
     "ObjectiveConfig",

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from lm_train.config import ConfigError
+from lmcore.config import ConfigError
 
 
 @dataclass(frozen=True)

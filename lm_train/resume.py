@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lm_train.config import ConfigError, TrainConfig, flatten
+from lm_train.config import TrainConfig, flatten
+from lmcore.config import ConfigError
 
 # Settings that may change between a checkpoint and its resumption without changing the math.
 RESUMABLE_CHANGES = {

@@ -50,28 +50,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from lm_train import cli
-from lm_train.config import ConfigError, load_config, parse_overrides
-from lm_train.resume import RESUMABLE_CHANGES, config_differences
+from lm_train.config import load_config, parse_overrides
+from lmcore.config import ConfigError
 
-__all__ = ["RESUMABLE_CHANGES", "config_differences", "main", "parse_args"]
-
-# Names that live in lm_train.trainer (torch); importing them from here still works.
-_TRAINER_NAMES = {
-    "Trainer",
-    "TrainState",
-    "LoaderStream",
-    "resolve_dtype",
-    "resolve_attention",
-    "user_errors",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TRAINER_NAMES:
-        from lm_train import trainer
-
-        return getattr(trainer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["main", "parse_args"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from lm_train import checkpoint as ckpt
 from lm_train import restore
 from lm_train.cli import format_error
-from lm_train.config import ConfigError, TrainConfig
+from lm_train.config import TrainConfig
 from lm_train.distributed import (
     DistInfo,
     all_gather_object,
@@ -37,25 +37,15 @@ from lm_train.loop import LoaderStream, TrainState, Window, log_due, periodic_du
 from lm_train.metrics import MetricsLogger, mfu, peak_flops_for
 from lm_train.objectives import OBJECTIVES
 from lm_train.optim import Scheduler, build_optimizer
-from lm_train.restore import RESUME_KINDS
 from lm_train.resume import BatchSplit, checkpoint_batch_split
 from lm_train.run_files import started_at, write_config_and_tokenizer, write_run_json
 from lm_train.rundir import RunDirError, check_out_dir, normalize_rundir, remove_stale_temporaries
 from lm_train.tokenizer_file import TokenizerError
+from lmcore.config import ConfigError
 from lmcore.faults import train_step_point
 from schemas import ManifestError
 
-__all__ = [
-    "RESUME_KINDS",
-    "LoaderStream",
-    "TrainState",
-    "Trainer",
-    "resolve_attention",
-    "resolve_dtype",
-    "run",
-    "user_errors",
-    "validation_warning",
-]
+__all__ = ["Trainer", "resolve_attention", "resolve_dtype", "run", "user_errors"]
 
 
 def resolve_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:

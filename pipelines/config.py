@@ -19,13 +19,13 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lmcore.config import ConfigError, from_dict, load, merge, parse_overrides, to_dict
+from lmcore.config import load, parse_overrides
 from pipelines.clean.config import CleanConfig
 from pipelines.dedup.config import DedupConfig
 from pipelines.io.config import ReadConfig
 from pipelines.tokenize.config import TokenizeConfig
 
-__all__ = ["ConfigError", "PipelineConfig", "from_dict", "load_pipeline_config", "merge", "to_dict"]
+__all__ = ["PipelineConfig", "load_pipeline_config"]
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.clean import CleanConfig, Cleaner, blocks
-from pipelines.clean.transform import Outcome
+from pipelines.clean.outcome import Outcome
 from pipelines.clean.whatif import parse_assignments, would_drop
 
 REAL = Path(__file__).parent / "data" / "realtext"
@@ -176,7 +176,8 @@ def test_clean_cli_writes_byte_accounting_and_losses(tmp_path):
 
 
 def test_unknown_preset_and_threshold_are_refused_before_any_work():
-    from pipelines.config import ConfigError, load_pipeline_config
+    from lmcore.config import ConfigError
+    from pipelines.config import load_pipeline_config
 
     with pytest.raises(ConfigError, match="preset must be one of web, docs"):
         load_pipeline_config(overrides={"clean": {"preset": "doc"}})

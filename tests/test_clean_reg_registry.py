@@ -16,7 +16,7 @@ from pipelines.clean import whatif
 from pipelines.clean.config import CleanConfig
 from pipelines.clean.filters import registry
 from pipelines.clean.filters.rule import Page, Rule, has
-from pipelines.clean.outcome import utf8_len
+from pipelines.clean.outcome import Outcome, utf8_len
 from pipelines.clean.presets import PRESET_NAMES, PRESETS
 from pipelines.clean.thresholds import Thresholds, load_thresholds
 
@@ -81,7 +81,7 @@ def test_every_reason_and_measure_the_cleaner_writes_is_declared(preset):
     cleaner = cleaner_module.Cleaner(CleanConfig(preset=preset, languages=[]))
     drops, keys, removes = set(), set(), set()
     for doc in real_docs():
-        out = cleaner_module.Outcome()
+        out = Outcome()
         cleaned, reason = cleaner.clean(doc, None, out)
         drops |= {reason} if reason else set()
         keys |= set(cleaned["meta"]["quality"]) if cleaned else set(out.scores) - {"lang"}
@@ -100,7 +100,7 @@ def test_what_if_without_changes_repeats_the_cleaners_decisions(preset):
     redecidable = {d for r in registry.RULES if r.ran is not None for d in r.drops}
     seen = Counter()
     for doc in real_docs():
-        out = cleaner_module.Outcome()
+        out = Outcome()
         cleaned, reason = cleaner.clean(doc, None, out)
         scores = cleaned["meta"]["quality"] if cleaned else {**out.scores, "preset": preset}
         again = whatif.would_drop(out.lang, scores, {}, config.threshold_overrides())
@@ -151,7 +151,7 @@ def test_line_rule_cuts_lines_and_counts_their_bytes():
         "It ground the grain of the whole valley for the farmers."
     )
     config = CleanConfig(preset="web")
-    out = cleaner_module.Outcome()
+    out = Outcome()
     page = Page(text, "en", 0.99, PRESETS["web"], config, load_thresholds("en"), out)
     assert registry.rule("c4_lines").apply(page) is None  # a line rule never drops
     assert page.text.startswith("The mill") and "JavaScript" not in page.text

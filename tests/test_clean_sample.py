@@ -14,7 +14,7 @@ from pipelines.clean import CleanConfig, Cleaner
 from pipelines.clean.__main__ import main as clean_main
 from pipelines.io.config import ReadConfig
 from pipelines.io.documents import read_document_table
-from pipelines.io.readers import FileReader
+from pipelines.io.file_reader import FileReader
 from schemas import table_to_documents
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "sample" / "raw"

@@ -6,15 +6,24 @@ import dataclasses
 
 import pytest
 
-from pipelines.clean import blocks, quality
+from pipelines.clean import blocks
+from pipelines.clean.cleaner import Cleaner
 from pipelines.clean.config import CleanConfig
+from pipelines.clean.filters.c4 import c4_clean, c4_lines
+from pipelines.clean.filters.fineweb import fineweb
+from pipelines.clean.filters.gopher_quality import gopher_quality
+from pipelines.clean.filters.gopher_repetition import (
+    duplicated_ngram_char_fraction,
+    gopher_repetition,
+    top_ngram_char_fraction,
+)
+from pipelines.clean.filters.view import TextView
 from pipelines.clean.html import extract_text
 from pipelines.clean.langid import identify
 from pipelines.clean.normalize import fix_mojibake, normalize_text
 from pipelines.clean.pii import mask_pii
 from pipelines.clean.segment import words
 from pipelines.clean.thresholds import load_thresholds
-from pipelines.clean.transform import Cleaner
 
 EN = load_thresholds("en")
 ZH = load_thresholds("zh")
@@ -38,8 +47,8 @@ PROSE_ZH = (
 )
 
 
-def view(text: str, lang: str, t=EN) -> quality.TextView:
-    return quality.TextView.of(text, lang, t.attribution_prefixes, terminal=tuple(t.terminal_punctuation))
+def view(text: str, lang: str, t=EN) -> TextView:
+    return TextView.of(text, lang, t.attribution_prefixes, terminal=tuple(t.terminal_punctuation))
 
 
 # -- normalisation -----------------------------------------------------------------------------------
@@ -94,56 +103,54 @@ def test_chinese_words_come_from_segmentation():
 
 # -- Gopher quality ------------------------------------------------------------------------------------------
 def test_gopher_quality_keeps_prose_in_both_languages():
-    assert quality.gopher_quality(view(PROSE_EN, "en"), EN) is None
-    assert quality.gopher_quality(view(PROSE_ZH, "zh", ZH), ZH) is None
+    assert gopher_quality(view(PROSE_EN, "en"), EN) is None
+    assert gopher_quality(view(PROSE_ZH, "zh", ZH), ZH) is None
 
 
 def test_gopher_quality_reasons():
-    assert quality.gopher_quality(view("The cat and the dog.", "en"), EN) == "gopher_too_few_words"
+    assert gopher_quality(view("The cat and the dog.", "en"), EN) == "gopher_too_few_words"
     longwords = " ".join(["incomprehensibilities"] * 60) + " the and"
-    assert quality.gopher_quality(view(longwords, "en"), EN) == "gopher_mean_word_length"
+    assert gopher_quality(view(longwords, "en"), EN) == "gopher_mean_word_length"
     hashes = PROSE_EN + " #" * 40
-    assert quality.gopher_quality(view(hashes, "en"), EN) == "gopher_symbol_ratio"
+    assert gopher_quality(view(hashes, "en"), EN) == "gopher_symbol_ratio"
     bullets = "\n".join(f"- item number {i} of the list and the rest" for i in range(30))
-    assert quality.gopher_quality(view(bullets, "en"), EN) == "gopher_bullet_lines"
+    assert gopher_quality(view(bullets, "en"), EN) == "gopher_bullet_lines"
     ellipses = "\n".join(f"Read more about the story of town {i} and the mill..." for i in range(20))
-    assert quality.gopher_quality(view(ellipses, "en"), EN) == "gopher_ellipsis_lines"
+    assert gopher_quality(view(ellipses, "en"), EN) == "gopher_ellipsis_lines"
     numbers = " ".join(str(i) for i in range(1000, 1080)) + " the and of"
-    assert quality.gopher_quality(view(numbers, "en"), EN) == "gopher_alpha_words"
+    assert gopher_quality(view(numbers, "en"), EN) == "gopher_alpha_words"
     no_stop = " ".join(["apple", "banana", "cherry", "orange", "melon"] * 12)
-    assert quality.gopher_quality(view(no_stop, "en"), EN) == "gopher_stop_words"
+    assert gopher_quality(view(no_stop, "en"), EN) == "gopher_stop_words"
 
 
 # -- Gopher repetition -------------------------------------------------------------------------------------------
 def test_ngram_fractions():
     toks = ["a", "b", "a", "b", "a", "b", "a", "b"]
-    assert quality.top_ngram_char_fraction(toks, 2) == 1.0
-    assert quality.top_ngram_char_fraction(["a", "b", "c", "d"], 2) == 0.0
-    assert quality.duplicated_ngram_char_fraction(["x", "y", "z", "w", "x", "y", "z", "w"], 4) == 0.5
-    assert quality.duplicated_ngram_char_fraction(["a", "b", "c", "d", "e", "f"], 2) == 0.0
+    assert top_ngram_char_fraction(toks, 2) == 1.0
+    assert top_ngram_char_fraction(["a", "b", "c", "d"], 2) == 0.0
+    assert duplicated_ngram_char_fraction(["x", "y", "z", "w", "x", "y", "z", "w"], 4) == 0.5
+    assert duplicated_ngram_char_fraction(["a", "b", "c", "d", "e", "f"], 2) == 0.0
 
 
 def test_gopher_repetition_reasons():
-    assert quality.gopher_repetition(view(PROSE_EN, "en"), EN) is None
-    assert quality.gopher_repetition(view(PROSE_ZH, "zh", ZH), ZH) is None
+    assert gopher_repetition(view(PROSE_EN, "en"), EN) is None
+    assert gopher_repetition(view(PROSE_ZH, "zh", ZH), ZH) is None
     lines = "\n".join(["Login", "Register", "Cart", "Search"] * 10)
-    assert quality.gopher_repetition(view(lines, "en"), EN) == "gopher_dup_lines"
+    assert gopher_repetition(view(lines, "en"), EN) == "gopher_dup_lines"
     spam = " ".join(["buy cheap watches online now"] * 30)
-    assert quality.gopher_repetition(view(spam, "en"), EN) == "gopher_top_2gram"
+    assert gopher_repetition(view(spam, "en"), EN) == "gopher_top_2gram"
     zh_spam = "下载免费软件，" * 60
-    assert quality.gopher_repetition(view(zh_spam, "zh", ZH), ZH) is not None
+    assert gopher_repetition(view(zh_spam, "zh", ZH), ZH) is not None
 
 
 def test_attribution_lines_do_not_count_as_duplicates_in_chinese():
     sayings = ["山重水复疑无路，柳暗花明又一村。", "人情似纸张张薄，世事如棋局局新。",
                "贫居闹市无人问，富在深山有远亲。", "平生莫作皱眉事，世上应无切齿人。"]  # fmt: skip
     page = "\n\n".join(f"{s}\n--《增广贤文》" for s in sayings)
-    assert quality.gopher_repetition(view(page, "zh", ZH), ZH) is None
-    assert quality.fineweb(view(page, "zh", ZH), ZH) is None
+    assert gopher_repetition(view(page, "zh", ZH), ZH) is None
+    assert fineweb(view(page, "zh", ZH), ZH) is None
     # English keeps the published rule: no exemption unless configured.
-    assert (
-        quality.gopher_repetition(view(page.replace("增广贤文", "Proverbs"), "en"), EN) == "gopher_dup_lines"
-    )
+    assert gopher_repetition(view(page.replace("增广贤文", "Proverbs"), "en"), EN) == "gopher_dup_lines"
 
 
 # -- C4 ---------------------------------------------------------------------------------------------------------------
@@ -158,31 +165,31 @@ def test_c4_line_cleanup_and_page_rules():
         "The river froze in winter.\n"
         "In spring the wheel turned again!"
     )
-    cleaned, reason = quality.c4_clean(text, "en", EN)
+    cleaned, reason = c4_clean(text, "en", EN)
     assert reason is None
     assert "Home" not in cleaned and "JavaScript" not in cleaned and "cookies" not in cleaned
     assert cleaned.startswith("The mill stood") and cleaned.endswith("turned again!")
-    assert quality.c4_clean("Lorem ipsum dolor sit amet. " * 10, "en", EN)[1] == "c4_lorem_ipsum"
-    assert quality.c4_clean(PROSE_EN + "\nfunction f() { return 1; }", "en", EN)[1] == "c4_curly_bracket"
-    assert quality.c4_clean("One short sentence here.", "en", EN)[1] == "c4_too_few_sentences"
+    assert c4_clean("Lorem ipsum dolor sit amet. " * 10, "en", EN)[1] == "c4_lorem_ipsum"
+    assert c4_clean(PROSE_EN + "\nfunction f() { return 1; }", "en", EN)[1] == "c4_curly_bracket"
+    assert c4_clean("One short sentence here.", "en", EN)[1] == "c4_too_few_sentences"
 
 
 def test_c4_uses_chinese_sentence_punctuation():
-    cleaned, reason = quality.c4_clean(PROSE_ZH, "zh", ZH)
+    cleaned, reason = c4_clean(PROSE_ZH, "zh", ZH)
     assert reason is None and cleaned == PROSE_ZH
     # With English punctuation rules every Chinese line would be removed.
-    assert quality.c4_clean(PROSE_ZH, "zh", EN)[1] == "c4_too_few_sentences"
+    assert c4_clean(PROSE_ZH, "zh", EN)[1] == "c4_too_few_sentences"
 
 
 # -- FineWeb ---------------------------------------------------------------------------------------------------------
 def test_fineweb_reasons():
-    assert quality.fineweb(view(PROSE_EN, "en"), EN) is None
+    assert fineweb(view(PROSE_EN, "en"), EN) is None
     no_punct = "\n".join(f"a heading without a full stop number {i} here" for i in range(20))
-    assert quality.fineweb(view(no_punct, "en"), EN) == "fineweb_line_punctuation"
+    assert fineweb(view(no_punct, "en"), EN) == "fineweb_line_punctuation"
     short = "\n".join(f"Item {i}." for i in range(20))
-    assert quality.fineweb(view(short, "en"), EN) == "fineweb_short_lines"
+    assert fineweb(view(short, "en"), EN) == "fineweb_short_lines"
     dup = PROSE_EN + "\nRead the full story of the old mill here today.\n" * 2
-    assert quality.fineweb(view(dup, "en"), EN) == "fineweb_dup_line_chars"
+    assert fineweb(view(dup, "en"), EN) == "fineweb_dup_line_chars"
 
 
 # -- PII -----------------------------------------------------------------------------------------------------------
@@ -287,7 +294,7 @@ def test_hard_wrapped_chinese_is_judged_as_whole_paragraphs():
     table = ["│ 命令 │ 说明 │", "│ ls │ 列出文件 │", "* 列表项", "下一行"]
     assert [(ln.first, ln.last) for ln in blocks.logical_lines(table, ("。",))] == [(0, 0), (1, 1), (2, 3)]
     text = "\n".join(wrapped) + "\n" + PROSE_ZH
-    cleaned, reason = quality.c4_clean(text, "zh", ZH)
+    cleaned, reason = c4_clean(text, "zh", ZH)
     # the wrapped paragraph survives byte for byte, its line breaks included
     assert reason is None and cleaned.startswith("\n".join(wrapped))
 
@@ -301,11 +308,11 @@ def test_hard_wrapped_english_keeps_its_paragraphs():
         "software for all its users."
     )
     text = "\n\n".join([para] * 3)
-    cleaned, removed = quality.c4_lines(text, "en", EN)
+    cleaned, removed = c4_lines(text, "en", EN)
     assert cleaned == text and removed == {}
     # judged line by line, as C4 was published, only each paragraph's last line is left
     one_by_one = dataclasses.replace(EN, c4_join_wrapped_lines=False)
-    cleaned, removed = quality.c4_lines(text, "en", one_by_one)
+    cleaned, removed = c4_lines(text, "en", one_by_one)
     assert cleaned.count("\n") == 4 and removed["c4_line_no_terminal_punct"] > 0.7 * len(text)
 
 

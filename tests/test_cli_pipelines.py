@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lmcore.hashing import stable_fraction
 from pipelines import prepare
 from pipelines.tokenize import shards
 
@@ -135,7 +136,7 @@ def test_prepare_and_tokenize_graphs_have_no_crash_probe_steps(tmp_path):
 # -- the validation split's minimum ------------------------------------------------------------------
 def test_validation_floor_key_is_deterministic_and_capped():
     ids = [f"doc-{i}" for i in range(40)]
-    keys = sorted(shards.stable_fraction(i, 23) for i in ids)
+    keys = sorted(stable_fraction(i, 23) for i in ids)
     floor = shards.validation_floor_key(keys[:7][::-1], len(ids), 7)  # order of the keys does not matter
     val = [i for i in ids if shards.split_of(i, 0.0, 23, floor) == "validation"]
     assert len(val) == 7 and floor == keys[6]

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import report
 from pipelines.report import html as report_html
+from pipelines.report.build import build_report
+from pipelines.report.files import discover
 from schemas import load_manifest
 
 pytestmark = pytest.mark.slow  # prepare subprocesses
@@ -192,10 +193,10 @@ def test_every_python_block_of_the_hf_datasets_doc_runs_offline(dataset, tmp_pat
 
 # -- the report on the same output ---------------------------------------------------------------
 def test_report_shows_dropped_and_quarantined_examples_of_a_prepare_output(dataset):
-    rep = report.build_report(str(dataset))
+    rep = build_report(str(dataset))
     assert rep["dropped_records"] and rep["dropped_records"]["documents"] > 0
     assert rep["quarantine_records"]["records"] == 1
-    found = report.discover(str(dataset))
+    found = discover(str(dataset))
     assert found.dropped and all("/state/v0000" in p for p in found.dropped + found.quarantine)
     html = report_html.render_html(rep, {})
     assert "run with --keep-dropped" not in html

@@ -11,7 +11,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from lmcore import storage
-from pipelines.config import ConfigError, PipelineConfig, load_pipeline_config
+from lmcore.config import ConfigError
+from pipelines.config import PipelineConfig, load_pipeline_config
 from pipelines.io.config import ReadConfig
 from pipelines.io.documents import WriteDocuments, read_document_table
 from pipelines.io.readers import ReadDocuments

@@ -18,8 +18,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.io.config import ReadConfig
 from pipelines.io.documents import documents_to_parquet_bytes
-from pipelines.io.readers import FileReader, ReadDocuments, detect_format, read_bounded_lines
+from pipelines.io.file_reader import FileReader
+from pipelines.io.lines import read_bounded_lines
+from pipelines.io.readers import ReadDocuments
 from pipelines.io.records import Quarantine
+from pipelines.io.registry import detect_format
 from pipelines.stage.accounting import SumCounts
 from pipelines.stage.runner import make_pipeline
 from tests.hostile.inputs import document_parquet_rule_breakers, warc_bytes
@@ -280,7 +283,8 @@ def test_corrupt_parquet_is_quarantined(tmp_path):
 
 
 def test_meta_with_a_lone_surrogate_is_quarantined():
-    from pipelines.io.readers import Quarantined, parse_meta
+    from pipelines.io.formats.parquet import parse_meta
+    from pipelines.io.records import Quarantined
 
     assert parse_meta('{"a": "\\ud83d\\ude00"}') == {"a": "😀"}
     with pytest.raises(Quarantined) as info:

@@ -10,9 +10,11 @@ import pytest
 from lmcore.storage import expand_inputs
 from pipelines.io import registry
 from pipelines.io.config import ReadConfig
+from pipelines.io.file_reader import FileReader
 from pipelines.io.formats.base import FileContext, Format
-from pipelines.io.readers import FileReader, ReadFileFn, detect_format
+from pipelines.io.readers import ReadFileFn
 from pipelines.io.records import Quarantine, Quarantined, Record
+from pipelines.io.registry import detect_format
 from pipelines.stage.accounting import QUARANTINE
 
 

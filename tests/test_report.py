@@ -20,6 +20,8 @@ from lmcore.storage import InputFile
 from pipelines import report
 from pipelines.dataset import versions
 from pipelines.report import data as report_data
+from pipelines.report.build import build_report
+from pipelines.report.whatif import what_if
 from schemas import (
     Counts,
     Manifest,
@@ -424,7 +426,7 @@ def test_cli_prints_a_summary_and_matches_the_in_process_numbers(token_report):
     assert any(ln.split()[:2] == ["input", "35"] for ln in lines), proc.stdout
     assert any(ln.strip().startswith("token shards: 3") for ln in lines), proc.stdout
     from_cli = json.loads(json_path.read_text())
-    in_process = json.loads(json.dumps(report.build_report(str(root))))
+    in_process = json.loads(json.dumps(build_report(str(root))))
     for rep in (from_cli, in_process):
         rep.pop("generated_at"), rep.pop("plots", None)
     assert from_cli == in_process
@@ -446,7 +448,7 @@ def test_shard_that_disagrees_with_the_manifest_fails_the_report(tmp_path, monke
     )  # a killed run's uncommitted shard
     leftover.parent.mkdir()
     leftover.write_bytes(b"partial")
-    rep = report.build_report(str(tmp_path))
+    rep = build_report(str(tmp_path))
     failed = {c["check"]: c for c in rep["checks"] if not c["ok"]}
     assert "num_tokens" in failed["shard contents match the manifest (documents, tokens, bytes)"]["detail"]
     assert failed["no shard files outside the manifest"]["level"] == "warning"
@@ -586,7 +588,7 @@ def test_bytes_section_per_stage_rule_and_source_with_the_worst_losses(tmp_path)
         json.dumps({**STATS, "annotations": BYTES_ANNOTATIONS}, ensure_ascii=False)
     )
     (tmp_path / "state" / "v00002" / "clean_losses.json").write_text(json.dumps(LOSSES, ensure_ascii=False))
-    rep = report.build_report(str(tmp_path))
+    rep = build_report(str(tmp_path))
     b = rep["bytes"]
     clean, dedup = b["stages"]
     assert (clean["bytes_in"], clean["bytes_out"], clean["removed"], clean["dropped"]) == (
@@ -639,7 +641,7 @@ def test_a_dedup_output_counts_its_input_from_its_documents(tmp_path):
     _document_dir(tmp_path, docs)
     ann = {k: BYTES_ANNOTATIONS[k] for k in ("bytes_dedup_removed", "bytes_dedup_dropped")}
     (tmp_path / "stats.json").write_text(json.dumps(_stats("dedup", ann, kept=3)))
-    b = report.build_report(str(tmp_path))["bytes"]
+    b = build_report(str(tmp_path))["bytes"]
     assert [(s["stage"], s["bytes_in"], s["bytes_out"]) for s in b["stages"]] == [
         ("dedup", 300 + 300 + 900, 300)
     ]
@@ -652,7 +654,7 @@ def test_records_of_prepare_versions_under_state_are_reported(tmp_path):
         (tmp_path / "state" / "v00002" / kind).mkdir(parents=True)
         (tmp_path / kind / "v00002").rename(tmp_path / "state" / "v00002" / kind / "x")
         (tmp_path / kind).rmdir()
-    rep = report.build_report(str(tmp_path))
+    rep = build_report(str(tmp_path))
     assert rep["dropped_records"]["documents"] == 4 and rep["quarantine_records"]["records"] == 4
     assert "dedup/duplicate_exact" in rep["dropped_records"]["examples"]
     from pipelines.report.html import render_html
@@ -665,8 +667,8 @@ def test_records_of_prepare_versions_under_state_are_reported(tmp_path):
 @pytest.fixture(scope="module")
 def cleaned(tmp_path_factory):
     """A clean-stage directory made by the real clean rules (no Beam): documents with meta.quality, dropped/."""
+    from pipelines.clean.cleaner import Cleaner, clean_chunk
     from pipelines.clean.config import CleanConfig
-    from pipelines.clean.transform import Cleaner, clean_chunk
     from pipelines.stage.accounting import dropped_record
 
     sample = REPO / "data" / "sample" / "raw" / "jsonl"
@@ -703,7 +705,7 @@ def test_what_if_counts_what_new_thresholds_would_drop_per_source_and_reason(cle
     scores = [(d, json.loads(json.dumps(d["meta"]))["quality"]) for d in kept]
     en = [(d, q) for d, q in scores if d["lang"] == "en"]
     cut = sorted(q["words"] for _, q in en)[len(en) // 2]  # about half of the English documents
-    result = report.what_if(str(root), [f"clean.thresholds.en.min_words={cut}"])
+    result = what_if(str(root), [f"clean.thresholds.en.min_words={cut}"])
     want = [d for d, q in en if q["words"] < cut]
     wd = result["kept"]["would_drop"]
     assert result["kept"]["documents"] == len(kept) and result["kept"]["not_reproduced"] == 0
@@ -715,7 +717,7 @@ def test_what_if_counts_what_new_thresholds_would_drop_per_source_and_reason(cle
         by_source[d["source"]] = by_source.get(d["source"], 0) + 1
     assert {r["name"]: r["documents"] for r in wd["by_source"]} == by_source
     # unchanged thresholds drop nothing: the measures reproduce the clean stage's decisions
-    same = report.what_if(str(root), ["clean.thresholds.en.min_words=400"])
+    same = what_if(str(root), ["clean.thresholds.en.min_words=400"])
     assert same["kept"]["would_drop"]["documents"] == 0
     assert same["base"]["thresholds"] == {"default": {"min_words": 400}}  # from stats.json
 
@@ -724,7 +726,7 @@ def test_what_if_tells_which_dropped_documents_would_now_be_kept(cleaned, capsys
     root, _, dropped = cleaned
     few_words = [d for d, reason, _ in dropped if reason == "gopher_too_few_words"]
     assert few_words
-    result = report.what_if(str(root), ["clean.thresholds.default.min_words=50"])
+    result = what_if(str(root), ["clean.thresholds.default.min_words=50"])
     wk = result["dropped"]["would_keep"]
     assert result["dropped"]["documents"] == len(dropped)
     assert 0 < wk["documents"] <= len(few_words)

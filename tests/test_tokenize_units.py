@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lmcore.dataset_writer import shard_filename
 from pipelines.tokenize import bpe, encode, shards
 from pipelines.tokenize.config import TokenizeConfig
-from pipelines.tokenize.transform import TokenizeFn
+from pipelines.tokenize.tokenize_docs import TokenizeFn
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "raw" / "jsonl"
 
@@ -125,7 +126,7 @@ def test_shard_count_and_names():
     assert shards.num_shards_for(0, 100) == 1
     assert shards.num_shards_for(100, 100) == 1
     assert shards.num_shards_for(101, 100) == 2
-    assert shards.shard_name("train", 3, 12) == "train-00003-of-00012.arrow"
+    assert shard_filename("train", 3, 12) == "train-00003-of-00012.arrow"
     assert {shards.shard_of(f"d{i}", 4, 29) for i in range(200)} == {0, 1, 2, 3}
 
 
@@ -172,7 +173,7 @@ def test_tokenize_fn_drops_empty_and_quarantines_unencodable(tok_json):
 
 def test_manifest_on_top_of_a_parent_is_cumulative(tok_json, config):
     from pipelines.tokenize.dataset import build_manifest
-    from pipelines.tokenize.transform import tokenizer_info
+    from pipelines.tokenize.tokenizer import tokenizer_info
 
     info = tokenizer_info(tok_json, config)
 

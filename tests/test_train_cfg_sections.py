@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lm_train.config import OBJECTIVES, ConfigError, TrainConfig, flatten, load_config, parse_overrides
+from lm_train.config import OBJECTIVES, TrainConfig, flatten, load_config, parse_overrides
 from lm_train.data import LoaderConfig, LoaderError
 from lm_train.models import MODEL_REGISTRY, GPTConfig, RNNConfig
 from lm_train.resume import checkpoint_batch_split, config_differences
+from lmcore.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

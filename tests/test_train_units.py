@@ -13,17 +13,18 @@ import pytest
 import torch
 
 from lm_train import checkpoint as ckpt
-from lm_train.config import ConfigError, TrainConfig, describe_keys, load_config, parse_overrides
+from lm_train.config import TrainConfig, describe_keys, load_config, parse_overrides
 from lm_train.evaluate import summarize
+from lm_train.inputs import validation_warning
 from lm_train.metrics import mfu, read_metrics, truncate_metrics
 from lm_train.models.gpt import GPT
 from lm_train.optim import Scheduler, build_optimizer, lr_at, param_groups
 from lm_train.report import render_html, wall_time_s
 from lm_train.report import summarize as report_summary
-from lm_train.resume import BatchSplit, checkpoint_batch_split, global_batch_mismatch
+from lm_train.resume import BatchSplit, checkpoint_batch_split, config_differences, global_batch_mismatch
 from lm_train.rundir import StagedFiles, normalize_rundir
-from lm_train.train import build_parser, config_differences, parse_args
-from lm_train.trainer import validation_warning
+from lm_train.train import build_parser, parse_args
+from lmcore.config import ConfigError
 from lmcore.faults import should_kill_at_step as should_kill_self
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lmcore.dataset_writer import shard_filename
 from pipelines.dataset import verify
 from pipelines.tokenize import bpe, encode, shards
 from pipelines.tokenize.config import TokenizeConfig
 from pipelines.tokenize.dataset import build_manifest
-from pipelines.tokenize.transform import tokenizer_info
+from pipelines.tokenize.tokenizer import tokenizer_info
 from schemas import sha256_bytes, token_shard_to_bytes
 
 TEXTS = {
@@ -38,7 +39,7 @@ def _shard_bytes(docs: dict[str, np.ndarray], split: str) -> tuple[bytes, dict]:
         d.tokens.append(docs[doc_id])
     data = token_shard_to_bytes(shards.shard_table(d, "uint16", split))
     info = {
-        "path": f"shards/{shards.shard_name(split, 0, 1)}",
+        "path": f"shards/{shard_filename(split, 0, 1)}",
         "split": split,
         "sha256": sha256_bytes(data),
         "num_docs": len(d),

@@ -108,31 +108,30 @@ def test_switch_outputs_replaces_entries_and_removes_stale_ones(tmp_path):
 
 
 def test_promote_gives_next_files_their_usual_names_and_switches_the_manifest(tmp_path):
+    from lmcore.layout import NEXT_DIR
     from pipelines.dataset import commit
     from schemas import ShardInfo
 
     out = tmp_path / "ds"
-    next_shards = out / commit.NEXT_DIR / "shards"
+    next_shards = out / NEXT_DIR / "shards"
     next_shards.mkdir(parents=True)
     (next_shards / "train-00000-of-00001.arrow").write_bytes(b"new shard")
-    (out / commit.NEXT_DIR / "tokenizer.json").write_text("{}")
+    (out / NEXT_DIR / "tokenizer.json").write_text("{}")
     (out / "shards").mkdir()
     (out / "shards" / "train-00000-of-00002.arrow").write_bytes(b"old shard")
     m = _manifest(1)
-    shard = ShardInfo(
-        f"{commit.NEXT_DIR}/shards/train-00000-of-00001.arrow", "train", "0" * 64, 1, 1, 1, "uint16"
-    )
+    shard = ShardInfo(f"{NEXT_DIR}/shards/train-00000-of-00001.arrow", "train", "0" * 64, 1, 1, 1, "uint16")
     m.shards = [shard]
-    m.tokenizer = dataclasses.replace(m.tokenizer, file=f"{commit.NEXT_DIR}/tokenizer.json")
+    m.tokenizer = dataclasses.replace(m.tokenizer, file=f"{NEXT_DIR}/tokenizer.json")
     (out / "manifest.json").write_text(m.to_json())
     assert commit.prepare_token_output(str(out)) == commit.TokenLayout(
-        f"{commit.NEXT_DIR}/shards", f"{commit.NEXT_DIR}/tokenizer.json"
+        f"{NEXT_DIR}/shards", f"{NEXT_DIR}/tokenizer.json"
     )
     final = load_manifest(str(out))  # the interrupted promotion was finished first
     assert [s.path for s in final.shards] == ["shards/train-00000-of-00001.arrow"]
     assert final.tokenizer.file == "tokenizer.json" and (out / "tokenizer.json").read_text() == "{}"
     assert sorted(p.name for p in (out / "shards").iterdir()) == ["train-00000-of-00001.arrow"]
-    assert not (out / commit.NEXT_DIR).exists()
+    assert not (out / NEXT_DIR).exists()
 
 
 def test_tokenize_refuses_a_prepare_dataset(tmp_path):

@@ -15,7 +15,7 @@ settings import no torch, so ``--help`` and config errors answer at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lm_train.models.config import ModelConfig
 from lm_train.models.gpt_config import GPTConfig
@@ -39,16 +39,4 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> nn.Module:
     return cfg.model.build(vocab_size, cfg.data.seq_len)
 
 
-_NETWORKS = {"GPT": "lm_train.models.gpt", "RecurrentLM": "lm_train.models.rnn"}
-
-
-def __getattr__(name: str) -> Any:
-    """``from lm_train.models import GPT`` still works, importing torch only then."""
-    if name in _NETWORKS:
-        import importlib
-
-        return getattr(importlib.import_module(_NETWORKS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["GPT", "MODEL_REGISTRY", "GPTConfig", "ModelConfig", "RNNConfig", "RecurrentLM", "build_model"]
+__all__ = ["MODEL_REGISTRY", "GPTConfig", "ModelConfig", "RNNConfig", "build_model"]

@@ -31,8 +31,8 @@ the output's lock, 5 the disk filled up (the previous output stays as it was).
 
 
 def build(pipeline: beam.Pipeline, opts: Any, config: PipelineConfig) -> None:
+    from lmcore.config import to_dict
     from pipelines.clean.transform import CleanDocuments
-    from pipelines.config import to_dict
     from pipelines.io.readers import ReadDocuments
     from pipelines.stage.accounting import chain
     from pipelines.stage.outputs import WriteStageOutputs

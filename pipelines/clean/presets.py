@@ -22,17 +22,6 @@ from dataclasses import dataclass
 
 from pipelines.clean import blocks
 
-# re-exported: the leakage rule lived here before the rules got their own modules
-from pipelines.clean.filters.markup_leakage import (  # noqa: F401
-    LEAK_HINTS,
-    MINIFIED_LINE_CHARS,
-    STRONG_LEAK,
-    WEAK_LEAK,
-    WEAK_PER_LINE,
-    leakage_measures,
-    leakage_reason,
-)
-
 PRESET_NAMES = ("web", "docs")
 
 

@@ -15,18 +15,8 @@ import apache_beam as beam
 
 from lmcore import storage
 from lmcore.layout import LOSSES_FILENAME
-from pipelines.clean.cleaner import (  # noqa: F401  (re-exported: callers import them from here)
-    HTML_TYPES,
-    WIDE_OR_CJK,
-    Cleaner,
-    Doc,
-    clean_chunk,
-    clean_document,
-    is_html,
-    loss_record,
-)
+from pipelines.clean.cleaner import Cleaner, Doc, clean_chunk
 from pipelines.clean.config import CleanConfig
-from pipelines.clean.outcome import Outcome, utf8_len  # noqa: F401  (re-exported)
 from pipelines.stage.accounting import DOCS, DROPPED, StageOutputs, dropped_record
 from pipelines.stage.counting import COUNTS, emit_counts
 from pipelines.stage.progress import RateLogger
@@ -101,6 +91,3 @@ class CleanDocuments(beam.PTransform):
 def write_losses(top: list[tuple], path: str) -> None:
     rows = [details for _, _, details in sorted(top, key=lambda r: (-r[0], r[1]))]
     storage.atomic_write_text(path, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
-
-
-__all__ = ["CleanDocuments", "Cleaner", "Outcome", "clean_chunk", "clean_document"]

@@ -22,8 +22,8 @@ from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.filter import utf8_len
 from pipelines.dedup.records import FrequentLines, KeptLine
 from pipelines.io.packing import unpack
-from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, dropped_record
-from pipelines.stage.counting import emit_counts
+from pipelines.stage.accounting import DOCS, DROPPED, dropped_record
+from pipelines.stage.counting import COUNTS, emit_counts
 
 Doc = dict[str, Any]
 LINES = "lines"  # BoilerplateFn's tagged output: the kept copies of boilerplate lines (KeptLine)

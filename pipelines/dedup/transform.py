@@ -39,34 +39,18 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from pipelines.dedup import index
-from pipelines.dedup.candidates import CandidateInfoFn, OldCandidateInfoFn, PairTable, shard_pairs
-from pipelines.dedup.clusters import UnionFind, cluster_sizes, removals_from_edges
+from pipelines.dedup.candidates import CandidateInfoFn, OldCandidateInfoFn, shard_pairs
+from pipelines.dedup.clusters import UnionFind, cluster_sizes
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.filter import LINE_BATCHES, FilterFn
 from pipelines.dedup.index_writer import WriteIndex
-from pipelines.dedup.lines import BoilerplateFn, remove_boilerplate_lines
+from pipelines.dedup.lines import remove_boilerplate_lines
 from pipelines.dedup.packing import ID_BATCHES, PackFn
-from pipelines.dedup.pool import ChunkPool
 from pipelines.dedup.signing import INDEX, SignFn, old_key_rows
-from pipelines.dedup.verify import CheckPairsFn, check_pairs
+from pipelines.dedup.verify import CheckPairsFn
 from pipelines.io.ids import RenameTable, apply_renames, reserved_id_batches
-from pipelines.stage.accounting import COUNTS, DOCS, DROPPED, StageOutputs
-
-__all__ = [  # the names callers used from this module before the split, re-exported
-    "BoilerplateFn",
-    "CandidateInfoFn",
-    "CheckPairsFn",
-    "ChunkPool",
-    "DeduplicateDocuments",
-    "FilterFn",
-    "PairTable",
-    "SignFn",
-    "UnionFind",
-    "WriteIndex",
-    "check_pairs",
-    "cluster_sizes",
-    "removals_from_edges",
-]
+from pipelines.stage.accounting import DOCS, DROPPED, StageOutputs
+from pipelines.stage.counting import COUNTS
 
 
 class DeduplicateDocuments(beam.PTransform):

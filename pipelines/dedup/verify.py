@@ -18,7 +18,7 @@ from pipelines.dedup import lsh
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.minhash import estimated_jaccard
 from pipelines.dedup.records import Edge, PairItem, PairKey, PairSide
-from pipelines.stage.accounting import COUNTS
+from pipelines.stage.counting import COUNTS
 
 
 def similar(a: PairSide, b: PairSide, cfg: DedupConfig) -> bool:

@@ -27,7 +27,8 @@ from apache_beam import pvalue
 
 from lmcore.hashing import stable_hash64
 from pipelines.io.packing import pack, unpack
-from pipelines.stage.accounting import COUNTS, DOCS
+from pipelines.stage.accounting import DOCS
+from pipelines.stage.counting import COUNTS
 
 Doc = dict[str, Any]
 Chunk = tuple[str, list[Doc]]

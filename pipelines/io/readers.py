@@ -7,8 +7,7 @@ keys are ``<hash of path>-<chunk index>``: the same input always gives the same 
 
 What a file becomes is decided elsewhere: the formats in ``pipelines.io.registry`` (one
 module each under ``pipelines.io.formats``), the never-crash dispatch in
-``pipelines.io.file_reader``. The names below that come from there are re-exported because
-callers import them from here.
+``pipelines.io.file_reader``.
 """
 
 from __future__ import annotations
@@ -23,23 +22,10 @@ from lmcore.faults import crash_point
 from lmcore.hashing import stable_hash_hex
 from pipelines.io.config import ReadConfig
 from pipelines.io.file_reader import FileReader
-from pipelines.io.formats.parquet import parse_meta
-from pipelines.io.lines import read_bounded_lines
-from pipelines.io.records import Document, Quarantine, Quarantined
-from pipelines.io.registry import detect_format
-from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE, StageOutputs
-from pipelines.stage.counting import emit_counts
+from pipelines.io.records import Document, Quarantine
+from pipelines.stage.accounting import DOCS, QUARANTINE, StageOutputs
+from pipelines.stage.counting import COUNTS, emit_counts
 from pipelines.stage.progress import RateLogger
-
-__all__ = [
-    "FileReader",
-    "Quarantined",
-    "ReadDocuments",
-    "ReadFileFn",
-    "detect_format",
-    "parse_meta",
-    "read_bounded_lines",
-]
 
 
 class ReadFileFn(beam.DoFn):

@@ -34,27 +34,12 @@ from typing import Any
 from lmcore import storage
 from lmcore.layout import REPORT_HTML
 from lmcore.report import Check
-from pipelines.report.build import build_context, build_report, make_plots
-from pipelines.report.files import DatasetFiles, discover
+from pipelines.report.build import build_report, make_plots
+from pipelines.report.files import discover
 from pipelines.report.summary import format_summary
-from pipelines.report.whatif import NEEDS_DOCUMENTS, format_what_if, recorded_clean_config, what_if
+from pipelines.report.whatif import format_what_if, what_if
 
-__all__ = [
-    "DUCKDB_QUERY",
-    "NEEDS_DOCUMENTS",
-    "DatasetFiles",
-    "build_context",
-    "build_parser",
-    "build_report",
-    "discover",
-    "format_summary",
-    "format_what_if",
-    "main",
-    "make_plots",
-    "recorded_clean_config",
-    "what_if",
-    "write_report",
-]
+__all__ = ["DUCKDB_QUERY", "build_parser", "main", "write_report"]
 
 
 def write_report(root: str, out_html: str | None = None) -> tuple[dict[str, Any], str, str]:

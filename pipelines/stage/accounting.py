@@ -24,8 +24,6 @@ import apache_beam as beam
 from lmcore import storage
 from lmcore.clock import utc_now_iso
 from lmcore.layout import STATS_FILENAME
-from pipelines.stage.counting import COUNTS, bump, emit_counts
-from pipelines.stage.jsonl import WriteJsonl
 from schemas import Counts
 
 # Tagged-output names shared by every stage (``COUNTS`` lives with the counting helper).
@@ -36,8 +34,8 @@ QUARANTINE = "quarantine"
 SAMPLE_CHARS = 200
 
 __all__ = [
-    "COUNTS", "DOCS", "DROPPED", "QUARANTINE", "StageOutputs", "SumCounts", "WriteJsonl", "WriteStats",
-    "bump", "chain", "dropped_record", "emit_counts", "empty_outputs", "quarantine_record", "stats_document",
+    "DOCS", "DROPPED", "QUARANTINE", "StageOutputs", "SumCounts", "WriteStats",
+    "chain", "dropped_record", "empty_outputs", "quarantine_record", "stats_document",
 ]  # fmt: skip
 
 

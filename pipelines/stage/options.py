@@ -3,9 +3,8 @@
 Nothing here imports Beam at module level: ``--help`` must answer at once, and importing
 Beam (with its GCP IO modules) takes seconds. The flags are declared once, as plain
 ``argparse`` functions (``ArgAdder``); the Beam ``PipelineOptions`` classes that parse
-them in a real run are built on first use (``options_class``; ``LmforgeOptions`` is
-still importable by that name). Anything not listed here (``--runner``,
-``--direct_num_workers``, Dataflow/Flink flags...) is passed to Beam unchanged.
+them in a real run are built on first use (``options_class``). Anything not listed here
+(``--runner``, ``--direct_num_workers``, Dataflow/Flink flags...) is passed to Beam unchanged.
 """
 
 from __future__ import annotations
@@ -165,13 +164,6 @@ def options_class(extra: ArgAdder | None = None) -> type:
     return type(f"{base.__name__}_{extra.__name__}", (base,), {"_add_argparse_args": classmethod(add)})
 
 
-def __getattr__(name: str) -> Any:
-    """``from pipelines.stage.options import LmforgeOptions`` still works (built, with Beam, on first use)."""
-    if name == "LmforgeOptions":
-        return options_class(None)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _plain(value: Any) -> Any:
     """Tuples and nested containers as YAML-safe lists and dicts."""
     if isinstance(value, dict):
@@ -185,7 +177,8 @@ def effective_config_yaml(path: str | None, overrides: Sequence[str] | None = No
     """Every setting with its value (defaults, then ``path``, then ``key=value`` overrides), as YAML."""
     import yaml
 
-    from pipelines.config import load_pipeline_config, to_dict
+    from lmcore.config import to_dict
+    from pipelines.config import load_pipeline_config
 
     data = _plain(to_dict(load_pipeline_config(path, overrides or None)))
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
@@ -197,7 +190,7 @@ def _config_error_exit(exc: Exception | str) -> NoReturn:
 
 
 def _print_config(path: str | None, overrides: Sequence[str] | None) -> None:
-    from pipelines.config import ConfigError
+    from lmcore.config import ConfigError
 
     try:
         text = effective_config_yaml(path, overrides)

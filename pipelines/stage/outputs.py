@@ -19,7 +19,8 @@ import apache_beam as beam
 from lmcore import storage
 from lmcore.layout import DROPPED_DIR, QUARANTINE_DIR
 from pipelines.io.documents import WriteDocuments
-from pipelines.stage.accounting import StageOutputs, WriteJsonl, WriteStats
+from pipelines.stage.accounting import StageOutputs, WriteStats
+from pipelines.stage.jsonl import WriteJsonl
 
 
 def quarantine_key(rec: Mapping[str, Any]) -> str:

@@ -103,7 +103,8 @@ AfterFn = Callable[[Any, "PipelineConfig"], None]
 def load_config_or_exit(path: str | None, overrides: Sequence[str] | None = None) -> PipelineConfig:
     """The pipeline config (defaults, ``--config``, then ``--set`` items), or exit 2 with the
     config error (no traceback)."""
-    from pipelines.config import ConfigError, load_pipeline_config
+    from lmcore.config import ConfigError
+    from pipelines.config import load_pipeline_config
 
     try:
         return load_pipeline_config(path, overrides or None)

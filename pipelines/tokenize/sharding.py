@@ -18,8 +18,9 @@ from lmcore.dataset_writer import DatasetWriter
 from lmcore.faults import crash_point
 from lmcore.hashing import stable_fraction
 from lmcore.layout import SHARDS_DIR, TOKENIZER_FILENAME
-from pipelines.stage.accounting import COUNTS, DOCS, QUARANTINE
+from pipelines.stage.accounting import DOCS, QUARANTINE
 from pipelines.stage.bucketed import WriteBucketed
+from pipelines.stage.counting import COUNTS
 from pipelines.tokenize import shards
 from pipelines.tokenize.config import TokenizeConfig
 from pipelines.tokenize.tokenize_docs import TokenizeFn

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from lmcore.dataset_writer import shard_filename
 from lmcore.hashing import stable_bucket, stable_fraction
 from schemas import build_token_shard_table
 
@@ -49,9 +48,6 @@ def num_shards_for(total_tokens: int, target_shard_tokens: int) -> int:
 
 def shard_of(doc_id: str, num_shards: int, seed: int) -> int:
     return stable_bucket(doc_id, num_shards, seed)
-
-
-shard_name = shard_filename  # the dataset writer owns the name
 
 
 @dataclass

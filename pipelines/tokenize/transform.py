@@ -9,7 +9,7 @@
 Each job has its module: ``tokenizer`` (train or load), ``tokenize_docs`` (``TokenizeFn``),
 ``sharding`` (shard plan and writers), ``dataset`` (the manifest); the logic they call lives
 in ``bpe``, ``encode`` and ``shards``, the files are written by ``lmcore.dataset_writer``.
-This module wires the whole stage; every name it had is still importable from here.
+This module wires the whole stage.
 """
 
 from __future__ import annotations
@@ -29,14 +29,8 @@ from pipelines.stage.accounting import StageOutputs
 from pipelines.stage.outputs import WriteAccounting
 from pipelines.tokenize.dataset import build_manifest, code_version
 from pipelines.tokenize.sharding import (
-    ShardOutputs,
-    ShardPlan,
-    ShardWriter,
     TokenizeAndShard,
-    ValidationFloor,
-    shard_counts,
 )
-from pipelines.tokenize.tokenize_docs import TokenizeFn
 from pipelines.tokenize.tokenizer import TrainOrLoadTokenizer, tokenizer_info
 from schemas import Manifest
 
@@ -44,9 +38,8 @@ if TYPE_CHECKING:
     from pipelines.config import PipelineConfig
 
 __all__ = [
-    "ManifestFileWriter", "ManifestWriter", "ShardOutputs", "ShardPlan", "ShardWriter", "TokenDatasetOutputs",
-    "TokenizeAndShard", "TokenizeFn", "TrainOrLoadTokenizer", "ValidationFloor", "WriteTokenDataset",
-    "dataset_relative", "recorded_config", "shard_counts", "tokenizer_info",
+    "ManifestFileWriter", "ManifestWriter", "TokenDatasetOutputs", "WriteTokenDataset", "dataset_relative",
+    "recorded_config",
 ]  # fmt: skip
 
 log = logging.getLogger("lmforge.tokenize")

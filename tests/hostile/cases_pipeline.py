@@ -45,7 +45,7 @@ def read_files(
 ) -> Observed:
     """Every file through ``FileReader``: documents (that pass ``check``) and quarantine reasons."""
     from pipelines.io.config import ReadConfig
-    from pipelines.io.readers import FileReader
+    from pipelines.io.file_reader import FileReader
 
     reader = FileReader(ReadConfig(**cfg))
     obs = Observed(docs=0)
@@ -263,7 +263,7 @@ def non_utf8_file_name_case() -> Case:
         from pipelines.dataset.versions import inputs_record
         from pipelines.io.config import ReadConfig
         from pipelines.io.documents import documents_to_parquet_bytes
-        from pipelines.io.readers import FileReader
+        from pipelines.io.file_reader import FileReader
 
         make(d)
         files = expand_inputs([str(d)])
