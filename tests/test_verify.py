@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmcore.dataset_writer import shard_filename
+from lmcore.dataset_writer import DatasetWriter
 from pipelines.dataset import verify
 from pipelines.tokenize import bpe, encode, shards
 from pipelines.tokenize.config import TokenizeConfig
-from pipelines.tokenize.dataset import build_manifest
 from pipelines.tokenize.tokenizer import tokenizer_info
-from schemas import sha256_bytes, token_shard_to_bytes
+from schemas import Counts, sha256_bytes
 
 TEXTS = {
     "en-1": "In the beginning God created the heaven and the earth.",
@@ -29,7 +28,7 @@ def tok_json() -> str:
     return bpe.train_bpe(list(TEXTS.values()) * 3, TokenizeConfig(vocab_size=300))
 
 
-def _shard_bytes(docs: dict[str, np.ndarray], split: str) -> tuple[bytes, dict]:
+def _shard_table(docs: dict[str, np.ndarray], split: str):
     d = shards.TokenizedDocs.empty()
     for doc_id in sorted(docs):
         d.doc_ids.append(doc_id)
@@ -37,39 +36,25 @@ def _shard_bytes(docs: dict[str, np.ndarray], split: str) -> tuple[bytes, dict]:
         d.langs.append(doc_id[:2])
         d.num_bytes.append(len(TEXTS[doc_id].encode()))
         d.tokens.append(docs[doc_id])
-    data = token_shard_to_bytes(shards.shard_table(d, "uint16", split))
-    info = {
-        "path": f"shards/{shard_filename(split, 0, 1)}",
-        "split": split,
-        "sha256": sha256_bytes(data),
-        "num_docs": len(d),
-        "num_tokens": d.num_tokens(),
-        "num_bytes": sum(d.num_bytes),
-        "dtype": "uint16",
-    }
-    return data, info
+    return shards.shard_table(d, "uint16", split)
 
 
 def make_dataset(out: Path, tok_json: str, bad_token: int | None = None) -> Path:
-    """A dataset written with the stage's own functions; ``bad_token`` plants an id in train."""
+    """A dataset written by the one dataset writer, tokenized with the stage's own functions;
+    ``bad_token`` plants an id in train."""
     tok = bpe.load_tokenizer(tok_json)
     ids = encode.encode_texts(tok, list(TEXTS.values()), 0, 1000, "uint16")
     by_id = dict(zip(TEXTS, ids, strict=True))
     if bad_token is not None:
         by_id["en-1"] = by_id["en-1"].copy()
         by_id["en-1"][0] = bad_token
-    (out / "shards").mkdir(parents=True)
-    (out / "tokenizer.json").write_text(tok_json, encoding="utf-8")
-    infos = []
+    writer = DatasetWriter(str(out))
     for split, keys in (("train", ["en-1", "zh-1", "zh-2"]), ("validation", ["en-2"])):
-        data, info = _shard_bytes({k: by_id[k] for k in keys}, split)
-        (out / info["path"]).write_bytes(data)
-        infos.append(info)
-    counts = {"input": 5, "kept": 4, "dropped": {"too_short": 1}, "duplicates": {}, "quarantined": {}}
-    manifest = build_manifest(
-        tokenizer_info(tok_json, TokenizeConfig()), infos, counts, {}, version_string="test"
-    )
-    (out / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+        writer.add_shard(split, 0, 1, _shard_table({k: by_id[k] for k in keys}, split), "uint16")
+    info = tokenizer_info(tok_json, TokenizeConfig())
+    writer.write_tokenizer(tok_json, info.vocab_size, info.special_tokens, info.eos_id, info.pad_id)
+    counts = Counts(input=5, kept=4, dropped={"too_short": 1})
+    writer.commit(writer.manifest(counts, created_at="2026-01-01T00:00:00Z", code_version="test"))
     return out
 
 
