@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from lmcore.dataset_writer import shard_info, write_token_shard
 from lmcore.storage import InputFile
 from pipelines import report
 from pipelines.dataset import versions
@@ -30,7 +31,6 @@ from schemas import (
     build_token_shard_table,
     documents_to_table,
     sha256_bytes,
-    token_shard_to_bytes,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,18 +141,8 @@ def _write_shard(root: Path, rel: str, docs: list[dict], split: str) -> ShardInf
         "uint16",
         split,
     )
-    data = token_shard_to_bytes(table)
-    (root / rel).parent.mkdir(parents=True, exist_ok=True)
-    (root / rel).write_bytes(data)
-    return ShardInfo(
-        rel,
-        split,
-        sha256_bytes(data),
-        len(docs),
-        sum(len(d["tokens"]) for d in docs),
-        sum(d["num_bytes"] for d in docs),
-        "uint16",
-    )
+    sha = write_token_shard(str(root / rel), table)
+    return shard_info(rel, split, sha, table, "uint16")
 
 
 STATS = {
