@@ -28,6 +28,7 @@ import yaml
 
 from lm_train.models import MODEL_REGISTRY
 from lm_train.models.config import ModelConfig
+from lm_train.objectives.names import OBJECTIVE_NAMES
 from lmcore.config import ConfigError, from_dict, in_range, load_yaml, one_of, parse_override, require
 
 __all__ = [
@@ -45,7 +46,9 @@ __all__ = [
 ]
 
 MODELS = tuple(MODEL_REGISTRY)
-OBJECTIVES = ("causal_lm",)  # the losses of lm_train.objectives.OBJECTIVES
+OBJECTIVES = OBJECTIVE_NAMES  # the classes of lm_train.objectives.OBJECTIVES
+POOLS = ("auto", "first", "mean", "last")
+FREEZE = re.compile(r"none|body|all_but_top_(\d+)")
 SCHEDULES = ("cosine", "wsd", "constant")
 DTYPES = ("auto", "float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -83,9 +86,11 @@ class OptimConfig:
     eps: float = 1e-8  # AdamW
     grad_clip: float = 1.0  # 0: no clipping (the norm is still logged)
     max_steps: int = 1000  # optimizer steps; the schedule ends here
+    head_lr: float = 0.0  # classify: peak learning rate of the task head (0: lr)
 
     def __post_init__(self) -> None:
         one_of(self.schedule, SCHEDULES, "schedule")
+        require(self.head_lr >= 0, "head_lr must be >= 0")
         require(self.max_steps >= 1, "max_steps must be >= 1")
         require(self.lr > 0, "lr must be > 0")
         in_range(self.min_lr_ratio, "min_lr_ratio", 0.0, 1.0)
@@ -98,10 +103,28 @@ class OptimConfig:
 
 @dataclass
 class ObjectiveConfig:
-    name: str = "causal_lm"  # the loss: causal_lm (next-token prediction)
+    name: str = "causal_lm"  # causal_lm (next token) | masked_lm (masked tokens) | classify (task labels)
+    mask_prob: float = 0.15  # masked_lm: share of eligible tokens masked
+    whole_word: bool = False  # masked_lm: mask whole words, not single tokens
+    pool: str = "auto"  # classify: first | mean | last (auto: bert first, others last non-pad token)
+    freeze: str = "none"  # classify: none | body | all_but_top_N (train the head and the top N layers)
 
     def __post_init__(self) -> None:
         one_of(self.name, OBJECTIVES, "objective")
+        require(0.0 < self.mask_prob < 1.0, "mask_prob must be in (0, 1)")
+        one_of(self.pool, POOLS, "pool")
+        require(
+            FREEZE.fullmatch(self.freeze) is not None,
+            f"freeze must be none, body or all_but_top_N (N layers left trainable), not {self.freeze!r}",
+        )
+
+    @property
+    def train_top_layers(self) -> int | None:
+        """Layers left trainable below the head: None (all), 0 (body frozen) or N."""
+        if self.freeze == "none":
+            return None
+        m = FREEZE.fullmatch(self.freeze)
+        return int(m.group(1)) if m and m.group(1) else 0
 
 
 @dataclass
@@ -143,6 +166,8 @@ SECTION_CLASSES: dict[str, type] = {
 }
 SECTIONS = ("model", *SECTION_CLASSES)
 NAMED_SECTIONS = ("model", "objective")  # a scalar given for these sets their ``name``
+# Dotted prefixes that name the objective section by its objective (``classify.pool=mean``).
+SECTION_ALIASES = {"classify": "objective", "masked_lm": "objective"}
 
 
 def _field_names(cls: type) -> list[str]:
@@ -190,6 +215,7 @@ def _settings_pairs(settings: Mapping[Any, Any], where: str) -> list[tuple[str, 
                 raise ConfigError(f"{where}.{key}: expected a mapping of {key} keys, got {value!r}")
         elif "." in key:
             section, _, field = key.partition(".")
+            section = SECTION_ALIASES.get(section, section)
             if section not in SECTIONS:
                 unknown.append(key)
             else:

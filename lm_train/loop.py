@@ -11,8 +11,16 @@ import torch
 
 @dataclasses.dataclass
 class TrainState:
+    """The step counters; a checkpoint keeps them at its top level (``step``, ``tokens``)."""
+
     step: int = 0
     tokens: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step, "tokens": self.tokens}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.tokens = int(state["step"]), int(state["tokens"])
 
 
 class LoaderStream:

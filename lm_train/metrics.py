@@ -83,12 +83,19 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+# The metrics an evaluation of another objective prints on its console line, in this order.
+EVAL_HEADLINE = ("loss", "accuracy", "macro_f1", "masked_accuracy")
+
+
 def console_line(rec: dict[str, Any], max_steps: int, eta_s: float) -> str:
     if rec.get("kind") == "eval":
-        return (
-            f"eval step {rec['step']}: val_loss {rec['val_loss']:.4f} | ppl {rec['val_ppl']:.2f} "
-            f"| bpb {rec['val_bpb']:.4f} | {rec['val_tokens']} tokens"
-        )
+        if "val_loss" in rec:
+            return (
+                f"eval step {rec['step']}: val_loss {rec['val_loss']:.4f} | ppl {rec['val_ppl']:.2f} "
+                f"| bpb {rec['val_bpb']:.4f} | {rec['val_tokens']} tokens"
+            )
+        shown = [f"{k} {v:.4f}" for k, v in rec.items() if k in EVAL_HEADLINE and isinstance(v, float)]
+        return f"eval step {rec['step']}: " + " | ".join(shown)
     return (
         f"step {rec['step']}/{max_steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} "
         f"| gnorm {rec['grad_norm']:.2f} | {rec['tokens_per_s']:,.0f} tok/s | mfu {100 * rec['mfu']:.1f}% "

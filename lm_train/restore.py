@@ -7,6 +7,7 @@ config, or with a damaged entry, is one ``CheckpointError`` that says what to do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 
 from lm_train import checkpoint as ckpt
 from lm_train.config import TrainConfig
+from lm_train.distributed import all_gather_object
 from lm_train.resume import BatchSplit, checkpoint_batch_split, config_differences, global_batch_mismatch
 
 # What a checkpoint must hold to be resumed (``ckpt.require``).
@@ -68,12 +70,27 @@ def check_resumable(
         raise ckpt.CheckpointError(f"checkpoint {path} cannot be resumed: {mismatch}")
 
 
-def init_weights(model: nn.Module, source: str) -> int | None:
-    """``--init-from``: the weights only, refused when they do not fit ``model`` or are not
-    finite; returns the step they were saved at."""
+def check_same_tokenizer(init: dict[str, Any], path: str, tokenizer_sha256: str, data: str) -> None:
+    """Refuse weights trained with another tokenizer: the same ids would mean other tokens."""
+    theirs = init.get("tokenizer_sha256")
+    if theirs is not None and theirs != tokenizer_sha256:
+        raise ckpt.CheckpointError(
+            f"--init-from {path} was trained with tokenizer sha256 {theirs}, but {data} is tokenized with "
+            f"sha256 {tokenizer_sha256}; tokenize the task data with that run's tokenizer "
+            "(prepare_task --tokenizer=PRETRAIN_DATASET_DIR)"
+        )
+
+
+def init_weights(
+    model: nn.Module, source: str, tokenizer_sha256: str | None = None, data: str = "the dataset"
+) -> int | None:
+    """``--init-from``: the weights only, refused when they were trained with another tokenizer,
+    do not fit ``model`` or are not finite; returns the step they were saved at."""
     path = ckpt.resolve_checkpoint(source)
     init = ckpt.load_checkpoint(path)
     ckpt.require(init, path, {"model": dict})
+    if tokenizer_sha256 is not None:
+        check_same_tokenizer(init, path, tokenizer_sha256, data)
     ckpt.check_model_state(init["model"], model, path)
     model.load_state_dict(init["model"])
     return init.get("step")
@@ -116,3 +133,20 @@ def restore_rng(states: list[dict[str, Any]], rank: int, seed: int, step: int, p
             f"checkpoint {path}: the RNG state of rank {rank} is damaged "
             f"({type(exc).__name__}: {exc}); resume from another checkpoint, or --init-from for the weights"
         ) from exc
+
+
+class RankRNG:
+    """The RNG streams of every rank as one checkpoint part: saving gathers them (a collective),
+    loading gives each rank its own (``restore_rng``)."""
+
+    def __init__(self, rank: int, seed: int, step: Callable[[], int]) -> None:
+        self.rank, self.seed, self.step = rank, seed, step
+
+    def state_dict(self) -> list[dict[str, Any]]:
+        return all_gather_object(ckpt.capture_rng())
+
+    def load_state_dict(self, states: list[dict[str, Any]]) -> None:
+        self.load(states, "the checkpoint")
+
+    def load(self, states: list[dict[str, Any]], path: str) -> None:
+        restore_rng(states, self.rank, self.seed, self.step(), path)

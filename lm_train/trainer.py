@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import sys
 import time
@@ -20,22 +21,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from lm_train import checkpoint as ckpt
-from lm_train import restore
+from lm_train import checkpoint_state, restore
+from lm_train.checkpoint_state import Part
 from lm_train.cli import format_error
 from lm_train.config import TrainConfig
 from lm_train.distributed import (
     DistInfo,
-    all_gather_object,
     all_reduce_sum,
     barrier,
     init_distributed,
     shutdown,
 )
-from lm_train.evaluate import evaluate
-from lm_train.inputs import load_dataset, make_loader, read_tokenizer, validation_warning
+from lm_train.inputs import load_dataset, read_tokenizer, validation_warning
 from lm_train.loop import LoaderStream, TrainState, Window, log_due, periodic_due
 from lm_train.metrics import MetricsLogger, mfu, peak_flops_for
 from lm_train.objectives import OBJECTIVES
+from lm_train.objectives.base import Objective
 from lm_train.optim import Scheduler, build_optimizer
 from lm_train.resume import BatchSplit, checkpoint_batch_split
 from lm_train.run_files import started_at, write_config_and_tokenizer, write_run_json
@@ -70,7 +71,6 @@ class Trainer:
         self.device = dist_info.device
         self.out = normalize_rundir(args.out)
         self.amp_dtype = resolve_dtype(cfg, self.device)
-        self.loss_fn = OBJECTIVES[cfg.objective.name]
         self.state = TrainState()
 
     # setup -----------------------------------------------------------------------------------------
@@ -87,6 +87,8 @@ class Trainer:
         check_out_dir(self.out)
         self.manifest = load_dataset(args.data, cfg.data.dataset_version)
         self.tokenizer_bytes = read_tokenizer(self.manifest, args.data)
+        self.objective: Objective = OBJECTIVES[cfg.objective.name](cfg, self.manifest)
+        self.objective.check_dataset(args.data)
         self.clean_run_dir()
         self.resume_path, self.resume_state = restore.find_resume(args.resume, self.out)
         if self.resume_state is not None:
@@ -100,9 +102,15 @@ class Trainer:
             )
         torch.manual_seed(seed)
         model_cfg = cfg.model.for_device(self.device.type, cfg.runtime.compile)
-        self.raw_model = model_cfg.build(self.manifest.tokenizer.vocab_size, cfg.data.seq_len).to(self.device)
+        body = model_cfg.build(self.manifest.tokenizer.vocab_size, cfg.data.seq_len)
+        self.raw_model = self.objective.build_model(body).to(self.device)
         if args.init_from and self.resume_state is None:
-            step = restore.init_weights(self.raw_model, args.init_from)
+            step = restore.init_weights(
+                self.objective.init_module(self.raw_model),
+                args.init_from,
+                self.manifest.tokenizer.sha256,
+                args.data,
+            )
             self.log(f"initialised weights from {args.init_from} (step {step}); new schedule")
         self.optimizer = build_optimizer(self.raw_model, cfg)
         self.scheduler = Scheduler(self.optimizer, cfg)
@@ -130,7 +138,7 @@ class Trainer:
             )
 
     def make_loader(self, split: str, epochs: int | None) -> Any:
-        return make_loader(self.args.data, split, self.cfg, self.dist.rank, self.dist.world_size, epochs)
+        return self.objective.make_loader(self.args.data, split, self.dist.rank, self.dist.world_size, epochs)
 
     def make_val_loader(self) -> Any:
         val = self.manifest.shards_for("validation")
@@ -157,15 +165,32 @@ class Trainer:
     def batch_split(self) -> BatchSplit:
         return BatchSplit(self.cfg.data.batch_size, self.cfg.data.grad_accum, self.dist.world_size)
 
+    def checkpoint_parts(self) -> list[Part]:
+        """The run's stateful components, in the order a resume restores them."""
+        rng = restore.RankRNG(self.dist.rank, self.cfg.runtime.seed, lambda: self.state.step)
+        return [
+            Part(
+                "model",
+                self.raw_model,
+                lambda value, path: restore.restore_model(self.raw_model, value, path),
+            ),
+            Part(
+                "optimizer",
+                self.optimizer,
+                lambda value, path: restore.restore_optimizer(self.optimizer, value, path),
+            ),
+            Part("scheduler", self.scheduler),
+            Part("loader", self.train_loader),
+            Part("objective", self.objective, required=False),  # older checkpoints have none
+            Part("rng", rng, rng.load),
+            Part(None, self.state),  # step and tokens, at the top level
+        ]
+
     def restore(self, st: dict[str, Any]) -> None:
         path = self.resume_path
-        restore.restore_model(self.raw_model, st["model"], path)
-        restore.restore_optimizer(self.optimizer, st["optimizer"], path)
         restore.check_counters(st, path)
-        self.scheduler.load_state_dict(st["scheduler"])
-        self.train_loader.load_state_dict(st["loader"])
-        restore.restore_rng(st["rng"], self.dist.rank, self.cfg.runtime.seed, int(st["step"]), path)
         self.state = TrainState(step=int(st["step"]), tokens=int(st["tokens"]))
+        checkpoint_state.restore(self.checkpoint_parts(), st, path)
         old = checkpoint_batch_split(st)
         split = "" if old == self.batch_split else f"; batch split {old} -> {self.batch_split}"
         self.log(
@@ -226,8 +251,8 @@ class Trainer:
         by the global token count, whatever the split into ranks and micro-steps.
         """
         cfg = self.cfg
-        micro = [stream.next() for _ in range(cfg.data.grad_accum)]
-        counts = torch.stack([b["loss_mask"].double().sum() for b in micro]).sum().reshape(1)
+        micro = [self.objective.collate(stream.next()) for _ in range(cfg.data.grad_accum)]
+        counts = torch.stack([self.objective.count(b) for b in micro]).sum().reshape(1)
         global_tokens = all_reduce_sum(counts.to(self.device))
         # DDP averages gradients over ranks; scale so the result is the mean over the global batch.
         scale = (self.dist.world_size / global_tokens.clamp(min=1.0)).float()
@@ -238,7 +263,7 @@ class Trainer:
             ctx = contextlib.nullcontext() if sync else self.model.no_sync()
             with ctx:
                 with self.autocast():
-                    loss_sum, _ = self.loss_fn(self.model, batch)
+                    loss_sum, _ = self.objective.loss(self.model, batch)
                 (loss_sum * scale).backward()
             loss_total += loss_sum.detach().double()
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
@@ -250,23 +275,17 @@ class Trainer:
         return loss_total, global_tokens.reshape(())
 
     def save(self) -> None:
-        rng = all_gather_object(ckpt.capture_rng())
+        # Every rank gathers: the RNG part is a collective (each rank's generator states).
+        metadata = {
+            "config": self.cfg.to_dict(),
+            "world_size": self.dist.world_size,
+            "dataset_fingerprint": self.manifest.fingerprint,
+            "dataset_version": self.manifest.version,
+            "vocab_size": self.manifest.tokenizer.vocab_size,
+            "tokenizer_sha256": self.manifest.tokenizer.sha256,
+        }
+        state = checkpoint_state.gather(self.checkpoint_parts(), metadata)
         if self.dist.is_main:
-            state = {
-                "model": self.raw_model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "loader": self.train_loader.state_dict(),
-                "rng": rng,
-                "step": self.state.step,
-                "tokens": self.state.tokens,
-                "config": self.cfg.to_dict(),
-                "world_size": self.dist.world_size,
-                "dataset_fingerprint": self.manifest.fingerprint,
-                "dataset_version": self.manifest.version,
-                "vocab_size": self.manifest.tokenizer.vocab_size,
-                "tokenizer_sha256": self.manifest.tokenizer.sha256,
-            }
             path = ckpt.save_checkpoint(self.out, self.state.step, state, self.cfg.run.keep_ckpts)
             self.log(f"checkpoint {path}")
         barrier()
@@ -278,8 +297,10 @@ class Trainer:
         self.val_loader.load_state_dict(rewind)  # every evaluation scores the same samples
         # eval_steps counts global batches, so the samples scored do not depend on the world size.
         per_rank = self.cfg.run.eval_steps * self.cfg.data.grad_accum
-        metrics = evaluate(self.raw_model, iter(self.val_loader), per_rank, self.device, self.autocast)
-        logger.log({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens, **metrics})
+        batches = itertools.islice(iter(self.val_loader), per_rank)
+        metrics = self.objective.evaluate(self.raw_model, batches, device=self.device, autocast=self.autocast)
+        record = self.objective.eval_record(metrics)
+        logger.log({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens, **record})
 
     def train_record(self, window: Window, stream: LoaderStream, run_start: float) -> dict[str, Any]:
         """The logged record for the steps in ``window`` (one scalar all-reduce for the loss)."""

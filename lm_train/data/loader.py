@@ -121,7 +121,11 @@ class _Plan:
         if self.prefetch and u % self.prefetch == 0 and any(is_remote(r.url) for r in self.store.refs):
             ahead = np.concatenate([self.samples(v) for v in range(u + 1, u + 1 + self.prefetch)])
             self.store.prefetch(shards_of(self.index, ahead))
-        return build_batch(self.index, self.samples(u), self.seq_len, self.store.tokens, self.pad_id)
+        batch = build_batch(self.index, self.samples(u), self.seq_len, self.store.tokens, self.pad_id)
+        # Each row's position in the global stream: per-sample randomness (masking) keyed by it is
+        # the same whatever the world size, batch split or resume point.
+        batch["sample_positions"] = self.positions(u)
+        return batch
 
 
 def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

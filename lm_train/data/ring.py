@@ -41,9 +41,10 @@ class RingError(RuntimeError):
 
 
 def max_batch_bytes(rows: int, seq_len: int) -> int:
-    """Upper bound of a batch's size: six [rows, seq_len] arrays and cu_seqlens (<= tokens + 1)."""
+    """Upper bound of a batch's size: six [rows, seq_len] arrays, cu_seqlens (<= tokens + 1)
+    and the rows' stream positions."""
     tokens = rows * seq_len
-    return tokens * (8 + 8 + 8 + 4 + 4 + 4) + 4 * (tokens + 1) + 8 * ALIGN
+    return tokens * (8 + 8 + 8 + 4 + 4 + 4) + 4 * (tokens + 1) + 8 * rows + 9 * ALIGN
 
 
 class BatchRing:
@@ -71,7 +72,9 @@ class BatchRing:
             raise RingError(f"batch of {off} bytes does not fit a {self.slot_bytes}-byte slot")
         header[0] = seq
         for field, arr in zip(layout, batch.values(), strict=True):
-            payload[field.offset : field.offset + arr.nbytes] = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+            payload[field.offset : field.offset + arr.nbytes] = (
+                np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+            )
         header[1] = seq
         return tuple(layout)
 
@@ -87,7 +90,9 @@ class BatchRing:
         out = {}
         for f in layout:
             dtype = np.dtype(f.dtype)
-            out[f.name] = torch.from_numpy(data[f.offset : f.offset + _nbytes(f)].view(dtype).reshape(f.shape))
+            out[f.name] = torch.from_numpy(
+                data[f.offset : f.offset + _nbytes(f)].view(dtype).reshape(f.shape)
+            )
         return out
 
 
@@ -98,7 +103,9 @@ def _nbytes(f: Field) -> int:
 _DONE = object()
 
 
-def read_in_background(items: Iterator[tuple], ring: BatchRing, depth: int) -> Iterator[dict[str, torch.Tensor]]:
+def read_in_background(
+    items: Iterator[tuple], ring: BatchRing, depth: int
+) -> Iterator[dict[str, torch.Tensor]]:
     """Batches of ``items`` (``(worker, seq, layout)`` from the DataLoader), read out of the
     ring by a helper thread up to ``depth`` ahead, in order.
 
