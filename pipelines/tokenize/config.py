@@ -8,6 +8,7 @@ from lmcore.config import require
 
 EOD_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
+MASK_TOKEN = "<|mask|>"  # masked-LM training (lm_train objective=masked_lm) replaces tokens by it
 COMPRESSIONS = (None, "zstd", "lz4")  # None: memory-mappable shards
 
 
@@ -19,7 +20,8 @@ class TokenizeConfig:
     min_frequency: int = 2  # a pair must occur this often to be merged
     eod_token: str = EOD_TOKEN  # appended to every document; always a special token
     pad_token: str | None = PAD_TOKEN
-    special_tokens: list[str] = field(default_factory=list)  # extra special tokens (after EOD, pad)
+    mask_token: str | None = MASK_TOKEN  # after EOD and pad, so their ids stay 0 and 1; empty: none
+    special_tokens: list[str] = field(default_factory=list)  # extra special tokens (after EOD, pad, mask)
     # -- training sample: documents whose stable hash of id falls below the fraction ------
     sample_fraction: float = 1.0
     sample_max_docs: int = 200_000  # of the sampled documents, those with the smallest hashes
@@ -37,16 +39,16 @@ class TokenizeConfig:
     shard_seed: int = 29
 
     def all_special_tokens(self) -> list[str]:
-        """EOD first (id 0), then pad, then the extra ones, without repeats."""
+        """EOD first (id 0), then pad, then mask, then the extra ones, without repeats."""
         out: list[str] = []
-        for tok in (self.eod_token, self.pad_token, *self.special_tokens):
+        for tok in (self.eod_token, self.pad_token, self.mask_token, *self.special_tokens):
             if tok and tok not in out:
                 out.append(tok)
         return out
 
     def __post_init__(self) -> None:
         """Settings out of range fail when the config is loaded, before a pipeline starts.
-        (The seeds may be any integer; an empty pad_token means none.)"""
+        (The seeds may be any integer; an empty pad_token or mask_token means none.)"""
         self.check()
 
     def check(self) -> None:
