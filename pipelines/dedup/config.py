@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lmcore.config import at_least, in_range, one_of, require
 
@@ -11,6 +11,11 @@ BOILERPLATE_SCOPES = ("edges", "anywhere")
 # the bands x rows search grows with num_perm, and a signature costs 4 bytes per permutation
 # per document (in every shuffle and in the index)
 MAX_NUM_PERM = 4096
+# shorter n-grams are shared by unrelated texts (set phrases, names, numbers): decontamination
+# would drop innocent documents by the thousand
+MIN_DECONTAMINATE_NGRAM = 5
+# where the decontamination summary goes (beside dedup_boilerplate.json)
+CONTAMINATION_FILENAME = "dedup_contamination.json"
 
 
 @dataclass
@@ -50,6 +55,13 @@ class DedupConfig:
     # work releases the GIL, so it keeps another core busy while Beam runs on the calling
     # thread (1 = everything on the calling thread)
     threads: int = 2
+    # decontamination: task datasets (their validation and test splits) or raw files of any
+    # readable format whose texts must not be in the pretraining data; a document sharing
+    # one n-gram of decontaminate_ngram tokens with them is dropped (dropped/contaminated).
+    # What each kind of entry contributes: pipelines/dedup/references.py. Empty: off. A
+    # single string is one entry (--set dedup.decontaminate=DIR)
+    decontaminate: list[str] | str = field(default_factory=list)
+    decontaminate_ngram: int = 13  # tokens: words, or single Chinese/Japanese characters
 
     def __post_init__(self) -> None:
         """Every value is checked when the config is loaded: a bad one would otherwise fail
@@ -75,3 +87,8 @@ class DedupConfig:
         at_least(self.shuffle_shards, "dedup.shuffle_shards", 1)
         at_least(self.index_files, "dedup.index_files", 1)
         at_least(self.threads, "dedup.threads", 1)
+        at_least(self.decontaminate_ngram, "dedup.decontaminate_ngram", MIN_DECONTAMINATE_NGRAM)
+        if isinstance(self.decontaminate, str):
+            self.decontaminate = [self.decontaminate]
+        for i, entry in enumerate(self.decontaminate):
+            require(bool(entry.strip()), f"dedup.decontaminate[{i}] must be a path or glob, not {entry!r}")

@@ -150,6 +150,20 @@ def _ngrams(tok_hash, tok_count, n_per_doc):
     return out
 
 
+def chunk_tokens(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token hashes of a chunk's documents (lower-cased, script-aware; see the module
+    docstring), flattened, with each document's token count and CJK token count."""
+    lowered = [t.lower() for t in texts]
+    doc_len = np.fromiter((len(t) for t in lowered), np.int64, len(texts))
+    cp = np.frombuffer("".join(lowered).encode("utf-32-le"), np.uint32)
+    return _tokens(cp, _word_table(), doc_len)
+
+
+def token_classes(text: str) -> np.ndarray:
+    """Per code point of ``text`` (already lower-cased): ``NOT_WORD``, ``WORD`` or ``CJK_CHAR``."""
+    return _word_table()[np.frombuffer(text.encode("utf-32-le"), np.uint32)]
+
+
 def chunk_shingles(
     texts: list[str], cjk: list[bool] | None, word_ngram: int, char_ngram: int
 ) -> ChunkShingles:
@@ -159,10 +173,7 @@ def chunk_shingles(
     the tokens decide (mostly CJK characters: ``char_ngram``).
     """
     n_docs = len(texts)
-    lowered = [t.lower() for t in texts]
-    doc_len = np.fromiter((len(t) for t in lowered), np.int64, n_docs)
-    cp = np.frombuffer("".join(lowered).encode("utf-32-le"), np.uint32)
-    tok_hash, tok_count, cjk_count = _tokens(cp, _word_table(), doc_len)
+    tok_hash, tok_count, cjk_count = chunk_tokens(texts)
     tok_off = np.concatenate(([0], np.cumsum(tok_count)))
     cjk_arr = (
         2 * cjk_count >= np.maximum(tok_count, 1) if cjk is None else np.asarray(cjk, bool).reshape(n_docs)

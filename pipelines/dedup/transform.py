@@ -4,6 +4,9 @@ Data flow. Chunks of text never go through a shuffle; only hashes, 64-bit docume
 (``xxh3(id)``) and, for candidate documents only, their shingle sets/signatures do. Each
 step's job lives in its own module; this one wires them:
 
+    chunks + reference n-grams (side input) -> chunks without the documents that share a
+           long n-gram with a task's evaluation texts (``decontaminate``, with
+           ``dedup.decontaminate`` only)
     chunks -> packed chunks + id hashes -> unique ids (``packing``, ``pipelines.io.ids``)
     chunks -> exact-hash and band-key rows per shard (``signing``); earlier runs' index
            files -> the same rows for their documents, marked old
@@ -42,6 +45,7 @@ from pipelines.dedup import index
 from pipelines.dedup.candidates import CandidateInfoFn, OldCandidateInfoFn, shard_pairs
 from pipelines.dedup.clusters import UnionFind, cluster_sizes
 from pipelines.dedup.config import DedupConfig
+from pipelines.dedup.decontaminate import Decontaminate
 from pipelines.dedup.filter import LINE_BATCHES, FilterFn
 from pipelines.dedup.index_writer import WriteIndex
 from pipelines.dedup.lines import remove_boilerplate_lines
@@ -86,6 +90,12 @@ class DeduplicateDocuments(beam.PTransform):
         index_files = earlier_index_files(self.index_inputs, self.index_output)
         old = p | "IndexFiles" >> beam.Create(index_files) if index_files else None
 
+        # 0. documents sharing a long n-gram with a task's evaluation texts leave first
+        decontaminated = None
+        if cfg.decontaminate:
+            decontaminated = chunks | "Decontaminate" >> Decontaminate(cfg, stage, self.report_dir)
+            chunks = decontaminated.docs
+
         packed = chunks | "Pack" >> beam.ParDo(PackFn(cfg)).with_outputs(ID_BATCHES, main="packed")
         # Every document id unique, earlier runs' ids included, before anything keys by id:
         # dedup tells documents apart by id (see pipelines/io/ids.py). Only packed chunks
@@ -98,6 +108,9 @@ class DeduplicateDocuments(beam.PTransform):
         chunks, id_counts = apply_renames(packed["packed"], table, packed=True)
         counts_parts: list[beam.PCollection] = [id_counts]
         dropped_parts: list[beam.PCollection] = []
+        if decontaminated is not None:
+            counts_parts.append(decontaminated.counts)
+            dropped_parts.append(decontaminated.dropped)
 
         # 1. duplicates, on the documents as they arrived
         if cfg.exact or cfg.fuzzy:
