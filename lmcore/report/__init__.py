@@ -7,7 +7,21 @@ only where a figure is turned into PNG bytes.
 
 from lmcore.report.cells import Pct, Pre, num, pct
 from lmcore.report.checks import Check
+from lmcore.report.confusion import ClassScores, class_scores, confusion_figure
 from lmcore.report.figures import Figure, png_bytes
 from lmcore.report.render import environment, render
 
-__all__ = ["Check", "Figure", "Pct", "Pre", "environment", "num", "pct", "png_bytes", "render"]
+__all__ = [
+    "Check",
+    "ClassScores",
+    "Figure",
+    "Pct",
+    "Pre",
+    "class_scores",
+    "confusion_figure",
+    "environment",
+    "num",
+    "pct",
+    "png_bytes",
+    "render",
+]
