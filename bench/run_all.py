@@ -25,7 +25,11 @@ def discover() -> list[str]:
 
 
 def summarise(results: dict[str, dict]) -> str:
+    """Headlines first (results that carry a one-line ``headline``), then every result in full."""
     lines = ["# lmforge benchmark results", ""]
+    headlines = [f"- **{area}**: {res['headline']}" for area, res in results.items() if res.get("headline")]
+    if headlines:
+        lines += [*headlines, ""]
     for area, res in results.items():
         lines.append(f"## {area}")
         lines.append("")
