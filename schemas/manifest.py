@@ -22,10 +22,13 @@ from schemas.checksum import sha256_file
 from schemas.counts import Counts, CountsError
 from schemas.token_shard import MAX_TOKENS_PER_SHARD, TOKEN_DTYPES
 
-MANIFEST_SCHEMA_VERSION = "1.0"
+MANIFEST_SCHEMA_VERSION = "1.1"  # the newest version this code reads and writes (1.1 added ``task``)
+BASE_MANIFEST_SCHEMA_VERSION = "1.0"  # what a manifest without a task declares (pretraining datasets)
 MANIFEST_FILENAME = "manifest.json"
 MANIFEST_KIND = "lmforge.token_dataset"
-SPLITS = ("train", "validation")
+# Pretraining datasets have train and validation shards; task datasets may add test shards.
+SPLITS = ("train", "validation", "test")
+TASK_KINDS = ("classification",)
 MAX_VOCAB_SIZE = 2**32  # token ids are stored as uint32 at most
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -227,6 +230,69 @@ class ShardInfo:
         }
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """What makes a dataset a labelled task dataset: the kind, the labels in id order (a shard's
+    ``label`` column holds indexes into ``labels``), the examples per split and label, and
+    the input fields the texts and labels came from."""
+
+    kind: str
+    labels: list[str]
+    label_counts: dict[str, dict[str, int]]  # split -> label name -> examples
+    text_field: str = "text"
+    label_field: str = "label"
+
+    def label_id(self, name: str) -> int:
+        return self.labels.index(name)
+
+    def split_total(self, split: str) -> int:
+        return sum(self.label_counts.get(split, {}).values())
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "task") -> TaskInfo:
+        data = _obj(data, path)
+        kind = _str(data, "kind", f"{path}.kind")
+        if kind not in TASK_KINDS:
+            raise ManifestError(f"{_where(f'{path}.kind')} must be one of {TASK_KINDS}, got {kind!r}")
+        labels = _get(data, "labels", f"{path}.labels")
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+            raise ManifestError(f"{_where(f'{path}.labels')} must be a list of non-empty strings")
+        if len(set(labels)) != len(labels):
+            raise ManifestError(f"{_where(f'{path}.labels')} lists a label twice: {labels}")
+        raw_counts = _obj(_get(data, "label_counts", f"{path}.label_counts"), f"{path}.label_counts")
+        counts: dict[str, dict[str, int]] = {}
+        for split, per_label in raw_counts.items():
+            where = f"{path}.label_counts.{split}"
+            if split not in SPLITS:
+                raise ManifestError(f"{_where(where)}: split must be one of {SPLITS}")
+            per_label = _obj(per_label, where)
+            for name in per_label:
+                if name not in labels:
+                    raise ManifestError(f"{_where(f'{where}.{name}')}: {name!r} is not in {path}.labels")
+                _int(per_label, name, f"{where}.{name}")
+            counts[split] = dict(per_label)
+        return cls(
+            kind=kind,
+            labels=list(labels),
+            label_counts=counts,
+            text_field=_str(data, "text_field", f"{path}.text_field", optional=True) or "text",
+            label_field=_str(data, "label_field", f"{path}.label_field", optional=True) or "label",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "label_counts": {
+                split: {name: self.label_counts[split].get(name, 0) for name in self.labels}
+                for split in SPLITS
+                if split in self.label_counts
+            },
+            "text_field": self.text_field,
+            "label_field": self.label_field,
+        }
+
+
 @dataclass
 class Manifest:
     """A token dataset. ``base_dir`` (where it was loaded from) is not serialised."""
@@ -239,8 +305,17 @@ class Manifest:
     code_version: str = ""
     version: int = 1
     parent_fingerprint: str | None = None
-    schema_version: str = MANIFEST_SCHEMA_VERSION
+    schema_version: str = ""  # default: the lowest version that describes it (1.1 with a task)
     base_dir: str = ""
+    task: TaskInfo | None = None  # labelled task datasets (pipelines.prepare_task); None for pretraining
+
+    def __post_init__(self) -> None:
+        # A pretraining manifest keeps declaring 1.0, so its bytes and fingerprint stay those
+        # of earlier releases; ``task`` needs 1.1.
+        if not self.schema_version:
+            self.schema_version = (
+                MANIFEST_SCHEMA_VERSION if self.task is not None else BASE_MANIFEST_SCHEMA_VERSION
+            )
 
     # -- identity ------------------------------------------------------------------------
     @property
@@ -304,6 +379,7 @@ class Manifest:
             "tokenizer": self.tokenizer.to_dict(),
             "shards": [s.to_dict() for s in self.shards],
             "counts": self.counts.to_dict(),
+            **({"task": self.task.to_dict()} if self.task is not None else {}),
             "config": self.config,
         }
 
@@ -340,6 +416,8 @@ class Manifest:
         config = data.get("config", {})
         if not isinstance(config, Mapping):
             raise ManifestError(f"{_where('config')} must be an object")
+        task = data.get("task")
+        task_info = TaskInfo.from_dict(task) if task is not None else None
         parent = data.get("parent_fingerprint")
         if parent is not None and (not isinstance(parent, str) or not _HEX64.match(parent)):
             raise ManifestError(f"{_where('parent_fingerprint')} must be null or a sha256 hex string")
@@ -354,6 +432,7 @@ class Manifest:
             parent_fingerprint=parent,
             schema_version=schema_version,
             base_dir=base_dir,
+            task=task_info,
         )
         recorded = data.get("fingerprint")
         if recorded is not None and recorded != manifest.fingerprint:

@@ -4,6 +4,11 @@ A shard holds exactly one record batch, so a memory-mapped shard exposes the who
 concatenated token stream (``tokens`` list values) and the document offsets (the list
 offsets) as zero-copy numpy arrays. Every document's tokens end with the tokenizer's
 end-of-document id.
+
+Version 1.1 declares one optional column, ``label`` (int32, an index into the manifest's
+``task.labels``), written by ``pipelines.prepare_task``. A shard without it still declares
+1.0, the lowest version that describes it, so pretraining shards keep their bytes (and
+their datasets their fingerprints) across releases.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-TOKEN_SHARD_SCHEMA_VERSION = "1.0"
+TOKEN_SHARD_SCHEMA_VERSION = "1.1"  # the newest version this code reads and writes
+BASE_SCHEMA_VERSION = "1.0"  # what a shard without optional columns declares
+LABEL_COLUMN = "label"
+# Optional columns by name: their Arrow type and the schema version that introduced them.
+OPTIONAL_COLUMNS: dict[str, tuple[pa.DataType, str]] = {LABEL_COLUMN: (pa.int32(), "1.1")}
 TOKEN_DTYPES = ("uint16", "uint32")
 MAX_TOKENS_PER_SHARD = 2**31 - 1  # list offsets are int32
 
@@ -36,13 +45,24 @@ def token_dtype_for_vocab(vocab_size: int) -> str:
     raise ValueError(f"vocab_size {vocab_size} does not fit in uint32")
 
 
-def token_shard_schema(dtype: str, split: str | None = None) -> pa.Schema:
-    """Arrow schema of a token shard whose token ids are ``dtype`` (uint16 or uint32)."""
+def _declared_version(optional: Sequence[str]) -> str:
+    """The lowest schema version that has every one of the ``optional`` columns."""
+    versions = [BASE_SCHEMA_VERSION, *(OPTIONAL_COLUMNS[name][1] for name in optional)]
+    return max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def token_shard_schema(dtype: str, split: str | None = None, optional: Sequence[str] = ()) -> pa.Schema:
+    """Arrow schema of a token shard whose token ids are ``dtype`` (uint16 or uint32), with the
+    ``optional`` columns (``("label",)``) after the required ones, in ``OPTIONAL_COLUMNS`` order."""
     if dtype not in _ARROW_TYPES:
         raise TokenShardError(f"token dtype must be one of {TOKEN_DTYPES}, got {dtype!r}")
+    unknown = sorted(set(optional) - set(OPTIONAL_COLUMNS))
+    if unknown:
+        raise TokenShardError(f"unknown optional column(s) {unknown}; known: {sorted(OPTIONAL_COLUMNS)}")
+    optional = [name for name in OPTIONAL_COLUMNS if name in optional]
     metadata = {
         b"lmforge.kind": b"token_shard",
-        b"lmforge.schema_version": TOKEN_SHARD_SCHEMA_VERSION.encode(),
+        b"lmforge.schema_version": _declared_version(optional).encode(),
         b"lmforge.token_dtype": dtype.encode(),
     }
     if split is not None:
@@ -56,6 +76,7 @@ def token_shard_schema(dtype: str, split: str | None = None) -> pa.Schema:
             pa.field(
                 "tokens", pa.list_(pa.field("item", _ARROW_TYPES[dtype], nullable=False)), nullable=False
             ),
+            *(pa.field(name, OPTIONAL_COLUMNS[name][0], nullable=False) for name in optional),
         ],
         metadata=metadata,
     )
@@ -69,11 +90,15 @@ def build_token_shard_table(
     tokens: Sequence[np.ndarray],
     dtype: str,
     split: str | None = None,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> pa.Table:
-    """Assemble a one-batch shard table from per-document token arrays (one concatenate, no Python loop per token)."""
+    """Assemble a one-batch shard table from per-document token arrays (one concatenate, no
+    Python loop per token); ``labels`` (label ids) adds the ``label`` column."""
     n = len(doc_ids)
     if not (len(sources) == len(langs) == len(num_bytes) == len(tokens) == n):
         raise TokenShardError("doc_ids, sources, langs, num_bytes and tokens must have the same length")
+    if labels is not None and len(labels) != n:
+        raise TokenShardError(f"labels has {len(labels)} entries for {n} documents")
     np_dtype = np.dtype(dtype)
     lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
@@ -84,24 +109,46 @@ def build_token_shard_table(
     token_list = pa.ListArray.from_arrays(
         pa.array(offsets.astype(np.int32)), pa.array(flat, type=_ARROW_TYPES[dtype])
     )
-    schema = token_shard_schema(dtype, split)
-    batch = pa.RecordBatch.from_arrays(
-        [
-            pa.array(doc_ids, type=pa.string()),
-            pa.array(sources, type=pa.string()),
-            pa.array(langs, type=pa.string()),
-            pa.array(np.asarray(num_bytes, dtype=np.int64)),
-            token_list.cast(schema.field("tokens").type),
-        ],
-        schema=schema,
-    )
+    schema = token_shard_schema(dtype, split, () if labels is None else (LABEL_COLUMN,))
+    columns = [
+        pa.array(doc_ids, type=pa.string()),
+        pa.array(sources, type=pa.string()),
+        pa.array(langs, type=pa.string()),
+        pa.array(np.asarray(num_bytes, dtype=np.int64)),
+        token_list.cast(schema.field("tokens").type),
+    ]
+    if labels is not None:
+        columns.append(pa.array(np.asarray(labels, dtype=np.int32)))
+    batch = pa.RecordBatch.from_arrays(columns, schema=schema)
     return pa.Table.from_batches([batch], schema=schema)
 
 
+def optional_columns(schema: pa.Schema) -> tuple[str, ...]:
+    """The optional columns a shard's schema declares (``("label",)`` for a task dataset)."""
+    return tuple(name for name in OPTIONAL_COLUMNS if name in schema.names)
+
+
+def check_schema_version(schema: pa.Schema) -> None:
+    """Refuse a shard written by a different major version of the contract."""
+    declared = (schema.metadata or {}).get(b"lmforge.schema_version")
+    if declared is None:
+        return
+    major = declared.decode("utf-8", "replace").split(".")[0]
+    if major != TOKEN_SHARD_SCHEMA_VERSION.split(".")[0]:
+        raise TokenShardError(
+            f"token shard schema version {declared.decode('utf-8', 'replace')!r}: this code reads major "
+            f"version {TOKEN_SHARD_SCHEMA_VERSION.split('.')[0]}"
+        )
+
+
 def validate_token_shard_table(
-    table: pa.Table, dtype: str | None = None, vocab_size: int | None = None
+    table: pa.Table,
+    dtype: str | None = None,
+    vocab_size: int | None = None,
+    num_labels: int | None = None,
 ) -> None:
-    """Raise ``TokenShardError`` when ``table`` breaks the contract (schema, one batch, nulls, ids)."""
+    """Raise ``TokenShardError`` when ``table`` breaks the contract (schema, one batch, nulls,
+    ids; label ids in ``[0, num_labels)`` when given and the shard has labels)."""
     if "tokens" not in table.schema.names:
         raise TokenShardError("token shard has no 'tokens' column")
     tok_type = table.schema.field("tokens").type
@@ -110,12 +157,13 @@ def validate_token_shard_table(
     found_dtype = str(tok_type.value_type)
     if dtype is not None and found_dtype != dtype:
         raise TokenShardError(f"token dtype is {found_dtype}, manifest says {dtype}")
-    expected = token_shard_schema(found_dtype)
+    check_schema_version(table.schema)
+    expected = token_shard_schema(found_dtype, optional=optional_columns(table.schema))
     if not table.schema.equals(expected, check_metadata=False):
         raise TokenShardError(f"schema mismatch:\n  expected {expected}\n  found    {table.schema}")
     if len(table.column("tokens").chunks) > 1:
         raise TokenShardError("token shard must hold exactly one record batch")
-    for name in ("doc_id", "source", "num_bytes", "tokens"):
+    for name in ("doc_id", "source", "num_bytes", "tokens", *optional_columns(table.schema)):
         if table.column(name).null_count:
             raise TokenShardError(f"column {name!r} has {table.column(name).null_count} null value(s)")
     if vocab_size is not None and table.num_rows:
@@ -123,6 +171,14 @@ def validate_token_shard_table(
         if values.size and int(values.max()) >= vocab_size:
             raise TokenShardError(
                 f"token id {int(values.max())} is not below the vocabulary size {vocab_size}"
+            )
+    if num_labels is not None and LABEL_COLUMN in table.schema.names and table.num_rows:
+        labels = table.column(LABEL_COLUMN).to_numpy()
+        bad = np.flatnonzero((labels < 0) | (labels >= num_labels))
+        if bad.size:
+            raise TokenShardError(
+                f"label id {int(labels[bad[0]])} (row {int(bad[0])}, {bad.size} row(s) in all) is not "
+                f"in [0, {num_labels}): the manifest lists {num_labels} label(s)"
             )
 
 
@@ -147,6 +203,7 @@ class TokenShard:
     table: pa.Table
     tokens: np.ndarray  # the concatenated token stream, dtype uint16/uint32
     offsets: np.ndarray  # int32, length num_docs + 1, starting at 0
+    labels: np.ndarray | None = None  # int32 label id per document (task datasets), else None
 
     @property
     def num_docs(self) -> int:
@@ -166,9 +223,13 @@ def open_token_shard(source: str | pa.NativeFile | pa.Buffer) -> TokenShard:
         source = pa.memory_map(source, "r")
     table = pa.ipc.open_file(source).read_all()
     validate_token_shard_table(table)
+    labels = None
+    if LABEL_COLUMN in table.schema.names:
+        col = table.column(LABEL_COLUMN)
+        labels = col.chunks[0].to_numpy() if col.num_chunks else np.zeros(0, np.int32)
     if table.num_rows == 0:
         dtype = np.dtype(str(table.schema.field("tokens").type.value_type))
-        return TokenShard(table, np.zeros(0, dtype), np.zeros(1, np.int32))
+        return TokenShard(table, np.zeros(0, dtype), np.zeros(1, np.int32), labels)
     tokens_list = table.column("tokens").chunks[0]
     offsets = tokens_list.offsets.to_numpy()
     values = tokens_list.values.to_numpy()
@@ -177,7 +238,7 @@ def open_token_shard(source: str | pa.NativeFile | pa.Buffer) -> TokenShard:
     start = int(offsets[0])
     if start:
         offsets = offsets - start
-    return TokenShard(table, values[start : start + int(offsets[-1])], offsets)
+    return TokenShard(table, values[start : start + int(offsets[-1])], offsets, labels)
 
 
 def check_offsets(offsets: np.ndarray, num_values: int) -> None:

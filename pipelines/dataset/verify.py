@@ -5,7 +5,9 @@ the tokenizer file (sha256, vocabulary size, end-of-document id), and every shar
 (present, sha256, Arrow schema and dtype, one record batch, docs/tokens/bytes equal to the
 manifest, token ids below the vocabulary size, every document ending with the EOD id,
 rows sorted by unique ``doc_id``), that no document is in two shards, and that ``kept``
-equals the documents in the shards. Exit 0 with a summary, 1 with the faults, 2 when
+equals the documents in the shards. A task dataset (``manifest.task``) also has a ``label``
+column in every shard, every label id names one of ``task.labels``, and the examples per
+split and label equal ``task.label_counts``. Exit 0 with a summary, 1 with the faults, 2 when
 the manifest itself cannot be read.
 """
 
@@ -24,6 +26,8 @@ import pyarrow.compute as pc
 
 from lmcore import storage
 from schemas import (
+    LABEL_COLUMN,
+    SPLITS,
     ChecksumError,
     Manifest,
     ManifestError,
@@ -82,6 +86,10 @@ class Report:
     tokens: int = 0
     shards: int = 0
     unlisted: list[str] = field(default_factory=list)
+    label_counts: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # task datasets: split -> label -> n
+    labelled_shards: int = 0  # shards whose labels were counted (all of them, or the counts say nothing)
 
     def fault(self, message: str) -> None:
         self.faults.append(message)
@@ -127,14 +135,19 @@ def check_tokenizer(manifest: Manifest, report: Report) -> None:
             )
 
 
-def check_shard_contents(table: pa.Table, shard: ShardInfo, vocab_size: int, eos_id: int) -> Iterator[str]:
-    """Faults of one shard's contents against its manifest entry (pure: no I/O)."""
+def check_shard_contents(
+    table: pa.Table, shard: ShardInfo, vocab_size: int, eos_id: int, labels: list[str] | None = None
+) -> Iterator[str]:
+    """Faults of one shard's contents against its manifest entry (pure: no I/O); ``labels``:
+    a task dataset's label list (its shards must have a label column with ids into it)."""
     name = shard.path
     try:
-        validate_token_shard_table(table, shard.dtype, vocab_size)
+        validate_token_shard_table(table, shard.dtype, vocab_size, None if labels is None else len(labels))
     except TokenShardError as exc:
         yield f"shard {name!r}: {exc}"
         return
+    if labels is not None and LABEL_COLUMN not in table.schema.names:
+        yield f"shard {name!r}: has no {LABEL_COLUMN!r} column, but the manifest describes a task dataset"
     split = (table.schema.metadata or {}).get(b"lmforge.split")
     if split is not None and split.decode() != shard.split:
         yield f"shard {name!r}: written as split {split.decode()!r}, listed as {shard.split!r}"
@@ -185,11 +198,17 @@ def check_shard(
     except (pa.ArrowInvalid, OSError) as exc:
         report.fault(f"shard {shard.path!r} is not a readable Arrow IPC file: {exc}")
         return
+    labels = manifest.task.labels if manifest.task is not None else None
     faults = list(
-        check_shard_contents(table, shard, manifest.tokenizer.vocab_size, manifest.tokenizer.eos_id)
+        check_shard_contents(table, shard, manifest.tokenizer.vocab_size, manifest.tokenizer.eos_id, labels)
     )
     for f in faults:
         report.fault(f)
+    if labels is not None and not faults:
+        report.labelled_shards += 1
+        split_counts = report.label_counts.setdefault(shard.split, {})
+        for name, n in shard_label_counts(table, labels).items():
+            split_counts[name] = split_counts.get(name, 0) + n
     if "doc_id" in table.schema.names:
         for doc_id in table.column("doc_id").to_pylist():
             other = seen.setdefault(doc_id, shard.path)
@@ -199,6 +218,29 @@ def check_shard(
     report.shards += 1
     report.docs += table.num_rows
     report.tokens += shard.num_tokens
+
+
+def shard_label_counts(table: pa.Table, labels: list[str]) -> dict[str, int]:
+    """Examples per label name in one shard (label ids already checked to be in range)."""
+    ids = table.column(LABEL_COLUMN).to_numpy()
+    found = np.bincount(ids, minlength=len(labels)) if ids.size else np.zeros(len(labels), np.int64)
+    return {name: int(n) for name, n in zip(labels, found, strict=True) if n}
+
+
+def label_count_faults(
+    listed: Mapping[str, Mapping[str, int]], found: Mapping[str, Mapping[str, int]]
+) -> list[str]:
+    """Where the manifest's ``task.label_counts`` and the labels in the shards disagree."""
+    faults = []
+    for split in SPLITS:
+        names = sorted(set(listed.get(split, {})) | set(found.get(split, {})))
+        for name in names:
+            said, held = listed.get(split, {}).get(name, 0), found.get(split, {}).get(name, 0)
+            if said != held:
+                faults.append(
+                    f"task.label_counts.{split}.{name} = {said}, but the {split} shards hold {held} such example(s)"
+                )
+    return faults
 
 
 def verify(directory: str, checksums: bool = True) -> tuple[Manifest, Report]:
@@ -214,6 +256,9 @@ def verify(directory: str, checksums: bool = True) -> tuple[Manifest, Report]:
         report.fault(f"counts.kept = {manifest.counts.kept} but the shards hold {listed} documents")
     if not manifest.shards_for("train"):
         report.fault("the dataset has no train shard")
+    if manifest.task is not None and report.labelled_shards == len(manifest.shards):
+        for fault in label_count_faults(manifest.task.label_counts, report.label_counts):
+            report.fault(fault)
     report.unlisted = unlisted_shards(manifest)
     return manifest, report
 
@@ -255,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     c = manifest.counts
     splits = ", ".join(
         f"{split}: {len(manifest.shards_for(split))} shard(s), {sum(s.num_tokens for s in manifest.shards_for(split)):,} tokens"
-        for split in ("train", "validation")
+        for split in SPLITS
+        if split != "test" or manifest.shards_for(split)
     )
     print(
         f"verify: OK: {args.directory} (version {manifest.version}, fingerprint {manifest.fingerprint[:12]})\n"
@@ -264,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         f"counts add up: input {c.input:,} = kept {c.kept:,} + dropped {sum(c.dropped.values()):,} "
         f"+ duplicates {sum(c.duplicates.values()):,} + quarantined {sum(c.quarantined.values()):,}"
     )
+    if manifest.task is not None:
+        t = manifest.task
+        per_split = "; ".join(
+            f"{split} {t.split_total(split):,}" for split in SPLITS if split in t.label_counts
+        )
+        print(f"  task {t.kind}: {len(t.labels)} labels ({', '.join(t.labels)}); examples: {per_split}")
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from pipelines.io.formats import html, jsonl, parquet, text, warc
+from pipelines.io.formats import csv, html, jsonl, parquet, text, warc
 from pipelines.io.formats.base import Format
 
 FORMATS: dict[str, Format] = {
@@ -20,6 +20,7 @@ FORMATS: dict[str, Format] = {
         text.FORMAT,
         html.FORMAT,
         warc.FORMAT,
+        *(csv.FORMAT, csv.TSV_FORMAT),
     )
 }
 COMPRESSION_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
