@@ -62,6 +62,7 @@ class DataConfig:
     packing: str = "concat"  # concat | best_fit (see lm_train.data)
     data_workers: int = 0  # DataLoader processes building batches (0: in the trainer)
     dataset_version: int = 0  # 0: whatever DIR/manifest.json is; n: refuse any other version
+    bucket_by_length: bool = False  # classify: batch examples of similar length, padded to the longest
 
     def __post_init__(self) -> None:
         require(self.seq_len >= 2, "seq_len must be >= 2")

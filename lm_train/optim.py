@@ -28,26 +28,39 @@ def optim_section(cfg: TrainConfig | OptimConfig) -> OptimConfig:
     return cfg.optim if isinstance(cfg, TrainConfig) else cfg
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: matrices of linear layers (decayed) and everything else (not)."""
+def param_groups(model: nn.Module, weight_decay: float, head_lr_scale: float = 1.0) -> list[dict]:
+    """AdamW groups: matrices of linear layers (decayed) and everything else (not); with a
+    task head (``model.task_head``) and ``head_lr_scale != 1``, the head gets its own two
+    groups whose learning rate is the schedule's times ``head_lr_scale``. Frozen weights
+    (``requires_grad`` False) are left out."""
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    decay, no_decay, seen = [], [], set()
+    head = getattr(model, "task_head", None)
+    head_ids = {id(p) for p in head.parameters()} if head is not None and head_lr_scale != 1.0 else set()
+    groups = {(d, h): [] for d in (True, False) for h in (False, True)}
+    seen: set[int] = set()
     for _, p in model.named_parameters():
         if not p.requires_grad or id(p) in seen:
             continue
         seen.add(id(p))  # tied weights appear once
-        (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        groups[(p.dim() >= 2 and id(p) not in embeddings, id(p) in head_ids)].append(p)
+    out = [
+        {"params": groups[(True, False)], "weight_decay": weight_decay},
+        {"params": groups[(False, False)], "weight_decay": 0.0},
     ]
+    if head_ids:
+        out += [
+            {"params": groups[(True, True)], "weight_decay": weight_decay, "lr_scale": head_lr_scale},
+            {"params": groups[(False, True)], "weight_decay": 0.0, "lr_scale": head_lr_scale},
+        ]
+    return [g for g in out if g["params"]]  # a frozen body leaves its groups empty
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig | OptimConfig) -> torch.optim.AdamW:
     cfg = optim_section(cfg)
     fused = next(model.parameters()).is_cuda
+    head_scale = cfg.head_lr / cfg.lr if cfg.head_lr > 0 else 1.0
     return torch.optim.AdamW(
-        param_groups(model, cfg.weight_decay),
+        param_groups(model, cfg.weight_decay, head_scale),
         lr=cfg.lr,
         betas=(cfg.beta1, cfg.beta2),
         eps=cfg.eps,
@@ -85,7 +98,7 @@ class Scheduler:
     def apply(self) -> float:
         lr = lr_at(self.step_num, self.cfg)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def step(self) -> float:

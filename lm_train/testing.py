@@ -9,6 +9,7 @@ sample corpus, so tests exercise both scripts with a tokenizer that can decode t
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -102,4 +103,80 @@ def write_text_dataset(
     )
     counts = Counts(input=len(docs), kept=len(docs))
     writer.commit(writer.manifest(counts, created_at="2026-01-01T00:00:00Z", code_version="test"))
+    return out
+
+
+def write_task_dataset(
+    out_dir: str | os.PathLike,
+    examples: Sequence[tuple[str, str]],
+    labels: Sequence[str],
+    tokenizer_json: str | None = None,
+    vocab_size: int = 400,
+    val_every: int = 5,
+) -> Path:
+    """A labelled classification dataset of ``(text, label name)`` examples: one document per
+    example with its ``label`` id, every ``val_every``-th in the validation split, and the
+    manifest's ``task``. ``tokenizer_json`` (a pretraining dataset's tokenizer.json) is used as
+    is, as ``prepare_task --tokenizer`` does; else a tokenizer is trained on the texts."""
+    from tokenizers import Tokenizer
+
+    from schemas import TaskInfo
+
+    out = Path(out_dir)
+    tok = (
+        Tokenizer.from_str(tokenizer_json)
+        if tokenizer_json
+        else train_tokenizer([t for t, _ in examples], vocab_size)
+    )
+    eos = tok.token_to_id(SPECIALS[0])
+    dtype = token_dtype_for_vocab(tok.get_vocab_size())
+    splits: dict[str, list[tuple[str, str, int, np.ndarray]]] = {"train": [], "validation": []}
+    for i, (text, label) in enumerate(examples):
+        split = "validation" if i % val_every == val_every - 1 else "train"
+        ids = np.array([*tok.encode(text).ids, eos], dtype=np.int64)
+        splits[split].append((f"ex{i:06d}", text, labels.index(label), ids))
+    writer = DatasetWriter(str(out))
+    for split, rows in splits.items():
+        table = build_token_shard_table(
+            [r[0] for r in rows],
+            ["task"] * len(rows),
+            ["en"] * len(rows),
+            [len(r[1].encode("utf-8")) for r in rows],
+            [r[3] for r in rows],
+            dtype,
+            split,
+            labels=[r[2] for r in rows],
+        )
+        writer.add_shard(split, 0, 1, table, dtype)
+    writer.write_tokenizer(
+        tokenizer_json or tok.to_str(pretty=True),
+        vocab_size=tok.get_vocab_size(),
+        special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
+        eos_id=eos,
+        pad_id=tok.token_to_id(SPECIALS[1]),
+    )
+    counts = {
+        split: {name: sum(1 for r in rows if r[2] == k) for k, name in enumerate(labels)}
+        for split, rows in splits.items()
+    }
+    manifest = writer.manifest(
+        Counts(input=len(examples), kept=len(examples)),
+        created_at="2026-01-01T00:00:00Z",
+        code_version="test",
+    )
+    task = TaskInfo("classification", list(labels), counts, "text", "label")
+    writer.commit(dataclasses.replace(manifest, task=task, schema_version=""))
+    return out
+
+
+def keyword_task(n: int, seed: int = 0, keyword: str = "zebra") -> list[tuple[str, str]]:
+    """An easy synthetic task: label ``yes`` when the text contains ``keyword``, else ``no``."""
+    rng = np.random.default_rng(seed)
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "blue", "sky", "tree", "old", "road"]
+    out = []
+    for i in range(n):
+        text = [str(w) for w in rng.choice(words, size=int(rng.integers(4, 12)))]
+        if i % 2:
+            text.insert(int(rng.integers(0, len(text) + 1)), keyword)
+        out.append((" ".join(text), "yes" if i % 2 else "no"))
     return out

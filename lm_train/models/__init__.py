@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lm_train.models.bert_config import BertConfig
 from lm_train.models.config import ModelConfig
 from lm_train.models.gpt_config import GPTConfig
 from lm_train.models.rnn_config import RNNConfig
@@ -31,6 +32,7 @@ MODEL_REGISTRY: dict[str, type[ModelConfig]] = {
     "rnn": RNNConfig,
     "lstm": RNNConfig,
     "gru": RNNConfig,
+    "bert": BertConfig,
 }
 
 
@@ -39,4 +41,4 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> nn.Module:
     return cfg.model.build(vocab_size, cfg.data.seq_len)
 
 
-__all__ = ["MODEL_REGISTRY", "GPTConfig", "ModelConfig", "RNNConfig", "build_model"]
+__all__ = ["MODEL_REGISTRY", "BertConfig", "GPTConfig", "ModelConfig", "RNNConfig", "build_model"]

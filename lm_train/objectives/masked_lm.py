@@ -183,8 +183,5 @@ class MaskedLM(Objective):
         all_reduce_sum(totals)
         return masked_metrics(*totals.tolist())
 
-    def eval_record(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {RECORD_NAMES.get(k, k): v for k, v in metrics.items()}
-
 
 __all__ = ["MASK_TOKEN", "MaskedLM", "mask_token_id", "masked_metrics", "special_ids", "word_table"]
