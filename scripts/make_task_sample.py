@@ -58,7 +58,10 @@ def man_sections(rendered: str) -> dict[str, str]:
     The first line (``LS(1) User Commands LS(1)``) and the footer are not sections."""
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
-    lines = rendered.splitlines()
+    lines = rendered.rstrip("\n").splitlines()
+    page = lines[0].split()[0] if lines and lines[0].split() else None
+    if len(lines) > 1 and page and lines[-1].rstrip().endswith(page):
+        lines = lines[:-1]  # the footer: "GNU coreutils 9.1   September 2022   LS(1)"
     for line in lines[1:]:
         if line and not line[0].isspace():
             current = sections.setdefault(line.strip(), [])
