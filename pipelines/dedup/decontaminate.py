@@ -4,11 +4,13 @@ The reference n-gram set is built once (one step per reference file, merged by o
 step) and reaches the documents as a side input: a sorted ``uint64`` array, 8 bytes per
 distinct reference n-gram (evaluation sets are small next to a crawl). It runs before the
 duplicate decision, so a contaminated document never becomes a cluster's representative.
-Every contaminated document is one ``dropped/contaminated`` count and a dropped record
-naming the reference file it matched (``contaminated_by``) and the shared words
-(``contaminated_ngram``); the summary for the report (the reference set's size, the
-documents per reference file, the first ``TOP_EXAMPLES`` by id) goes to
-``dedup_contamination.json``.
+Every contaminated document is one ``dropped/contaminated`` count, one
+``contaminated_by/<reference file>`` annotation count, and a dropped record naming the
+reference file it matched (``contaminated_by``) and the shared words
+(``contaminated_ngram``). The reference set's size is annotated too
+(``decontamination/*``). The summary for the report (the documents per reference file, the
+first ``TOP_EXAMPLES`` by id with the shared words) goes to ``dedup_contamination.json``
+in the report directory.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ Doc = dict[str, Any]
 REASON = "contaminated"
 MATCHES = "matches"  # DecontaminateFn's tagged output: one ContaminatedDoc per dropped document
 TOP_EXAMPLES = 50
+# stats.json annotation group: contaminated documents per reference file (``contaminated_by/PATH``)
+BY_REFERENCE = "contaminated_by"
 
 
 class ContaminatedDoc(NamedTuple):
@@ -81,6 +85,7 @@ class DecontaminateFn(beam.DoFn):
             words = matched_text(doc["text"], m.ngram, self.ngram)
             counts[f"dropped/{REASON}"] += 1
             counts[f"bytes_dedup_dropped/{REASON}"] += utf8_len(doc["text"])
+            counts[f"{BY_REFERENCE}/{ref}"] += 1
             yield pvalue.TaggedOutput(
                 DROPPED,
                 dropped_record(self.stage, doc, REASON, contaminated_by=ref, contaminated_ngram=words),
@@ -88,7 +93,7 @@ class DecontaminateFn(beam.DoFn):
             yield pvalue.TaggedOutput(
                 MATCHES, ContaminatedDoc(doc["id"], doc.get("source") or "", ref, words)
             )
-        yield from emit_counts(self.stage, counts)
+        yield from emit_counts(self.stage, counts, metric_skip=(BY_REFERENCE,))
         kept = [d for i, d in enumerate(docs) if i not in dropped]
         if kept:
             yield key, kept

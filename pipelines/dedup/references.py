@@ -15,7 +15,7 @@ One rule per entry (a path, a directory or a glob), decided by what it is:
   Records those readers refuse are counted (``unreadable``), never silently taken as
   "nothing to match".
 
-An entry that matches nothing, or a token dataset without validation or test shards, stops
+An entry that matches nothing, or a token dataset without validation or test documents, stops
 the run before it starts (``ReferenceInputError``): a decontamination that checks against
 nothing would pass silently.
 """
@@ -76,11 +76,11 @@ def _dataset_shards(entry: str) -> list[ReferenceFile]:
     except ManifestError as exc:
         raise ReferenceInputError(f"dedup.decontaminate: {entry!r}: {exc}") from None
     tokenizer = manifest.path_of(manifest.tokenizer.file)
-    shards = [manifest.path_of(s.path) for s in manifest.shards if s.split in REFERENCE_SPLITS]
+    shards = [manifest.path_of(s.path) for s in manifest.shards if s.split in REFERENCE_SPLITS and s.num_docs]
     if not shards:
         raise ReferenceInputError(
             f"dedup.decontaminate: the token dataset {entry!r} has no {' or '.join(REFERENCE_SPLITS)} "
-            "shards: nothing to check the documents against"
+            "documents: nothing to check the documents against"
         )
     return [ReferenceFile(p, tokenizer) for p in shards]
 

@@ -9,6 +9,7 @@ from typing import Any
 from lmcore import layout, storage
 from lmcore.layout import BOILERPLATE_FILENAME, LOSSES_FILENAME, STATS_FILENAME
 from pipelines.dataset import versions
+from pipelines.dedup.config import CONTAMINATION_FILENAME
 from schemas import MANIFEST_FILENAME
 
 RECORDS_SUFFIX = ".jsonl.gz"
@@ -26,6 +27,7 @@ class DatasetFiles:
     dropped: list[str] = field(default_factory=list)
     quarantine: list[str] = field(default_factory=list)
     boilerplate: str | None = None
+    contamination: str | None = None
     losses: str | None = None
 
     @property
@@ -90,6 +92,7 @@ def discover(root: str) -> DatasetFiles:
         files.run_stats[max(files.run_stats)] if files.run_stats else None
     )
     files.boilerplate = _newest(root, state, BOILERPLATE_FILENAME)
+    files.contamination = _newest(root, state, CONTAMINATION_FILENAME)
     files.losses = _newest(root, state, LOSSES_FILENAME)
     files.shards = _find(root, layout.SHARDS_DIR, ".arrow")
     files.documents = _find(root, layout.DOCUMENTS_DIR, ".parquet")
@@ -115,4 +118,5 @@ def inputs_found(files: DatasetFiles) -> dict[str, Any]:
         "quarantine_files": len(files.quarantine),
         "boilerplate_lines": files.rel(files.boilerplate) if files.boilerplate else None,
         "clean_losses": files.rel(files.losses) if files.losses else None,
+        "contamination": files.rel(files.contamination) if files.contamination else None,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipelines.report.sections import (
     accounting,
     bytes,
+    contamination,
     dedup,
     documents,
     overview,
@@ -23,6 +24,7 @@ COMPUTE = (
     documents.compute,
     accounting.compute,
     removals.compute,
+    contamination.compute,
     dedup.compute,
     bytes.compute,
     versions.compute,
