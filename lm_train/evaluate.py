@@ -201,20 +201,12 @@ def _vocab_size(state: Mapping[str, Any], path: str) -> int:
     return vocab
 
 
-def load_trained(
-    path: str, manifest: Any, overrides: Mapping[str, Any] | None = None
-) -> tuple[nn.Module, Any, Any, dict[str, Any], str]:
-    """(model in eval mode, its config, its objective, the checkpoint, the run directory).
+def read_trained(path: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Any, str]:
+    """(the checkpoint, its config with ``overrides``, the checkpoint file) of a run dir or .pt file.
 
-    The network is the objective's (a classification run's body with its head); the
-    objective is built over ``manifest`` (the dataset scored, whose labels it reads) and the
-    run's config with ``overrides`` (settings that do not change the network: batch size).
-    """
-    from lm_train.checkpoint import check_model_state, load_checkpoint, require, resolve_checkpoint
+    ``overrides`` are settings that do not change the network (the batch size)."""
+    from lm_train.checkpoint import load_checkpoint, require, resolve_checkpoint
     from lm_train.config import TrainConfig
-    from lm_train.generate import run_dir_of
-    from lm_train.models import build_model
-    from lm_train.objectives import OBJECTIVES
     from lm_train.rundir import normalize_rundir
 
     ckpt_path = resolve_checkpoint(normalize_rundir(path))
@@ -223,12 +215,33 @@ def load_trained(
     cfg = TrainConfig.from_dict(state["config"], f"{ckpt_path}: config")
     if overrides:
         cfg = TrainConfig.from_layers([cfg.to_dict(), overrides], f"{ckpt_path}: config")
-    objective = OBJECTIVES[cfg.objective.name](cfg, manifest)
+    return state, cfg, ckpt_path
+
+
+def build_trained(state: Mapping[str, Any], cfg: Any, objective: Any, ckpt_path: str) -> nn.Module:
+    """The objective's network (a classification run's body with its head) with the checkpoint's
+    weights, in eval mode; tensors that do not fit are refused naming the first."""
+    from lm_train.checkpoint import check_model_state
+    from lm_train.models import build_model
+
     model = objective.build_model(build_model(cfg, _vocab_size(state, ckpt_path)))
     check_model_state(state["model"], model, ckpt_path)
     model.load_state_dict(state["model"])
     model.eval()
-    return model, cfg, objective, state, run_dir_of(ckpt_path)
+    return model
+
+
+def load_trained(
+    path: str, manifest: Any, overrides: Mapping[str, Any] | None = None
+) -> tuple[nn.Module, Any, Any, dict[str, Any], str]:
+    """(model in eval mode, its config, its objective, the checkpoint, the run directory); the
+    objective is built over ``manifest`` (the dataset scored, whose labels it reads)."""
+    from lm_train.generate import run_dir_of
+    from lm_train.objectives import OBJECTIVES
+
+    state, cfg, ckpt_path = read_trained(path, overrides)
+    objective = OBJECTIVES[cfg.objective.name](cfg, manifest)
+    return build_trained(state, cfg, objective, ckpt_path), cfg, objective, state, run_dir_of(ckpt_path)
 
 
 def evaluate_run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:

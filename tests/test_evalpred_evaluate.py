@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+import lm_train.testing
 from lm_train import evaluate
 from lm_train.metrics import read_metrics
 from lm_train.testing import sample_texts, write_text_dataset
@@ -108,3 +109,23 @@ def test_the_default_split_is_test_then_validation():
     assert evaluate.choose_split(None, ["train", "validation", "test"]) == "test"
     assert evaluate.choose_split(None, ["train", "validation"]) == "validation"
     assert evaluate.choose_split("train", ["train", "validation"]) == "train"
+
+
+def test_a_masked_lm_run_reports_masked_accuracy_as_its_training_did(tmp_path, capsys):
+    from lm_train.objectives.masked_lm import MASK_TOKEN
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lm_train.testing, "SPECIALS", [*lm_train.testing.SPECIALS, MASK_TOKEN])
+        data = str(write_text_dataset(tmp_path / "ds", sample_texts(n_en=16, n_zh=16, max_chars=800), 300))
+    run = str(tmp_path / "run")
+    args = ["model=bert", "objective=masked_lm", *TINY, "max_steps=4", "eval_every=4"]
+    assert train_main(["--data", data, "--out", run, *args]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", run, "--data", data, "--max-batches", "2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    last_eval = [r for r in read_metrics(f"{run}/metrics.jsonl") if r["kind"] == "eval"][-1]
+    assert 0.0 <= record["masked_accuracy"] <= 1.0
+    logged = {k.removeprefix("val_"): v for k, v in last_eval.items()}  # either record naming
+    assert record["masked_accuracy"] == pytest.approx(logged["masked_accuracy"], rel=1e-9)
+    assert record["loss"] == pytest.approx(logged["loss"], rel=1e-9)
+    assert "perplexity" not in record and "bits_per_byte" not in record
