@@ -4,6 +4,7 @@ evaluation reports masked loss and accuracy, and a dataset without ``<|mask|>`` 
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,25 @@ def test_the_shipped_bert_config_trains_a_masked_lm(mask_dataset, tmp_path):
     assert train_main(["--data", mask_dataset, "--out", run, *args]) == 0
     evals = [r for r in read_metrics(f"{run}/metrics.jsonl") if r["kind"] == "eval"]
     assert evals and "masked_accuracy" in evals[-1]
+
+
+def _losses(run: str) -> list[float]:
+    return [r["loss"] for r in read_metrics(f"{run}/metrics.jsonl") if r["kind"] == "train"]
+
+
+def test_a_resumed_masked_lm_run_repeats_the_uninterrupted_losses(mask_dataset, tmp_path):
+    full, resumed = str(tmp_path / "full"), str(tmp_path / "resumed")
+    args = [
+        *TINY,
+        "max_steps=10",
+        "log_every=1",
+        "ckpt_every=5",
+        "keep_ckpts=5",
+        "eval_every=0",
+        "whole_word=true",
+    ]
+    assert train_main(["--data", mask_dataset, "--out", full, *args]) == 0
+    shutil.copytree(full, resumed)
+    (tmp_path / "resumed" / "checkpoints" / "step-00000010.pt").unlink()  # as if it died after step 5
+    assert train_main(["--data", mask_dataset, "--out", resumed, "--resume", "auto", *args]) == 0
+    assert len(_losses(resumed)) == 10 and _losses(resumed) == _losses(full)  # same masks, bit for bit
