@@ -95,7 +95,7 @@ def test_every_default_passes_its_own_checks():
         ({"clean": {"html_extractor": "bs4"}}, r"clean\.html_extractor must be one of resiliparse, trafilatura"),
         ({"clean": {"langid_chars": 0}}, r"clean\.langid_chars must be >= 1, not 0"),
         ({"clean": {"languages": ["en", ""]}}, r"clean\.languages must not contain an empty language code"),
-        ({"tokenize": {"vocab_size": 100}}, r"tokenize\.vocab_size must be at least 258"),
+        ({"tokenize": {"vocab_size": 100}}, r"tokenize\.vocab_size must be at least 259"),
         ({"tokenize": {"compression": "gzip"}}, r"tokenize\.compression must be null, 'zstd' or 'lz4'"),
         ({"tokenize": {"sample_fraction": 0}}, r"tokenize\.sample_fraction must be in \(0, 1\], not 0"),
         ({"tokenize": {"max_piece_chars": 10}}, r"tokenize\.max_piece_chars must be at least 64, not 10"),

@@ -50,13 +50,13 @@ def test_training_is_deterministic_byte_for_byte(corpus, config, tok_json):
     spec = bpe.describe(tok_json, config)
     assert spec.vocab_size == 600
     assert spec.eos_id == 0 and spec.pad_id == 1
-    assert spec.special_tokens == {"<|endoftext|>": 0, "<|pad|>": 1}
+    assert spec.special_tokens == {"<|endoftext|>": 0, "<|pad|>": 1, "<|mask|>": 2}
 
 
 def test_extra_special_tokens_and_missing_eod(corpus):
     cfg = TokenizeConfig(vocab_size=400, special_tokens=["<|user|>"], pad_token=None)
     spec = bpe.describe(bpe.train_bpe(corpus[:20], cfg), cfg)
-    assert spec.special_tokens == {"<|endoftext|>": 0, "<|user|>": 1} and spec.pad_id is None
+    assert spec.special_tokens == {"<|endoftext|>": 0, "<|mask|>": 1, "<|user|>": 2} and spec.pad_id is None
     other = TokenizeConfig(eod_token="<|eod|>")
     with pytest.raises(bpe.TokenizerError, match=r"no end-of-document token '<\|eod\|>'"):
         bpe.describe(bpe.train_bpe(corpus[:20], cfg), other)
