@@ -19,7 +19,7 @@ from pipelines.stage.accounting import QUARANTINE
 
 
 def test_every_registered_suffix_selects_its_format():
-    assert set(registry.FORMATS) == {"jsonl", "parquet", "text", "html", "warc"}
+    assert set(registry.FORMATS) == {"jsonl", "parquet", "text", "html", "warc", "csv", "tsv"}
     for name, spec in registry.FORMATS.items():
         assert spec.name == name
         for suffix in spec.suffixes:

@@ -63,7 +63,7 @@ def add_lmforge_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help="input file, directory or glob (local or any fsspec URL: s3://, gs://, memory://). "
-        "Repeat for several. Formats by extension: .jsonl/.json, .parquet, .txt, .html/.htm, .warc; "
+        "Repeat for several. Formats by extension: .jsonl/.json, .parquet, .csv, .tsv, .txt, .html/.htm, .warc; "
         "optionally compressed with .gz or .zst (files without a known extension are quarantined).",
     )
     group.add_argument("--output", default=None, help="output dataset directory (local or fsspec URL)")
