@@ -16,7 +16,7 @@ from lm_train.config import describe_keys
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMANDS = ["lm_train.train", "lm_train.generate", "lm_train.report"]
+COMMANDS = ["lm_train.train", "lm_train.generate", "lm_train.report", "lm_train.evaluate", "lm_train.predict"]
 
 
 def _python(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
@@ -37,7 +37,7 @@ def test_help_is_quick_and_names_the_module(module):
 
 def test_the_command_modules_do_not_import_torch_before_parsing():
     code = (
-        "import sys, lm_train.train, lm_train.generate, lm_train.report\n"
+        "import sys, lm_train.train, lm_train.generate, lm_train.report, lm_train.evaluate, lm_train.predict\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'tokenizers'}))"
     )
     result, _ = _python("-c", code)
