@@ -4,7 +4,7 @@ A dataset directory (``pipelines`` writes it, ``lm_train`` reads it)::
 
     manifest.json  manifest-v0000N.json  tokenizer.json  stats.json
     documents/part-*.parquet        shards/[v0000N/]{train,validation}-*.arrow
-    state/v0000N/{inputs.json,stats.json,clean_losses.json,dedup_boilerplate.json}
+    state/v0000N/{inputs.json,stats.json,clean_losses.json,dedup_boilerplate.json,dedup_contamination.json}
     quarantine/  dropped/  dedup_index/  .lmforge-index/  .lmforge.lock  .lmforge-next/
 
 A run directory (``lm_train.train`` writes it)::
@@ -20,6 +20,7 @@ STATS_FILENAME = "stats.json"
 INPUTS_FILENAME = "inputs.json"  # state/v0000N/: the input files a version consumed
 LOSSES_FILENAME = "clean_losses.json"  # the kept documents clean cut the most
 BOILERPLATE_FILENAME = "dedup_boilerplate.json"  # the most frequent boilerplate lines
+CONTAMINATION_FILENAME = "dedup_contamination.json"  # documents dropped for sharing text with a task
 DOCUMENTS_DIR = "documents"
 SHARDS_DIR = "shards"
 STATE_DIR = "state"

@@ -292,6 +292,7 @@ def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options, opts = parse_options(argv, COMMAND)
     from lmcore import storage
+    from pipelines.dataset.commit import StageRefused
     from pipelines.dataset.lock import DatasetLock, LockedError
     from pipelines.stage.runner import EXIT_DISK_FULL, explain_failure, setup_logging
 
@@ -320,6 +321,9 @@ def run(argv: list[str] | None = None) -> int:
     except LockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except StageRefused as exc:  # e.g. a dedup.decontaminate entry that matches nothing
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a full disk: one line, never a traceback
         line = explain_failure(exc)
         if line is None:

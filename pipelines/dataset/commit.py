@@ -38,7 +38,15 @@ SHARDS = "shards"
 # Entries of --output each standalone stage writes (and only those are switched or removed).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "clean": ("documents", "quarantine", "dropped", "stats.json", "clean_losses.json"),
-    "dedup": ("documents", "dedup_index", "dedup_boilerplate.json", "quarantine", "dropped", "stats.json"),
+    "dedup": (
+        "documents",
+        "dedup_index",
+        "dedup_boilerplate.json",
+        "dedup_contamination.json",
+        "quarantine",
+        "dropped",
+        "stats.json",
+    ),
     "tokenize": ("quarantine", "dropped", "stats.json"),
 }
 

@@ -15,7 +15,6 @@ MAX_NUM_PERM = 4096
 # would drop innocent documents by the thousand
 MIN_DECONTAMINATE_NGRAM = 5
 # where the decontamination summary goes (beside dedup_boilerplate.json)
-CONTAMINATION_FILENAME = "dedup_contamination.json"
 
 
 @dataclass

@@ -25,7 +25,8 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from lmcore import storage
-from pipelines.dedup.config import CONTAMINATION_FILENAME, DedupConfig
+from lmcore.layout import CONTAMINATION_FILENAME
+from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.contamination import (
     ReferencePart,
     ReferenceSet,

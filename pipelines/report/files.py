@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmcore import layout, storage
-from lmcore.layout import BOILERPLATE_FILENAME, LOSSES_FILENAME, STATS_FILENAME
+from lmcore.layout import BOILERPLATE_FILENAME, CONTAMINATION_FILENAME, LOSSES_FILENAME, STATS_FILENAME
 from pipelines.dataset import versions
-from pipelines.dedup.config import CONTAMINATION_FILENAME
 from schemas import MANIFEST_FILENAME
 
 RECORDS_SUFFIX = ".jsonl.gz"

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmcore import storage
-from lmcore.layout import STATS_FILENAME
-from pipelines.dedup.config import CONTAMINATION_FILENAME
+from lmcore.layout import CONTAMINATION_FILENAME, STATS_FILENAME
 from pipelines.report.context import ReportContext
 from pipelines.report.files import read_json
 
