@@ -15,7 +15,7 @@ settings import no torch, so ``--help`` and config errors answer at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lm_train.models.bert_config import BertConfig
 from lm_train.models.config import ModelConfig
@@ -25,7 +25,13 @@ from lm_train.models.rnn_config import RNNConfig
 if TYPE_CHECKING:
     from torch import nn
 
-    from lm_train.config import TrainConfig
+
+class ModelSettings(Protocol):
+    """What ``build_model`` reads of a training config (``lm_train.config.TrainConfig``)."""
+
+    model: ModelConfig
+    data: Any
+
 
 MODEL_REGISTRY: dict[str, type[ModelConfig]] = {
     "gpt": GPTConfig,
@@ -36,7 +42,7 @@ MODEL_REGISTRY: dict[str, type[ModelConfig]] = {
 }
 
 
-def build_model(cfg: TrainConfig, vocab_size: int) -> nn.Module:
+def build_model(cfg: ModelSettings, vocab_size: int) -> nn.Module:
     """The model of ``cfg.model`` for a vocabulary of ``vocab_size`` ids and ``cfg.data.seq_len``."""
     return cfg.model.build(vocab_size, cfg.data.seq_len)
 
