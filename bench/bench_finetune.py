@@ -267,6 +267,31 @@ def finetune_and_evaluate(
     return {**read_eval(out), "train_wall_s": round(seconds, 1)}
 
 
+def pretrain_and_finetune(
+    budget: Budget, model: str, pretrain_data: Path, task_dirs: dict[str, Path], work: Path
+) -> tuple[dict, dict]:
+    """Pretrain ``model`` once on both languages, then fine-tune it from scratch and from the
+    pretrained run on each language's task."""
+    py = sys.executable
+    pre_run = work / "runs" / f"pretrain-{model}"
+    argv = [py, "-m", "lm_train.train", "--data", str(pretrain_data), "--out", str(pre_run)]
+    argv += [f"objective={PRETRAIN_OBJECTIVE[model]}"]
+    argv += train_args(budget, model, budget.pretrain_steps, budget.pretrain_lr)
+    seconds = run(argv, pre_run.with_suffix(".log"))
+    pretrain = {"objective": PRETRAIN_OBJECTIVE[model], "wall_s": round(seconds, 1)}
+    finetune = {}
+    for lang, task_dir in task_dirs.items():
+        runs = work / "runs"
+        finetune[lang] = {
+            "scratch": finetune_and_evaluate(budget, model, task_dir, runs / f"{lang}-{model}-scratch", None),
+            "pretrained": finetune_and_evaluate(
+                budget, model, task_dir, runs / f"{lang}-{model}-pretrained", pre_run
+            ),
+        }
+        print(f"{lang} {model}: {json.dumps(finetune[lang])}", flush=True)
+    return pretrain, finetune
+
+
 def model_runs(budget: Budget, models: list[str], splits: dict[str, list[dict]], work: Path) -> dict:
     """Prepare the pretraining corpus and the task datasets, pretrain each model once (both
     languages), fine-tune each from scratch and from its pretrained run, per language."""
@@ -279,12 +304,14 @@ def model_runs(budget: Budget, models: list[str], splits: dict[str, list[dict]],
     argv = [py, "-m", "pipelines.prepare", *(f"--input={p}" for p in inputs), f"--output={pretrain_data}"]
     argv += ["--set", f"dedup.decontaminate={heldout}"]
     out["pretrain"]["prepare_wall_s"] = round(run(argv, work / "logs" / "prepare.log"), 1)
-    stats = json.loads((pretrain_data / "stats.json").read_text())
+    counts = json.loads((pretrain_data / "stats.json").read_text())["counts"]
+    shards = json.loads((pretrain_data / "manifest.json").read_text())["shards"]
     out["pretrain"]["corpus"] = {
         "sources": list(PRETRAIN_SOURCES),
-        "kept_documents": stats.get("kept"),
-        "dropped_contaminated": stats.get("dropped", {}).get("contaminated"),
-        "tokens": json.loads((pretrain_data / "manifest.json").read_text()).get("total_tokens"),
+        "documents_in": counts.get("input"),
+        "kept_documents": counts.get("kept"),
+        "dropped_contaminated": counts.get("dropped", {}).get("contaminated", 0),
+        "train_tokens": sum(s["num_tokens"] for s in shards if s["split"] == "train"),
     }
     task_dirs = {}
     for lang, recs in splits.items():
@@ -297,21 +324,16 @@ def model_runs(budget: Budget, models: list[str], splits: dict[str, list[dict]],
         argv += [f"--output={task_dirs[lang]}", f"--tokenizer={pretrain_data}", "--split-field=split"]
         run(argv, work / "logs" / f"prepare_task-{lang}.log")
     for model in models:
-        pre_run = work / "runs" / f"pretrain-{model}"
-        argv = [py, "-m", "lm_train.train", "--data", str(pretrain_data), "--out", str(pre_run)]
-        argv += [f"objective={PRETRAIN_OBJECTIVE[model]}"]
-        argv += train_args(budget, model, budget.pretrain_steps, budget.pretrain_lr)
-        seconds = run(argv, pre_run.with_suffix(".log"))
-        out["pretrain"][model] = {"objective": PRETRAIN_OBJECTIVE[model], "wall_s": round(seconds, 1)}
-        for lang, task_dir in task_dirs.items():
-            res = out["finetune"].setdefault(lang, {}).setdefault(model, {})
-            res["scratch"] = finetune_and_evaluate(
-                budget, model, task_dir, work / "runs" / f"{lang}-{model}-scratch", None
+        try:
+            out["pretrain"][model], out_ft = pretrain_and_finetune(
+                budget, model, pretrain_data, task_dirs, work
             )
-            res["pretrained"] = finetune_and_evaluate(
-                budget, model, task_dir, work / "runs" / f"{lang}-{model}-pretrained", pre_run
-            )
-            print(f"{lang} {model}: {json.dumps(res)}", flush=True)
+        except RuntimeError as exc:  # one model's failure is recorded, the others still run
+            out["pretrain"][model] = {"error": str(exc)[:2000]}
+            print(f"{model}: FAILED {str(exc)[:500]}", flush=True)
+            continue
+        for lang, res in out_ft.items():
+            out["finetune"].setdefault(lang, {})[model] = res
     return out
 
 
