@@ -31,7 +31,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -292,7 +292,9 @@ def pretrain_and_finetune(
     return pretrain, finetune
 
 
-def model_runs(budget: Budget, models: list[str], splits: dict[str, list[dict]], work: Path) -> dict:
+def model_runs(
+    budget: Budget, models: list[str], splits: dict[str, list[dict]], work: Path, save: Callable[[dict], None]
+) -> dict:
     """Prepare the pretraining corpus and the task datasets, pretrain each model once (both
     languages), fine-tune each from scratch and from its pretrained run, per language."""
     py = sys.executable
@@ -302,7 +304,7 @@ def model_runs(budget: Budget, models: list[str], splits: dict[str, list[dict]],
     write_heldout(heldout, [r for recs in splits.values() for r in recs])
     pretrain_data = work / "pretrain-dataset"
     argv = [py, "-m", "pipelines.prepare", *(f"--input={p}" for p in inputs), f"--output={pretrain_data}"]
-    argv += ["--set", f"dedup.decontaminate={heldout}"]
+    argv += ["--set", f"dedup.decontaminate={heldout}", "--set", "tokenize.min_validation_docs=20"]
     out["pretrain"]["prepare_wall_s"] = round(run(argv, work / "logs" / "prepare.log"), 1)
     counts = json.loads((pretrain_data / "stats.json").read_text())["counts"]
     shards = json.loads((pretrain_data / "manifest.json").read_text())["shards"]
@@ -334,6 +336,7 @@ def model_runs(budget: Budget, models: list[str], splits: dict[str, list[dict]],
             continue
         for lang, res in out_ft.items():
             out["finetune"].setdefault(lang, {})[model] = res
+        save(out)  # a long benchmark leaves the models it finished
     return out
 
 
@@ -361,6 +364,16 @@ def headline(result: dict) -> str:
             text += f", {model} {res['scratch']['accuracy']:.2f}->{res['pretrained']['accuracy']:.2f}"
         parts.append(text)
     return "test accuracy (scratch->pretrained): " + "; ".join(parts)
+
+
+def write_result(result: dict) -> None:
+    """``bench/results/finetune.json`` with its headline and notes; SUMMARY.md rebuilt."""
+    from bench.run_all import main as run_all
+
+    result = {**result, "notes": NOTES, "headline": headline(result)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "finetune.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    run_all(["--summary-only"])
 
 
 def load_task_set(quick: bool) -> tuple[Path, dict[str, list[dict]]]:
@@ -404,17 +417,15 @@ def main(argv: list[str] | None = None) -> int:
             result["budget"] = asdict(budget)
             work = args.work / ("quick" if args.quick else "full")
             shutil.rmtree(work, ignore_errors=True)  # every run starts from nothing
-            result["models"] = model_runs(budget, models, splits, work)
+
+            def save(models_result: dict) -> None:
+                write_result({**result, "models": models_result})
+
+            result["models"] = model_runs(budget, models, splits, work, save)
         else:
             result["models_skipped"] = "lm_train has no objective=classify yet (lm_train.objectives.classify)"
-    result["notes"] = NOTES
-    result["headline"] = headline(result)
-    print(result["headline"])
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "finetune.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    from bench.run_all import main as run_all
-
-    run_all(["--summary-only"])
+    write_result(result)
+    print(headline(result))
     return 0
 
 

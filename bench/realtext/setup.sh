@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   manpages manpages-zh manpages-de manpages-fr   # man pages: en, zh, and de/fr as wrong-language junk
+  manpages-dev                                   # sections 2 and 3 in English (the fine-tuning task set)
   linux-doc python3-doc                          # kernel .rst docs, Python HTML docs
   fortunes fortunes-zh                           # fortune cookies, en and zh
   debian-reference-en debian-reference-zh-cn     # Debian Reference HTML, en and zh
