@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
     # reports of both halves: pages from templates, figures as PNG
     "jinja2>=3.1",
     "matplotlib>=3.8",
+    # lmcore.text: mojibake repair when normalising text (clean, prepare_task, predict)
+    "ftfy>=6.1",
 ]
 
 # The data side: `pip install -e '.[pipelines]'` (no torch).
@@ -35,7 +37,6 @@ PIPELINES_REQUIRE = [
     "py3langid>=0.3",
     "rjieba>=0.2",
     "opencc>=1.4.2,<1.5",  # clean/chinese.py: Traditional -> Simplified; dictionaries are in the wheel
-    "ftfy>=6.1",
     # The dataset report's plots draw Chinese labels with the Noto Sans CJK collection this
     # package ships (fonts by Google, SIL Open Font License 1.1; ~15 MB wheel), so no system
     # font is needed. pipelines/report/plots.py registers it with matplotlib at plot time.

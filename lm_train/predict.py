@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lm_train import cli
 from lm_train.evaluate import OneLineParser, positive_int
+from lmcore.text import normalize_text
 
 if TYPE_CHECKING:  # torch is imported where it is used, so that --help answers at once
     import torch
@@ -92,8 +93,9 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 # -- tokens ------------------------------------------------------------------------------------------
 def encode_texts(tokenizer: Any, texts: Sequence[str], eos_id: int | None) -> list[list[int]]:
-    """The ids a task dataset stores for each text: the text's, then the end-of-document id."""
-    encoded = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    """The ids a task dataset stores for each text: the normalised text's (as
+    ``pipelines.prepare_task`` normalises it), then the end-of-document id."""
+    encoded = tokenizer.encode_batch([normalize_text(t) for t in texts], add_special_tokens=False)
     tail = [eos_id] if eos_id is not None else []
     return [[*e.ids, *tail] for e in encoded]
 

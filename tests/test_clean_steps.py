@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from lmcore.text import fix_mojibake, normalize_text
 from pipelines.clean import blocks
 from pipelines.clean.cleaner import Cleaner
 from pipelines.clean.config import CleanConfig
@@ -20,7 +21,6 @@ from pipelines.clean.filters.gopher_repetition import (
 from pipelines.clean.filters.view import TextView
 from pipelines.clean.html import extract_text
 from pipelines.clean.langid import identify
-from pipelines.clean.normalize import fix_mojibake, normalize_text
 from pipelines.clean.pii import mask_pii
 from pipelines.clean.segment import words
 from pipelines.clean.thresholds import load_thresholds

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lmcore.text import normalize_text
 from pipelines.clean.blocks import ALL_KINDS, PROSE, logical_lines
 from pipelines.clean.config import CleanConfig
 from pipelines.clean.filters.registry import RULES
 from pipelines.clean.filters.rule import Page
 from pipelines.clean.html import HtmlTooDeep, extract_text
 from pipelines.clean.langid import identify
-from pipelines.clean.normalize import normalize_text
 from pipelines.clean.outcome import Outcome, utf8_len
 from pipelines.clean.pii import mask_pii
 from pipelines.clean.presets import preset as preset_of

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lmcore.hashing import stable_hash_hex
-from pipelines.clean.normalize import normalize_text
+from lmcore.text import normalize_text
 from pipelines.task.config import SPLIT_NAMES, TaskConfig
 
 
