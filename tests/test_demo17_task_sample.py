@@ -129,7 +129,7 @@ def test_bundled_set_records(lang):
     assert all(80 <= len(r["text"]) <= 500 for r in records)
     # no text carries the header or footer line, which names the section (``LS(1) User Commands LS(1)``)
     header = re.compile(r"^(\S+\(\d\w*\)) .* \1$", re.MULTILINE)
-    assert header.search(" ".join("LS(1)   User Commands   LS(1)".split()))
+    assert header.search(" ".join(["LS(1)", "User", "Commands", "LS(1)"]))
     assert not [r["id"] for r in records if header.search(r["text"])]
 
 
