@@ -85,7 +85,9 @@ class Classifier(nn.Module):
         return self.body.num_params(non_embedding) + sum(p.numel() for p in self.task_head.parameters())
 
     def flops_per_token(self, seq_len: int) -> float:
-        return self.body.flops_per_token(seq_len)
+        """The body's, less its vocabulary head (never run here; the task head runs once per
+        example, not per token), so MFU counts the work done."""
+        return self.body.flops_per_token(seq_len) - 6.0 * self.body.embed.weight.numel()
 
 
 __all__ = ["Classifier", "freeze_body", "layer_of", "pool_hidden", "resolve_pool"]

@@ -73,7 +73,8 @@ def confusion_figure(confusion: Sequence[Sequence[float]], labels: Sequence[str]
     shares = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
     n = len(labels)
     side = min(max(3.0, 0.6 * n + 2.0), 14.0)
-    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    # constrained layout keeps long label names and the colour bar inside the figure
+    fig, ax = plt.subplots(figsize=(side + 1.0, side), layout="constrained")
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true label")
     if n <= 30:  # beyond that the numbers no longer fit their cells
@@ -81,8 +82,9 @@ def confusion_figure(confusion: Sequence[Sequence[float]], labels: Sequence[str]
             for j in range(n):
                 color = "white" if shares[i, j] > 0.5 else "black"
                 ax.text(j, i, f"{matrix[i, j]:,}", ha="center", va="center", color=color, fontsize=9)
+    slanted = n > 4 or max((len(str(x)) for x in labels), default=0) > 8
     ax.set_xticks(
-        range(n), [str(x) for x in labels], rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center"
+        range(n), [str(x) for x in labels], rotation=30 if slanted else 0, ha="right" if slanted else "center"
     )
     ax.set_yticks(range(n), [str(x) for x in labels])
     ax.set(xlabel="predicted label", ylabel="true label", title=title or "confusion matrix")

@@ -38,7 +38,8 @@ def png_bytes(fig: Any, dpi: int = 100, quiet: bool = False, metadata: dict | No
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:  # a figure may bring its own (constrained) layout
+            fig.tight_layout()
         fig.savefig(buf, format="png", dpi=dpi, metadata=metadata)
     plt.close(fig)
     return buf.getvalue()
