@@ -9,7 +9,7 @@ from lm_train.config import TrainConfig
 from lm_train.models import MODEL_REGISTRY, build_model
 from lm_train.models.gpt import GPT, document_causal_mask
 from lm_train.models.rnn import RecurrentLM, segment_layout
-from lm_train.objectives import causal_lm_loss
+from lm_train.objectives.causal_lm import causal_lm_loss
 
 VOCAB = 50
 torch.set_num_threads(1)  # tiny tensors: extra threads only spin on a shared CPU

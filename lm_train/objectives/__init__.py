@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lm_train.objectives.names import OBJECTIVE_CLASSES, OBJECTIVE_NAMES
 
@@ -40,16 +40,4 @@ class _LazyRegistry(Mapping[str, "type[Objective]"]):
 
 OBJECTIVES: Mapping[str, type[Objective]] = _LazyRegistry(OBJECTIVE_CLASSES)
 
-# The causal-LM loss functions keep their old import path (``from lm_train.objectives import ...``).
-_CAUSAL_FUNCTIONS = ("causal_lm_loss", "per_token_loss", "model_logits")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CAUSAL_FUNCTIONS:
-        from lm_train.objectives import causal_lm
-
-        return getattr(causal_lm, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["OBJECTIVES", "OBJECTIVE_NAMES", *_CAUSAL_FUNCTIONS]
+__all__ = ["OBJECTIVES", "OBJECTIVE_NAMES"]
