@@ -64,6 +64,7 @@ def test_junk_and_other_languages_are_dropped_with_reasons(cleaner):
     assert reasons["junk/4"] == "too_short"
 
 
+@pytest.mark.slow
 def test_clean_cli_end_to_end(tmp_path):
     inputs = [RAW / "jsonl" / "junk.jsonl.gz", RAW / "jsonl" / "scraped.jsonl", RAW / "html", RAW / "text"]
     nt = tmp_path / "nt.jsonl"  # the first New Testament chapters carry planted PII

@@ -69,6 +69,7 @@ def test_help_answers_without_importing_beam_in_under_a_second(stage):
     assert best < 1.0, f"{stage} --help took {best:.2f}s"
 
 
+@pytest.mark.slow
 def test_importing_the_pipelines_does_not_print_the_apitools_warning():
     proc = _run("-c", "import pipelines.clean, pipelines.dedup, apache_beam")
     assert proc.returncode == 0, proc.stderr
@@ -103,6 +104,7 @@ def _labels(pipeline) -> list[str]:
     return [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
 
 
+@pytest.mark.slow
 def test_prepare_and_tokenize_graphs_have_no_crash_probe_steps(tmp_path):
     from lmcore import storage
     from pipelines.config import load_pipeline_config

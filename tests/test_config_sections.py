@@ -66,6 +66,7 @@ def test_a_bad_dedup_value_is_exit_2_and_one_line_naming_the_key(tmp_path, capsy
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
+@pytest.mark.slow
 def test_python_m_dedup_with_a_bad_config_prints_no_traceback(tmp_path):
     argv = _inputs(tmp_path, {"num_perm": 0, "word_ngram": 3})
     proc = subprocess.run(
@@ -154,6 +155,7 @@ def test_a_bad_set_is_exit_2_and_one_line(capsys, item, message):
     assert bad.value.code == 2 and len(err) == 1 and err[0].startswith(message)
 
 
+@pytest.mark.slow
 def test_a_run_applies_set_after_the_config_file(tmp_path):
     src = tmp_path / "a.jsonl"
     same = "the same document, word for word, " * 10

@@ -63,6 +63,7 @@ def test_planted_test_sentences_leave_as_contaminated_and_the_counts_add_up(tmp_
     assert [e["id"] for e in summary["examples"]] == ["d01", "d03", "d05"]
 
 
+@pytest.mark.slow
 def test_a_reference_that_matches_nothing_changes_nothing(tmp_path):
     (tmp_path / "unrelated.txt").write_text(text(999))
     docs = _pretraining_docs()
@@ -98,6 +99,7 @@ def test_an_entry_that_gives_nothing_to_check_against_stops_the_run(tmp_path):
         resolve([str(no_eval)])
 
 
+@pytest.mark.slow
 def test_cli_counts_contaminated_documents_and_the_report_lists_them(tmp_path):
     from pipelines.dedup.__main__ import main
     from pipelines.report.build import build_report

@@ -132,6 +132,7 @@ def make_docs():
     return docs
 
 
+@pytest.mark.slow
 def test_stage_removes_exact_fuzzy_boilerplate_deterministically():
     docs = make_docs()
     res = run([("c0", docs[:6]), ("c1", docs[6:])])
@@ -154,6 +155,7 @@ def test_stage_removes_exact_fuzzy_boilerplate_deterministically():
     }
 
 
+@pytest.mark.slow
 def test_incremental_index_removes_cross_run_duplicates(tmp_path):
     cfg = DedupConfig(boilerplate=False)
     a = [{"id": f"a{i}", "text": text(100 + i), "lang": "en"} for i in range(5)]
@@ -178,6 +180,7 @@ def test_incremental_index_removes_cross_run_duplicates(tmp_path):
         next(index.read_batches(str(files[0]), DedupConfig(num_perm=64)))
 
 
+@pytest.mark.slow
 def test_quality_small_meets_goals():
     # the synthetic clusters' truth is defined at word 5-gram Jaccard 0.7/0.85 (see
     # bench/realtext/synthetic_clusters.py): judge the machinery at the settings it was made for
@@ -201,6 +204,7 @@ def test_exact_copies_are_duplicates_not_boilerplate():
     assert [d["text"] for _, ds in res["docs"] for d in ds] == [page]
 
 
+@pytest.mark.slow
 def test_cli_runs_on_jsonl_and_reuses_its_index(tmp_path):
     from pipelines.dedup.__main__ import main
 
@@ -299,6 +303,7 @@ HEADER = "Apache Software Foundation | Projects | People | Community | License |
 FOOTER = "Copyright © The Apache Software Foundation. Licensed under the Apache License, Version 2.0."
 
 
+@pytest.mark.slow
 def test_near_duplicates_sharing_boilerplate_are_removed():
     """A site's pages share a header and footer; near copies of a page must still be found,
     and pages that share only the boilerplate must stay (hard negatives)."""
@@ -324,6 +329,7 @@ def test_near_duplicates_sharing_boilerplate_are_removed():
     assert counts["bytes_dedup_removed/boilerplate"] == 5 * len(f"{HEADER}\n\n{FOOTER}".encode())
 
 
+@pytest.mark.slow
 def test_boilerplate_in_the_middle_of_a_text_stays():
     body = _real_paragraphs()
     title = "Redistribution of the Work and of Derivative Works"  # a section title every page repeats

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
+import pytest
 from apache_beam import pvalue
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -20,6 +21,7 @@ def _docs(prefix: str, texts: list[str]) -> list[dict]:
     return [{"id": f"{prefix}{i}", "text": t, "lang": "en"} for i, t in enumerate(texts)]
 
 
+@pytest.mark.slow
 def test_earlier_documents_linked_to_each_other_pick_the_smallest_old_id(tmp_path):
     # the same page kept by two earlier runs (each ran alone): the new copy belongs to the
     # cluster of both, so its representative is the smaller old id, whatever the uid order
@@ -53,6 +55,7 @@ def _store(value, name):
     _STORE[name] = value
 
 
+@pytest.mark.slow
 def test_index_inputs_work_downstream_of_a_side_input_step(tmp_path):
     old = _docs("a", [text(100 + i) for i in range(4)])
     run([("c0", old)], CFG, index_output=str(tmp_path / "v1"))

@@ -43,6 +43,7 @@ def run(dataset, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_evaluate_prints_and_writes_the_trainers_validation_numbers(dataset, run, capsys):
     # The trainer's evaluation reads eval_steps batches from the start of the split.
     assert evaluate.main(["--checkpoint", run, "--data", dataset, "--max-batches", "2"]) == 0

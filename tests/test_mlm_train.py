@@ -48,6 +48,7 @@ def mask_dataset(tmp_path_factory):
 
 
 @pytest.mark.parametrize("whole_word", [False, True])
+@pytest.mark.slow
 def test_a_tiny_bert_masked_loss_falls(mask_dataset, tmp_path, whole_word):
     run = str(tmp_path / "run")
     args = [*TINY, "max_steps=100", "log_every=10", "eval_every=50", f"whole_word={str(whole_word).lower()}"]

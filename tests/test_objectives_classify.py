@@ -45,6 +45,7 @@ def _losses(run: str) -> list[float]:
 
 
 @pytest.mark.parametrize("model", ["gpt", "lstm", "bert"])
+@pytest.mark.slow
 def test_an_easy_task_is_learned_by_every_model_family(task, tmp_path, model):
     run = str(tmp_path / model)
     args = ["--data", task, "--out", run, *TINY, f"model={model}", "max_steps=200", "log_every=50"]

@@ -84,6 +84,7 @@ def _run_read_write(inputs, out, workers: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_read_write_documents_is_deterministic_and_accounted(tmp_path):
     src = tmp_path / "in.jsonl.gz"
     good = [{"id": f"doc{i:03d}", "text": f"document number {i} " * 5} for i in range(50)]

@@ -48,6 +48,7 @@ def outputs(out: Path) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.slow
 def test_clean_on_portable_runner_matches_fn_api_runner(tmp_path, job_server):
     inputs = [
         f"--input={RAW / 'jsonl' / 'junk.jsonl.gz'}",

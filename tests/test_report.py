@@ -344,6 +344,7 @@ def test_duplicate_clusters_from_dropped_records_and_from_dedup_annotations(tmp_
 
 
 # -- a token dataset with versions ------------------------------------------------------------------
+@pytest.mark.slow
 def test_report_numbers_match_shards_stats_and_manifests(token_report):
     _, expected, _, _, json_path = token_report
     rep = json.loads(json_path.read_text())
@@ -572,6 +573,7 @@ def _document_dir(root: Path, docs: list[dict]) -> None:
     pq.write_table(documents_to_table(docs), root / "documents" / "part-00000-of-00001.parquet")
 
 
+@pytest.mark.slow
 def test_bytes_section_per_stage_rule_and_source_with_the_worst_losses(tmp_path):
     build_token_dataset(tmp_path)  # two committed versions; the last run's stats get byte accounting
     (tmp_path / "stats.json").write_text(

@@ -64,6 +64,7 @@ def _shard_paths(out: Path) -> list[Path]:
     return sorted((out / "shards").glob("*.arrow"))
 
 
+@pytest.mark.slow
 def test_round_trip_english_and_chinese(dataset, corpus):
     texts = corpus[2]
     manifest = load_manifest(str(dataset))
@@ -121,6 +122,7 @@ def test_verify_accepts_the_dataset(dataset, capsys):
     assert "verify: OK" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_identical_bytes_across_runs_and_worker_counts(dataset, corpus, tmp_path):
     other = tmp_path / "ds2"
     _run(corpus, other, "--direct_running_mode=multi_processing", "--direct_num_workers=2")
@@ -135,6 +137,7 @@ def test_identical_bytes_across_runs_and_worker_counts(dataset, corpus, tmp_path
     assert a == b
 
 
+@pytest.mark.slow
 def test_tokenizer_path_reuses_a_tokenizer(dataset, corpus, tmp_path):
     path = corpus[0]
     cfg = tmp_path / "c.yaml"
