@@ -13,6 +13,7 @@ The model returns hidden states; ``logits()`` applies the head. Losses live in
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,8 +65,9 @@ def _flex_block_mask(segment_ids: Tensor):  # pragma: no cover - CUDA only
 
 
 class Attention(nn.Module):
-    def __init__(self, d_model: int, n_head: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_head: int, dropout: float, causal: bool = True) -> None:
         super().__init__()
+        self.causal = causal
         self.n_head, self.head_dim = n_head, d_model // n_head
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.proj = nn.Linear(d_model, d_model, bias=False)
@@ -85,7 +87,7 @@ class Attention(nn.Module):
                 k,
                 v,
                 attn_mask=mask,
-                is_causal=mask is None,
+                is_causal=self.causal and mask is None,
                 dropout_p=self.dropout if self.training else 0.0,
             )
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
@@ -102,10 +104,10 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_head: int, d_ff: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_head: int, d_ff: int, dropout: float, causal: bool = True) -> None:
         super().__init__()
         self.norm1 = nn.RMSNorm(d_model)
-        self.attn = Attention(d_model, n_head, dropout)
+        self.attn = Attention(d_model, n_head, dropout, causal)
         self.norm2 = nn.RMSNorm(d_model)
         self.mlp = MLP(d_model, d_ff)
         self.drop = nn.Dropout(dropout)
@@ -117,6 +119,8 @@ class Block(nn.Module):
 
 class GPT(LanguageModel):
     """Decoder-only Transformer; ``forward`` → hidden states ``[B, T, d_model]``."""
+
+    causal = True  # a token sees the tokens before it (``bert.py`` sees both directions)
 
     def __init__(
         self,
@@ -137,7 +141,7 @@ class GPT(LanguageModel):
         self.embed = nn.Embedding(vocab_size, d_model)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            Block(d_model, n_head, d_ff or 4 * d_model, dropout) for _ in range(n_layer)
+            Block(d_model, n_head, d_ff or 4 * d_model, dropout, self.causal) for _ in range(n_layer)
         )
         self.norm = nn.RMSNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
@@ -166,16 +170,20 @@ class GPT(LanguageModel):
             raise ValueError(f"position {int(position_ids.max())} exceeds max_seq_len {self.max_seq_len}")
         cos = self.rope_cos[position_ids][:, None]
         sin = self.rope_sin[position_ids][:, None]
-        mask, flex_mask = None, None
-        if not is_single_document(segment_ids):
-            if self.attention == "flex" and input_ids.is_cuda:
-                flex_mask = _flex_block_mask(segment_ids)  # pragma: no cover - CUDA only
-            else:
-                mask = document_causal_mask(segment_ids)
+        mask, flex_mask = self.attention_masks(segment_ids, input_ids.is_cuda)
         x = self.drop(self.embed(input_ids))
         for block in self.blocks:
             x = block(x, cos, sin, mask, flex_mask)
         return self.norm(x)
+
+    def attention_masks(self, segment_ids: Tensor | None, is_cuda: bool) -> tuple[Tensor | None, Any]:
+        """(SDPA mask, FlexAttention block mask) keeping attention inside each document; both
+        None for a row of one document (SDPA's own causal path)."""
+        if is_single_document(segment_ids):
+            return None, None
+        if self.attention == "flex" and is_cuda:
+            return None, _flex_block_mask(segment_ids)  # pragma: no cover - CUDA only
+        return document_causal_mask(segment_ids), None
 
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token: 6N for the matmuls (head included) + 12·L·d·T for attention scores."""
