@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from lm_train.distributed import all_reduce_sum
+
 if TYPE_CHECKING:
     from lm_train.config import TrainConfig
     from schemas import Manifest
@@ -25,7 +27,8 @@ AutocastFactory = Callable[[], contextlib.AbstractContextManager]
 class Objective:
     """What one training objective decides: data, batch shaping, loss, metrics, the task head.
 
-    Subclasses set ``name`` and implement ``loss`` and ``evaluate``; the rest has defaults
+    Subclasses set ``name`` and implement ``loss`` and the evaluation sums (``num_eval_sums``,
+    ``eval_sums``, ``eval_metrics``); the rest has defaults
     that suit language modelling over the packed loader.
     """
 
@@ -73,7 +76,31 @@ class Objective:
         device: torch.device | None = None,
         autocast: AutocastFactory = contextlib.nullcontext,
     ) -> dict[str, Any]:
-        """Flat metrics over ``batches`` (the loader's, collated here), summed over every rank."""
+        """Flat metrics over ``batches`` (the loader's, shaped by ``eval_batch``), summed over every rank."""
+        device = model_device(model, device)
+        totals = torch.zeros(self.num_eval_sums(), dtype=torch.float64, device=device)
+        with eval_mode(model):
+            for batch in batches:
+                batch = {k: v.to(device, non_blocking=True) for k, v in self.eval_batch(batch).items()}
+                totals += self.eval_sums(model, batch, autocast)
+        all_reduce_sum(totals)
+        return self.eval_metrics(totals)
+
+    def eval_batch(self, batch: Batch) -> Batch:
+        """The batch an evaluation scores (default: shaped as for training)."""
+        return self.collate(batch)
+
+    def num_eval_sums(self) -> int:
+        """How many sums ``eval_sums`` returns per batch."""
+        raise NotImplementedError
+
+    def eval_sums(self, model: nn.Module, batch: Batch, autocast: AutocastFactory) -> Tensor:
+        """The float64 sums of one batch (losses, counts, ...) that ``eval_metrics`` turns into metrics;
+        sums, so that batches and ranks add up exactly."""
+        raise NotImplementedError
+
+    def eval_metrics(self, totals: Tensor) -> dict[str, Any]:
+        """Flat metrics from the sums over every batch and rank."""
         raise NotImplementedError
 
     def eval_record(self, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -8,17 +8,14 @@ reports and tools read.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lm_train.distributed import all_reduce_sum
-from lm_train.objectives.base import AutocastFactory, Batch, Objective, eval_mode, model_device
+from lm_train.objectives.base import AutocastFactory, Batch, Objective
 
 # Contract metric name -> the name in metrics.jsonl eval records.
 RECORD_NAMES = {
@@ -77,26 +74,16 @@ class CausalLM(Objective):
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor]:
         return causal_lm_loss(model, batch)
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        batches: Iterable[Batch],
-        *,
-        device: torch.device | None = None,
-        autocast: AutocastFactory = contextlib.nullcontext,
-    ) -> dict[str, Any]:
-        device = model_device(model, device)
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
-        with eval_mode(model):
-            for batch in batches:
-                batch = {k: v.to(device, non_blocking=True) for k, v in self.collate(batch).items()}
-                with autocast():
-                    losses = per_token_loss(model, batch).double()
-                mask = batch["loss_mask"].double()
-                totals += torch.stack(
-                    [(losses * mask).sum(), mask.sum(), (batch["token_bytes"].double() * mask).sum()]
-                )
-        all_reduce_sum(totals)
+    def num_eval_sums(self) -> int:
+        return 3  # loss, tokens, bytes
+
+    def eval_sums(self, model: nn.Module, batch: Batch, autocast: AutocastFactory) -> Tensor:
+        with autocast():
+            losses = per_token_loss(model, batch).double()
+        mask = batch["loss_mask"].double()
+        return torch.stack([(losses * mask).sum(), mask.sum(), (batch["token_bytes"].double() * mask).sum()])
+
+    def eval_metrics(self, totals: Tensor) -> dict[str, Any]:
         return causal_metrics(*totals.tolist())
 
     def eval_record(self, metrics: dict[str, Any]) -> dict[str, Any]:

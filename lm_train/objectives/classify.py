@@ -10,8 +10,7 @@ rest from it: loss, accuracy, macro-F1 and per-class precision and recall.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lm_train.data.config import LoaderError
-from lm_train.distributed import all_reduce_sum
-from lm_train.objectives.base import AutocastFactory, Batch, Objective, eval_mode, model_device
+from lm_train.objectives.base import AutocastFactory, Batch, Objective
 from lm_train.objectives.heads import Classifier, freeze_body, resolve_pool
 from lmcore.config import ConfigError
 
@@ -137,28 +135,20 @@ class Classify(Objective):
         valid = (labels >= 0).to(per_example.dtype)
         return (per_example * valid).sum(), valid.sum()
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        batches: Iterable[Batch],
-        *,
-        device: torch.device | None = None,
-        autocast: AutocastFactory = contextlib.nullcontext,
-    ) -> dict[str, Any]:
-        device = model_device(model, device)
+    def num_eval_sums(self) -> int:
+        return len(self.labels) ** 2 + 1  # the confusion matrix, then the loss sum
+
+    def eval_sums(self, model: nn.Module, batch: Batch, autocast: AutocastFactory) -> Tensor:
         n = len(self.labels)
-        totals = torch.zeros(n * n + 1, dtype=torch.float64, device=device)  # confusion, then loss sum
-        with eval_mode(model):
-            for batch in batches:
-                batch = {k: v.to(device, non_blocking=True) for k, v in self.collate(batch).items()}
-                with autocast():
-                    logits = self.label_logits(model, batch)
-                labels, valid = batch["labels"], batch["labels"] >= 0
-                loss = F.cross_entropy(logits[valid], labels[valid], reduction="sum")
-                cells = labels[valid] * n + logits[valid].argmax(-1)
-                totals[: n * n] += torch.bincount(cells, minlength=n * n).double()
-                totals[-1] += loss.double()
-        all_reduce_sum(totals)
+        with autocast():
+            logits = self.label_logits(model, batch)
+        labels, valid = batch["labels"], batch["labels"] >= 0
+        loss = F.cross_entropy(logits[valid], labels[valid], reduction="sum")
+        cells = labels[valid] * n + logits[valid].argmax(-1)
+        return torch.cat([torch.bincount(cells, minlength=n * n).double(), loss.double().view(1)])
+
+    def eval_metrics(self, totals: Tensor) -> dict[str, Any]:
+        n = len(self.labels)
         confusion = totals[: n * n].round().long().view(n, n).cpu().numpy()
         return classification_metrics(confusion, float(totals[-1]), self.labels)
 

@@ -13,9 +13,7 @@ one and are refused, with how to make a new one.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lm_train.distributed import all_reduce_sum
 from lm_train.objectives import masking
-from lm_train.objectives.base import AutocastFactory, Batch, Objective, eval_mode, model_device
+from lm_train.objectives.base import AutocastFactory, Batch, Objective
 from lm_train.objectives.causal_lm import model_logits
 from lm_train.tokenizer_file import TokenizerError
 
@@ -159,28 +156,22 @@ class MaskedLM(Objective):
         loss_sum = F.cross_entropy(logits, targets, reduction="sum")
         return loss_sum, torch.tensor(float(targets.numel()), device=loss_sum.device)
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        batches: Iterable[Batch],
-        *,
-        device: torch.device | None = None,
-        autocast: AutocastFactory = contextlib.nullcontext,
-    ) -> dict[str, Any]:
-        device = model_device(model, device)
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
-        with eval_mode(model):
-            for batch in batches:
-                masked = self.mask(batch, masking.EVAL_STREAM)
-                masked = {k: v.to(device, non_blocking=True) for k, v in masked.items()}
-                with autocast():
-                    logits, targets = masked_logits(model, masked)
-                loss_sum = F.cross_entropy(logits, targets, reduction="sum").double()
-                correct = (logits.argmax(-1) == targets).double().sum()
-                totals += torch.stack(
-                    [loss_sum, torch.tensor(targets.numel(), device=device).double(), correct]
-                )
-        all_reduce_sum(totals)
+    def eval_batch(self, batch: Batch) -> Batch:
+        return self.mask(batch, masking.EVAL_STREAM)
+
+    def num_eval_sums(self) -> int:
+        return 3  # loss, masked tokens, correct predictions
+
+    def eval_sums(self, model: nn.Module, batch: Batch, autocast: AutocastFactory) -> Tensor:
+        with autocast():
+            logits, targets = masked_logits(model, batch)
+        loss_sum = F.cross_entropy(logits, targets, reduction="sum").double()
+        correct = (logits.argmax(-1) == targets).double().sum()
+        return torch.stack(
+            [loss_sum, torch.tensor(targets.numel(), device=loss_sum.device).double(), correct]
+        )
+
+    def eval_metrics(self, totals: Tensor) -> dict[str, Any]:
         return masked_metrics(*totals.tolist())
 
 
