@@ -20,18 +20,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from pipelines.dedup.shingles import CJK_CHAR, WORD, chunk_tokens, token_classes
+from pipelines.dedup.shingles import CJK_CHAR, WORD, chunk_tokens, mix64, token_classes
 
 TEXTS_PER_BATCH = 1000  # reference texts hashed per kernel call (bounds the temporary arrays)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mix64(h):
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,7 +43,7 @@ def _ngrams64(tok_hash, tok_count, n):
             h = np.uint64(0)
             for m in range(i, i + n):
                 h = h * base + tok_hash[m]
-            out[k] = _mix64(h)
+            out[k] = mix64(h)
             k += 1
         off += c
     return out

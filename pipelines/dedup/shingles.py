@@ -79,7 +79,8 @@ def _word_table() -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _mix64_one(h):
+def mix64(h):
+    """The 64-bit finaliser of MurmurHash3: spreads a polynomial hash over all bits (compiled)."""
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -117,7 +118,7 @@ def _tokens(cp, word, doc_len):
                 while i < end and word[cp[i]] == 1:
                     h = h * base + np.uint64(cp[i])
                     i += 1
-            out[t] = _mix64_one(h)
+            out[t] = mix64(h)
             t += 1
             count[d] += 1
         pos = end
@@ -144,7 +145,7 @@ def _ngrams(tok_hash, tok_count, n_per_doc):
                 h = np.uint64(0)
                 for m in range(i, i + width):
                     h = h * base + tok_hash[m]
-                out[k] = (np.uint64(d) << np.uint64(32)) | (_mix64_one(h) & np.uint64(0xFFFFFFFF))
+                out[k] = (np.uint64(d) << np.uint64(32)) | (mix64(h) & np.uint64(0xFFFFFFFF))
                 k += 1
         off += c
     return out
