@@ -291,10 +291,7 @@ def run(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     options, opts = parse_options(argv, COMMAND)
-    from lmcore import storage
-    from pipelines.dataset.commit import StageRefused
-    from pipelines.dataset.lock import DatasetLock, LockedError
-    from pipelines.stage.runner import EXIT_DISK_FULL, explain_failure, setup_logging
+    from pipelines.stage.runner import locked_run, setup_logging
 
     setup_logging()
     try:
@@ -302,34 +299,20 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     opts.output = out = opts.output.rstrip("/")
-    try:
-        with DatasetLock(out) as lock:
-            if lock.took_over is not None:
-                log.warning(
-                    "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
-                )
-            storage.remove_stale_temporaries(out)  # a killed run's ._tmp-* files, even if nothing is new
-            try:
-                plan = _plan(out, opts)
-            except FileNotFoundError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            if plan.nothing_new:
-                return 0
-            elapsed = _execute(options, opts, config, plan)
+
+    def body() -> int:
+        try:
+            plan = _plan(out, opts)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if plan.nothing_new:
+            return 0
+        elapsed = _execute(options, opts, config, plan)
         return _finish(opts, config, plan, elapsed)
-    except LockedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except StageRefused as exc:  # e.g. a dedup.decontaminate entry that matches nothing
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a full disk: one line, never a traceback
-        line = explain_failure(exc)
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return EXIT_DISK_FULL
+
+    # a killed run's ._tmp-* files go from the whole dataset, even if nothing is new
+    return locked_run(out, STAGE, body)
 
 
 def main() -> None:

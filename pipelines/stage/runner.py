@@ -166,8 +166,6 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
     setup_logging()
     from lmcore import storage
     from pipelines.dataset import commit
-    from pipelines.dataset.commit import StageRefused
-    from pipelines.dataset.lock import DatasetLock, LockedError
 
     try:
         config = load_config_or_exit(ours.config, ours.set)
@@ -179,16 +177,35 @@ def run_stage(argv: list[str] | None, command: Command, build: BuildFn, after: A
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return locked_run(
+        ours.output,
+        command.stage,
+        lambda: _run_locked(options, ours, config, command, build, after),
+        commit.OWN_DIRS,
+    )
+
+
+def locked_run(
+    output: str, stage: str, body: Callable[[], int], within: tuple[str, ...] | None = None
+) -> int:
+    """Run ``body`` holding ``output``'s lock, after removing what a killed run left there
+    (``within``: only those sub-directories; None: the whole output). What a user can fix
+    (another run holds the lock, a refused input, a full disk) ends in one line and its exit
+    status, never a traceback."""
+    from lmcore import storage
+    from pipelines.dataset.commit import StageRefused
+    from pipelines.dataset.lock import DatasetLock, LockedError
+
     try:
-        with DatasetLock(ours.output) as lock:
+        with DatasetLock(output) as lock:
             if lock.took_over is not None:
                 log.warning(
                     "took over a stale lock left by host %s pid %s", lock.took_over.host, lock.took_over.pid
                 )
-            removed = storage.remove_stale_temporaries(ours.output, commit.OWN_DIRS)
+            removed = storage.remove_stale_temporaries(output, within)
             if removed:
-                log.info("%s: removed %d leftover temporary file(s) of a killed run", command.stage, removed)
-            return _run_locked(options, ours, config, command, build, after)
+                log.info("%s: removed %d leftover temporary file(s) of a killed run", stage, removed)
+            return body()
     except LockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED

@@ -137,8 +137,7 @@ def run(options: Any, view: Any, config: Any) -> int:
     """Lock the output, check the inputs and the tokenizer, run, switch the outputs in."""
     from lmcore import storage
     from pipelines.dataset import commit
-    from pipelines.dataset.lock import DatasetLock, LockedError
-    from pipelines.stage.runner import EXIT_DISK_FULL, EXIT_LOCKED, explain_failure, setup_logging
+    from pipelines.stage.runner import locked_run, setup_logging
     from pipelines.task.tokenizer import TokenizerSourceError, pretraining_tokenizer
 
     setup_logging()
@@ -151,20 +150,9 @@ def run(options: Any, view: Any, config: Any) -> int:
         tokenizer = pretraining_tokenizer(view.tokenizer)
     except TokenizerSourceError as exc:
         return _error(str(exc))
-    try:
-        with DatasetLock(output):
-            storage.remove_stale_temporaries(output, commit.OWN_DIRS)
-            return _run_locked(options, view, config, output, files, tokenizer)
-    except LockedError as exc:
-        return _error(str(exc), EXIT_LOCKED)
-    except commit.StageRefused as exc:
-        return _error(str(exc))
-    except Exception as exc:
-        line = explain_failure(exc)
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return EXIT_DISK_FULL
+    return locked_run(
+        output, STAGE, lambda: _run_locked(options, view, config, output, files, tokenizer), commit.OWN_DIRS
+    )
 
 
 def _run_locked(options: Any, view: Any, config: Any, output: str, files: list, tokenizer: Any) -> int:
