@@ -4,9 +4,6 @@ losses, as one process with twice the micro-batch."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +11,7 @@ import lm_train.testing
 from lm_train.metrics import read_metrics
 from lm_train.objectives.masked_lm import MASK_TOKEN
 from lm_train.testing import sample_texts, write_text_dataset
+from tests.test_train_distributed import run_trainer
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,25 +34,8 @@ TINY = [
 
 
 def _train(args: list[str], nproc: int | None) -> None:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    argv = [*(launcher if nproc else [sys.executable]), "-m", "lm_train.train", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"timed out: {' '.join(argv)}")
-    assert proc.returncode == 0, err[-3000:]
+    result = run_trainer(args, nproc)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from lm_train.metrics import read_metrics
 from lm_train.testing import keyword_task, write_task_dataset
+from tests.test_train_distributed import run_trainer
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,25 +32,8 @@ ARGS = [
 
 
 def _train(args: list[str], nproc: int | None) -> None:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    argv = [*(launcher if nproc else [sys.executable]), "-m", "lm_train.train", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-        pytest.fail(f"timed out: {' '.join(argv)}\n{err[-3000:]}")
-    assert proc.returncode == 0, err[-3000:]
+    result = run_trainer(args, nproc)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_two_ranks_fine_tune_like_one_with_the_same_global_batch(tmp_path):

@@ -35,7 +35,7 @@ TINY = [
 ]
 
 
-def _run(
+def run_trainer(
     args: list[str], nproc: int | None, env: dict[str, str] | None = None, launcher_args: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess:
     """Run the trainer (under torchrun when ``nproc``); on timeout kill the whole process group."""
@@ -100,7 +100,7 @@ def dataset(tmp_path_factory):
 def ddp_run(dataset, tmp_path_factory):
     """The uninterrupted 2-process run the other tests compare against."""
     run = str(tmp_path_factory.mktemp("ddp") / "run")
-    result = _run(["--data", dataset, "--out", run, *TINY], nproc=2)
+    result = run_trainer(["--data", dataset, "--out", run, *TINY], nproc=2)
     assert result.returncode == 0, result.stderr[-3000:]
     return run
 
@@ -116,7 +116,7 @@ def test_two_processes_train_and_loss_falls(ddp_run):
 
 def test_world_size_two_equals_one_process_with_twice_the_accumulation(ddp_run, dataset, tmp_path):
     run = str(tmp_path / "accum")
-    result = _run(["--data", dataset, "--out", run, *TINY, "grad_accum=2"], nproc=None)
+    result = run_trainer(["--data", dataset, "--out", run, *TINY, "grad_accum=2"], nproc=None)
     assert result.returncode == 0, result.stderr[-3000:]
     for ours, theirs in zip(_train_records(run), _train_records(ddp_run), strict=True):
         assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5, abs=1e-6)
@@ -126,7 +126,7 @@ def test_world_size_two_equals_one_process_with_twice_the_accumulation(ddp_run, 
 
 def test_a_rank_killed_mid_run_resumes_to_the_same_final_loss(ddp_run, dataset, tmp_path):
     run = str(tmp_path / "killed")
-    result = _run(
+    result = run_trainer(
         ["--data", dataset, "--out", run, "--resume", "auto", *TINY],
         nproc=2,
         env={"LMFORGE_FAULT_KILL_STEP": "6", "LMFORGE_FAULT_KILL_RANK": "1"},
@@ -147,7 +147,7 @@ def test_a_corrupted_shard_stops_the_run_naming_it(dataset, tmp_path):
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
-    result = _run(["--data", str(bad), "--out", str(tmp_path / "run"), *TINY], nproc=2)
+    result = run_trainer(["--data", str(bad), "--out", str(tmp_path / "run"), *TINY], nproc=2)
     assert result.returncode != 0
     assert "shard 'shards/train-00001-of-00002.arrow' is corrupted" in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -156,7 +156,7 @@ def test_a_corrupted_shard_stops_the_run_naming_it(dataset, tmp_path):
 def test_a_two_rank_run_resumes_on_one_rank_with_twice_the_accumulation(ddp_run, dataset, tmp_path):
     run = _crash_after_step_4(ddp_run, str(tmp_path / "elastic"))
     args = ["--data", dataset, "--out", run, "--resume", "auto", *TINY, "grad_accum=2"]
-    result = _run(args, nproc=1)
+    result = run_trainer(args, nproc=1)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "at step 4" in result.stdout and "batch split 4 × 1 × 2 = 8 -> 4 × 2 × 1 = 8" in result.stdout
     _assert_same_losses(run, ddp_run)
@@ -164,10 +164,10 @@ def test_a_two_rank_run_resumes_on_one_rank_with_twice_the_accumulation(ddp_run,
 
 def test_a_one_rank_run_resumes_on_two_ranks_with_half_the_batch(ddp_run, dataset, tmp_path):
     single = str(tmp_path / "single")
-    result = _run(["--data", dataset, "--out", single, *TINY, "batch_size=8"], nproc=1)
+    result = run_trainer(["--data", dataset, "--out", single, *TINY, "batch_size=8"], nproc=1)
     assert result.returncode == 0, result.stderr[-3000:]
     run = _crash_after_step_4(single, str(tmp_path / "elastic"))
-    result = _run(["--data", dataset, "--out", run, "--resume", "auto", *TINY], nproc=2)
+    result = run_trainer(["--data", dataset, "--out", run, "--resume", "auto", *TINY], nproc=2)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "batch split 8 × 1 × 1 = 8 -> 4 × 1 × 2 = 8" in result.stdout
     _assert_same_losses(run, ddp_run)
@@ -176,7 +176,7 @@ def test_a_one_rank_run_resumes_on_two_ranks_with_half_the_batch(ddp_run, datase
 
 def test_a_resume_that_changes_the_global_batch_is_refused_with_the_numbers(ddp_run, dataset, tmp_path):
     run = _crash_after_step_4(ddp_run, str(tmp_path / "changed"))
-    result = _run(["--data", dataset, "--out", run, "--resume", "auto", *TINY], nproc=1)
+    result = run_trainer(["--data", dataset, "--out", run, "--resume", "auto", *TINY], nproc=1)
     assert result.returncode == 1
     assert "old 4 × 1 × 2 = 8, new 4 × 1 × 1 = 4" in result.stderr
     assert "grad_accum=2" in result.stderr  # the split that would fit
@@ -189,11 +189,11 @@ def test_two_ranks_rebuild_a_forged_index_cache_and_rank_0_removes_stale_tempora
     shutil.copytree(dataset, ds, ignore=lambda d, names: [n for n in names if n.startswith(".")])
     run = tmp_path / "run"
     args = ["--data", str(ds), "--out", str(run), *TINY, "max_steps=4"]
-    assert _run(args, nproc=2).returncode == 0
+    assert run_trainer(args, nproc=2).returncode == 0
     _forge_index(ds, 2**40, 10**6)  # both splits' caches, checksums forged to match
     stale = run / "checkpoints" / "._tmp-0123456789ab-step-00000008.pt"
     stale.write_bytes(b"\0" * 10_000)
-    result = _run([*args[:4], "--resume", "auto", *TINY, "max_steps=6"], nproc=2)
+    result = run_trainer([*args[:4], "--resume", "auto", *TINY, "max_steps=6"], nproc=2)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "refused (piece 0 covers tokens 1099511627776..+1000000" in result.stderr
     assert "removed 1 stale temporary file(s)" in result.stdout and not stale.exists()
