@@ -24,6 +24,9 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     # lmcore.text: mojibake repair when normalising text (clean, prepare_task, predict)
     "ftfy>=6.1",
+    # Chinese word segmentation (jieba's algorithm, in Rust): the cleaner's Chinese rules and
+    # lmcore.words (word embeddings, GloVe co-occurrences)
+    "rjieba>=0.2",
 ]
 
 # The data side: `pip install -e '.[pipelines]'` (no torch).
@@ -35,7 +38,6 @@ PIPELINES_REQUIRE = [
     "resiliparse>=0.15",
     "trafilatura>=2.0",
     "py3langid>=0.3",
-    "rjieba>=0.2",
     "opencc>=1.4.2,<1.5",  # clean/chinese.py: Traditional -> Simplified; dictionaries are in the wheel
     # The dataset report's plots draw Chinese labels with the Noto Sans CJK collection this
     # package ships (fonts by Google, SIL Open Font License 1.1; ~15 MB wheel), so no system
@@ -48,6 +50,11 @@ TRAIN_REQUIRE = [
     # A CPU wheel of exactly this version lies on disk; other versions download gigabytes.
     "torch==2.13.0",
     "tensorboard>=2.16",
+    # word embeddings: skip-gram and CBOW (lm_train.word2vec), KeyedVectors export and the
+    # word-similarity and analogy sets its wheel ships (lm_train.embeddings)
+    "gensim>=4.3,<5",
+    # seq2seq evaluation: BLEU and chrF as sacrebleu computes them (zh tokenisation included)
+    "sacrebleu>=2.4,<3",
 ]
 
 EXTRAS_REQUIRE = {

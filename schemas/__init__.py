@@ -32,6 +32,7 @@ from schemas.manifest import (
 )
 from schemas.token_shard import (
     LABEL_COLUMN,
+    TARGET_COLUMN,
     TOKEN_SHARD_SCHEMA_VERSION,
     TokenShard,
     TokenShardError,
@@ -48,6 +49,7 @@ __all__ = [
     "DOCUMENT_SCHEMA",
     "DOCUMENT_SCHEMA_VERSION",
     "LABEL_COLUMN",
+    "TARGET_COLUMN",
     "MANIFEST_FILENAME",
     "MANIFEST_SCHEMA_VERSION",
     "SPLITS",

@@ -22,13 +22,14 @@ from schemas.checksum import sha256_file
 from schemas.counts import Counts, CountsError
 from schemas.token_shard import MAX_TOKENS_PER_SHARD, TOKEN_DTYPES
 
-MANIFEST_SCHEMA_VERSION = "1.1"  # the newest version this code reads and writes (1.1 added ``task``)
+MANIFEST_SCHEMA_VERSION = "1.2"  # the newest version this code reads and writes (1.1 added ``task``, 1.2 pairs)
+CLASSIFICATION_MANIFEST_SCHEMA_VERSION = "1.1"  # what a classification task manifest declares
 BASE_MANIFEST_SCHEMA_VERSION = "1.0"  # what a manifest without a task declares (pretraining datasets)
 MANIFEST_FILENAME = "manifest.json"
 MANIFEST_KIND = "lmforge.token_dataset"
 # Pretraining datasets have train and validation shards; task datasets may add test shards.
 SPLITS = ("train", "validation", "test")
-TASK_KINDS = ("classification",)
+TASK_KINDS = ("classification", "pairs")
 MAX_VOCAB_SIZE = 2**32  # token ids are stored as uint32 at most
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -232,20 +233,33 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What makes a dataset a labelled task dataset: the kind, the labels in id order (a shard's
-    ``label`` column holds indexes into ``labels``), the examples per split and label, and
-    the input fields the texts and labels came from."""
+    """What makes a dataset a task dataset: its kind and the input fields it came from.
+
+    ``classification``: the labels in id order (a shard's ``label`` column holds indexes into
+    ``labels``) and the examples per split and label. ``pairs`` (paired text: translation,
+    summarisation): no labels, the examples per split in ``example_counts``; a shard's
+    ``tokens`` are the source side and its ``target`` column the target side.
+    """
 
     kind: str
     labels: list[str]
     label_counts: dict[str, dict[str, int]]  # split -> label name -> examples
     text_field: str = "text"
     label_field: str = "label"
+    example_counts: dict[str, int] = field(default_factory=dict)  # pairs: split -> examples
+    source_field: str = "source"
+    target_field: str = "target"
+
+    @property
+    def is_pairs(self) -> bool:
+        return self.kind == "pairs"
 
     def label_id(self, name: str) -> int:
         return self.labels.index(name)
 
     def split_total(self, split: str) -> int:
+        if self.is_pairs:
+            return self.example_counts.get(split, 0)
         return sum(self.label_counts.get(split, {}).values())
 
     @classmethod
@@ -254,6 +268,8 @@ class TaskInfo:
         kind = _str(data, "kind", f"{path}.kind")
         if kind not in TASK_KINDS:
             raise ManifestError(f"{_where(f'{path}.kind')} must be one of {TASK_KINDS}, got {kind!r}")
+        if kind == "pairs":
+            return cls._pairs_from_dict(data, path)
         labels = _get(data, "labels", f"{path}.labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
             raise ManifestError(f"{_where(f'{path}.labels')} must be a list of non-empty strings")
@@ -279,7 +295,31 @@ class TaskInfo:
             label_field=_str(data, "label_field", f"{path}.label_field", optional=True) or "label",
         )
 
+    @classmethod
+    def _pairs_from_dict(cls, data: Mapping[str, Any], path: str) -> TaskInfo:
+        raw = _obj(_get(data, "example_counts", f"{path}.example_counts"), f"{path}.example_counts")
+        counts: dict[str, int] = {}
+        for split in raw:
+            if split not in SPLITS:
+                raise ManifestError(f"{_where(f'{path}.example_counts.{split}')}: split must be one of {SPLITS}")
+            counts[split] = _int(raw, split, f"{path}.example_counts.{split}")
+        return cls(
+            kind="pairs",
+            labels=[],
+            label_counts={},
+            example_counts=counts,
+            source_field=_str(data, "source_field", f"{path}.source_field", optional=True) or "source",
+            target_field=_str(data, "target_field", f"{path}.target_field", optional=True) or "target",
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        if self.is_pairs:
+            return {
+                "kind": self.kind,
+                "example_counts": {s: self.example_counts[s] for s in SPLITS if s in self.example_counts},
+                "source_field": self.source_field,
+                "target_field": self.target_field,
+            }
         return {
             "kind": self.kind,
             "labels": list(self.labels),
@@ -305,7 +345,7 @@ class Manifest:
     code_version: str = ""
     version: int = 1
     parent_fingerprint: str | None = None
-    schema_version: str = ""  # default: the lowest version that describes it (1.1 with a task)
+    schema_version: str = ""  # default: the lowest version that describes it (1.1 classification, 1.2 pairs)
     base_dir: str = ""
     task: TaskInfo | None = None  # labelled task datasets (pipelines.prepare_task); None for pretraining
 
@@ -313,9 +353,12 @@ class Manifest:
         # A pretraining manifest keeps declaring 1.0, so its bytes and fingerprint stay those
         # of earlier releases; ``task`` needs 1.1.
         if not self.schema_version:
-            self.schema_version = (
-                MANIFEST_SCHEMA_VERSION if self.task is not None else BASE_MANIFEST_SCHEMA_VERSION
-            )
+            if self.task is None:
+                self.schema_version = BASE_MANIFEST_SCHEMA_VERSION
+            elif self.task.is_pairs:
+                self.schema_version = MANIFEST_SCHEMA_VERSION
+            else:
+                self.schema_version = CLASSIFICATION_MANIFEST_SCHEMA_VERSION
 
     # -- identity ------------------------------------------------------------------------
     @property

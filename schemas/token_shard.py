@@ -5,29 +5,42 @@ concatenated token stream (``tokens`` list values) and the document offsets (the
 offsets) as zero-copy numpy arrays. Every document's tokens end with the tokenizer's
 end-of-document id.
 
-Version 1.1 declares one optional column, ``label`` (int32, an index into the manifest's
-``task.labels``), written by ``pipelines.prepare_task``. A shard without it still declares
-1.0, the lowest version that describes it, so pretraining shards keep their bytes (and
-their datasets their fingerprints) across releases.
+Optional columns, written by ``pipelines.prepare_task``: ``label`` (1.1; int32, an index
+into the manifest's ``task.labels``) for classification, and ``target`` (1.2; a list of
+token ids of the same dtype as ``tokens``) for paired text, whose source side is the
+``tokens`` column (``source`` already names the column of where a document came from).
+A shard declares the lowest version that describes it, so pretraining shards keep their
+bytes (and their datasets their fingerprints) across releases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-TOKEN_SHARD_SCHEMA_VERSION = "1.1"  # the newest version this code reads and writes
+TOKEN_SHARD_SCHEMA_VERSION = "1.2"  # the newest version this code reads and writes
 BASE_SCHEMA_VERSION = "1.0"  # what a shard without optional columns declares
 LABEL_COLUMN = "label"
-# Optional columns by name: their Arrow type and the schema version that introduced them.
-OPTIONAL_COLUMNS: dict[str, tuple[pa.DataType, str]] = {LABEL_COLUMN: (pa.int32(), "1.1")}
+TARGET_COLUMN = "target"
 TOKEN_DTYPES = ("uint16", "uint32")
 MAX_TOKENS_PER_SHARD = 2**31 - 1  # list offsets are int32
 
 _ARROW_TYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
+
+
+def _token_list_type(dtype: str) -> pa.DataType:
+    return pa.list_(pa.field("item", _ARROW_TYPES[dtype], nullable=False))
+
+
+# Optional columns by name: their Arrow type (given the token dtype) and the schema version
+# that introduced them.
+OPTIONAL_COLUMNS: dict[str, tuple[Callable[[str], pa.DataType], str]] = {
+    LABEL_COLUMN: (lambda dtype: pa.int32(), "1.1"),
+    TARGET_COLUMN: (_token_list_type, "1.2"),
+}
 
 
 class TokenShardError(ValueError):
@@ -73,10 +86,8 @@ def token_shard_schema(dtype: str, split: str | None = None, optional: Sequence[
             pa.field("source", pa.string(), nullable=False),
             pa.field("lang", pa.string(), nullable=True),
             pa.field("num_bytes", pa.int64(), nullable=False),
-            pa.field(
-                "tokens", pa.list_(pa.field("item", _ARROW_TYPES[dtype], nullable=False)), nullable=False
-            ),
-            *(pa.field(name, OPTIONAL_COLUMNS[name][0], nullable=False) for name in optional),
+            pa.field("tokens", _token_list_type(dtype), nullable=False),
+            *(pa.field(name, OPTIONAL_COLUMNS[name][0](dtype), nullable=False) for name in optional),
         ],
         metadata=metadata,
     )
@@ -91,14 +102,38 @@ def build_token_shard_table(
     dtype: str,
     split: str | None = None,
     labels: Sequence[int] | np.ndarray | None = None,
+    targets: Sequence[np.ndarray] | None = None,
 ) -> pa.Table:
     """Assemble a one-batch shard table from per-document token arrays (one concatenate, no
-    Python loop per token); ``labels`` (label ids) adds the ``label`` column."""
+    Python loop per token); ``labels`` (label ids) adds the ``label`` column, ``targets``
+    (per-row target token arrays of paired text) the ``target`` column."""
     n = len(doc_ids)
     if not (len(sources) == len(langs) == len(num_bytes) == len(tokens) == n):
         raise TokenShardError("doc_ids, sources, langs, num_bytes and tokens must have the same length")
     if labels is not None and len(labels) != n:
         raise TokenShardError(f"labels has {len(labels)} entries for {n} documents")
+    if targets is not None and len(targets) != n:
+        raise TokenShardError(f"targets has {len(targets)} entries for {n} documents")
+    optional = ((LABEL_COLUMN,) if labels is not None else ()) + ((TARGET_COLUMN,) if targets is not None else ())
+    schema = token_shard_schema(dtype, split, optional)
+    columns = [
+        pa.array(doc_ids, type=pa.string()),
+        pa.array(sources, type=pa.string()),
+        pa.array(langs, type=pa.string()),
+        pa.array(np.asarray(num_bytes, dtype=np.int64)),
+        token_list_array(tokens, dtype).cast(schema.field("tokens").type),
+    ]
+    if labels is not None:
+        columns.append(pa.array(np.asarray(labels, dtype=np.int32)))
+    if targets is not None:
+        columns.append(token_list_array(targets, dtype).cast(schema.field(TARGET_COLUMN).type))
+    batch = pa.RecordBatch.from_arrays(columns, schema=schema)
+    return pa.Table.from_batches([batch], schema=schema)
+
+
+def token_list_array(tokens: Sequence[np.ndarray], dtype: str) -> pa.ListArray:
+    """One list array of ``dtype`` ids from per-row arrays (one concatenate, int32 offsets)."""
+    n = len(tokens)
     np_dtype = np.dtype(dtype)
     lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
@@ -106,21 +141,7 @@ def build_token_shard_table(
     if offsets[-1] > MAX_TOKENS_PER_SHARD:
         raise TokenShardError(f"shard would hold {offsets[-1]} tokens, more than {MAX_TOKENS_PER_SHARD}")
     flat = np.concatenate(tokens).astype(np_dtype, copy=False) if n else np.zeros(0, np_dtype)
-    token_list = pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32)), pa.array(flat, type=_ARROW_TYPES[dtype])
-    )
-    schema = token_shard_schema(dtype, split, () if labels is None else (LABEL_COLUMN,))
-    columns = [
-        pa.array(doc_ids, type=pa.string()),
-        pa.array(sources, type=pa.string()),
-        pa.array(langs, type=pa.string()),
-        pa.array(np.asarray(num_bytes, dtype=np.int64)),
-        token_list.cast(schema.field("tokens").type),
-    ]
-    if labels is not None:
-        columns.append(pa.array(np.asarray(labels, dtype=np.int32)))
-    batch = pa.RecordBatch.from_arrays(columns, schema=schema)
-    return pa.Table.from_batches([batch], schema=schema)
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat, type=_ARROW_TYPES[dtype]))
 
 
 def optional_columns(schema: pa.Schema) -> tuple[str, ...]:
@@ -167,11 +188,15 @@ def validate_token_shard_table(
         if table.column(name).null_count:
             raise TokenShardError(f"column {name!r} has {table.column(name).null_count} null value(s)")
     if vocab_size is not None and table.num_rows:
-        values = table.column("tokens").chunks[0].values.to_numpy(zero_copy_only=False)
-        if values.size and int(values.max()) >= vocab_size:
-            raise TokenShardError(
-                f"token id {int(values.max())} is not below the vocabulary size {vocab_size}"
-            )
+        for name in ("tokens", TARGET_COLUMN):
+            if name not in table.schema.names:
+                continue
+            values = table.column(name).chunks[0].values.to_numpy(zero_copy_only=False)
+            if values.size and int(values.max()) >= vocab_size:
+                raise TokenShardError(
+                    f"{'token' if name == 'tokens' else 'target token'} id {int(values.max())} is not below "
+                    f"the vocabulary size {vocab_size}"
+                )
     if num_labels is not None and LABEL_COLUMN in table.schema.names and table.num_rows:
         labels = table.column(LABEL_COLUMN).to_numpy()
         bad = np.flatnonzero((labels < 0) | (labels >= num_labels))
