@@ -10,6 +10,12 @@ A dataset directory (``pipelines`` writes it, ``lm_train`` reads it)::
 A run directory (``lm_train.train`` writes it)::
 
     config.yaml  run.json  tokenizer.json  metrics.jsonl  tensorboard/  checkpoints/  report.html
+    eval-<split>.json  embeddings/{vectors.kv,vectors.txt}  eval-embeddings.json
+
+A word-embedding run directory (``lm_train.word2vec`` writes it)::
+
+    embeddings.json  vectors.kv[.vectors.npy]  vectors.txt  eval-embeddings.json  report.html
+    cooccurrence/ (GloVe: manifest.json, vocab.tsv, part-*.arrow; ``pipelines.cooccur`` writes it)
 """
 
 from __future__ import annotations
@@ -39,5 +45,13 @@ RUN_FILENAME = "run.json"
 METRICS_FILENAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 CKPT_DIR = "checkpoints"
+
+# -- word embeddings ---------------------------------------------------------------------------
+EMBEDDINGS_META_FILENAME = "embeddings.json"  # what trained the vectors: algorithm, settings, corpus
+VECTORS_KV_FILENAME = "vectors.kv"  # gensim KeyedVectors.save (numpy arrays beside it)
+VECTORS_TXT_FILENAME = "vectors.txt"  # the word2vec text format
+EMBEDDINGS_EVAL_FILENAME = "eval-embeddings.json"  # word similarity, analogies, coverage
+EMBEDDINGS_DIR = "embeddings"  # a trainer run's exported token embeddings
+COOCCURRENCE_DIR = "cooccurrence"  # GloVe's co-occurrence counts
 
 __all__ = [name for name in dir() if name.isupper()]
