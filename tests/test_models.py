@@ -113,3 +113,15 @@ def test_gpt_flops_per_token_matches_formula():
     model = GPT(1000, n_layer=4, n_head=4, d_model=128, max_seq_len=64)
     n_matmul = 4 * (3 * 128 * 128 + 128 * 128 + 2 * 128 * 512) + 1000 * 128  # blocks + tied head
     assert model.flops_per_token(64) == pytest.approx(6 * n_matmul + 12 * 4 * 128 * 64, rel=0.01)
+
+
+def test_swiglu_mlp_is_gated_and_sized_like_llama():
+    cfg = TrainConfig.from_dict({"model": "gpt", "mlp": "swiglu", "d_model": 96, "n_head": 4, "n_layer": 1})
+    model = build_model(cfg, vocab_size=50)
+    mlp = model.blocks[0].mlp
+    assert mlp.gate.weight.shape == mlp.up.weight.shape == (256, 96)  # 8/3 × 96 = 256, a multiple of 16
+    x = torch.randn(2, 5, 96)
+    expected = mlp.down(torch.nn.functional.silu(mlp.gate(x)) * mlp.up(x))
+    assert torch.equal(mlp(x), expected)
+    with pytest.raises(ValueError, match="mlp"):
+        TrainConfig.from_dict({"model": "gpt", "mlp": "relu"})

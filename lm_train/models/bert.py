@@ -42,9 +42,19 @@ class Bert(GPT):
         dropout: float = 0.0,
         rope_theta: float = 10000.0,
         tie_embeddings: bool = True,
+        mlp: str = "gelu",
     ) -> None:
         super().__init__(
-            vocab_size, n_layer, n_head, d_model, d_ff, max_seq_len, dropout, rope_theta, tie_embeddings
+            vocab_size,
+            n_layer,
+            n_head,
+            d_model,
+            d_ff,
+            max_seq_len,
+            dropout,
+            rope_theta,
+            tie_embeddings,
+            mlp=mlp,
         )
 
     def attention_masks(self, segment_ids: Tensor | None, is_cuda: bool) -> tuple[Tensor | None, Any]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lm_train.models.config import ModelConfig
-from lmcore.config import require
+from lm_train.models.gpt_config import MLPS
+from lmcore.config import one_of, require
 
 if TYPE_CHECKING:
     from torch import nn
@@ -22,6 +23,7 @@ class BertConfig(ModelConfig):
     dropout: float = 0.0  # dropout probability while training (0: off)
     rope_theta: float = 10000.0  # RoPE base frequency
     tie_embeddings: bool = True  # the masked-LM head shares the input embedding matrix
+    mlp: str = "gelu"  # gelu | swiglu (gated; d_ff 0: 8/3 × d_model)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -29,6 +31,7 @@ class BertConfig(ModelConfig):
         require(self.d_model % self.n_head == 0, "d_model must be divisible by n_head")
         require((self.d_model // self.n_head) % 2 == 0, "head size must be even (RoPE)")
         require(self.rope_theta > 0, "rope_theta must be > 0")
+        one_of(self.mlp, MLPS, "mlp")
 
     def build(self, vocab_size: int, max_seq_len: int) -> nn.Module:
         from lm_train.models.bert import Bert
@@ -43,4 +46,5 @@ class BertConfig(ModelConfig):
             dropout=self.dropout,
             rope_theta=self.rope_theta,
             tie_embeddings=self.tie_embeddings,
+            mlp=self.mlp,
         )

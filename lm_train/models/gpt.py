@@ -93,23 +93,44 @@ class Attention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
+MLPS = ("gelu", "swiglu")
+
+
+def default_d_ff(d_model: int, mlp: str) -> int:
+    """4 × d_model; for the gated SwiGLU, 8/3 × d_model rounded up to a multiple of 16 (about the
+    same parameters as the GELU MLP, as Llama sizes it)."""
+    if mlp == "swiglu":
+        return -(-(8 * d_model // 3) // 16) * 16
+    return 4 * d_model
+
+
 class MLP(nn.Module):
-    def __init__(self, d_model: int, d_ff: int) -> None:
+    """``gelu``: down(gelu(up x)) (GPT-2's, tanh approximation); ``swiglu``: down(silu(gate x) · up x)
+    (Llama's and EuroBERT's)."""
+
+    def __init__(self, d_model: int, d_ff: int, kind: str = "gelu") -> None:
         super().__init__()
+        self.kind = kind
         self.up = nn.Linear(d_model, d_ff, bias=False)
         self.down = nn.Linear(d_ff, d_model, bias=False)
+        if kind == "swiglu":
+            self.gate = nn.Linear(d_model, d_ff, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "swiglu":
+            return self.down(F.silu(self.gate(x)) * self.up(x))
         return self.down(F.gelu(self.up(x), approximate="tanh"))
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_head: int, d_ff: int, dropout: float, causal: bool = True) -> None:
+    def __init__(
+        self, d_model: int, n_head: int, d_ff: int, dropout: float, causal: bool = True, mlp: str = "gelu"
+    ) -> None:
         super().__init__()
         self.norm1 = nn.RMSNorm(d_model)
         self.attn = Attention(d_model, n_head, dropout, causal)
         self.norm2 = nn.RMSNorm(d_model)
-        self.mlp = MLP(d_model, d_ff)
+        self.mlp = MLP(d_model, d_ff, mlp)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None, flex_mask=None) -> Tensor:
@@ -134,14 +155,17 @@ class GPT(LanguageModel):
         rope_theta: float = 10000.0,
         tie_embeddings: bool = True,
         attention: str = "sdpa",
+        mlp: str = "gelu",
     ) -> None:
         super().__init__()
         self.vocab_size, self.n_layer, self.n_head, self.d_model = vocab_size, n_layer, n_head, d_model
-        self.max_seq_len, self.attention = max_seq_len, attention
+        self.max_seq_len, self.attention, self.mlp = max_seq_len, attention, mlp
+        self.d_ff = d_ff or default_d_ff(d_model, mlp)
+        self.rope_theta = rope_theta
         self.embed = nn.Embedding(vocab_size, d_model)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            Block(d_model, n_head, d_ff or 4 * d_model, dropout, self.causal) for _ in range(n_layer)
+            Block(d_model, n_head, self.d_ff, dropout, self.causal, mlp) for _ in range(n_layer)
         )
         self.norm = nn.RMSNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)

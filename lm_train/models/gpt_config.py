@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 ATTENTION = ("auto", "sdpa", "flex")
+MLPS = ("gelu", "swiglu")  # lm_train.models.gpt.MLP
 
 
 @dataclass
@@ -26,10 +27,12 @@ class GPTConfig(ModelConfig):
     rope_theta: float = 10000.0  # RoPE base frequency (gpt)
     tie_embeddings: bool = True  # output head shares the input embedding matrix
     attention: str = "auto"  # auto | sdpa (block-diagonal mask) | flex (FlexAttention, CUDA)
+    mlp: str = "gelu"  # gelu (GPT-2's MLP) | swiglu (gated, Llama's; d_ff 0: 8/3 × d_model)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         one_of(self.attention, ATTENTION, "attention")
+        one_of(self.mlp, MLPS, "mlp")
         require(self.n_head >= 1 and self.d_ff >= 0, "n_head must be >= 1 and d_ff >= 0")
         require(self.d_model % self.n_head == 0, "d_model must be divisible by n_head")
         require((self.d_model // self.n_head) % 2 == 0, "head size must be even (RoPE)")
@@ -49,6 +52,7 @@ class GPTConfig(ModelConfig):
             rope_theta=self.rope_theta,
             tie_embeddings=self.tie_embeddings,
             attention="sdpa" if self.attention == "auto" else self.attention,
+            mlp=self.mlp,
         )
 
     def for_device(self, device_type: str, compiled: bool) -> GPTConfig:
