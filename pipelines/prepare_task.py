@@ -1,5 +1,6 @@
-"""``python -m pipelines.prepare_task --task=classification --input=GLOB --output=DIR
---tokenizer=PRETRAIN_DATASET_DIR``: a labelled task dataset (see ``pipelines.task``)."""
+"""``python -m pipelines.prepare_task --task=classification|pairs --input=GLOB --output=DIR
+--tokenizer=PRETRAIN_DATASET_DIR``: a labelled or paired-text task dataset (see ``pipelines.task``
+and docs/tasks.md)."""
 
 from __future__ import annotations
 

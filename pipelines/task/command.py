@@ -23,12 +23,18 @@ FLAG_KEYS = {
     "task": "kind",
     "text_field": "text_field",
     "label_field": "label_field",
+    "source_field": "source_field",
+    "target_field": "target_field",
     "split_field": "split_field",
 }
 
 
 def add_task_args(group: Any) -> None:
-    group.add_argument("--task", default=None, help="the task kind: classification (task.kind)")
+    group.add_argument(
+        "--task",
+        default=None,
+        help="the task kind: classification or pairs (task.kind; default classification)",
+    )
     group.add_argument(
         "--tokenizer",
         default=None,
@@ -42,6 +48,20 @@ def add_task_args(group: Any) -> None:
         "--label-field", "--label_field", dest="label_field", default=None, help="task.label_field"
     )
     group.add_argument(
+        "--source-field",
+        "--source_field",
+        dest="source_field",
+        default=None,
+        help="task.source_field: pairs, the input field of the source text (default source)",
+    )
+    group.add_argument(
+        "--target-field",
+        "--target_field",
+        dest="target_field",
+        default=None,
+        help="task.target_field: pairs, the input field of the target text (default target)",
+    )
+    group.add_argument(
         "--split-field",
         "--split_field",
         dest="split_field",
@@ -52,20 +72,30 @@ def add_task_args(group: Any) -> None:
 
 COMMAND = Command(
     STAGE,
-    "Turn labelled records (JSONL, CSV, TSV, Parquet) into a task dataset: normalised, exact "
-    "duplicates removed, tokenized with a pretraining dataset's tokenizer, split into "
-    "train/validation/test stratified by label, token shards with a label column.",
+    "Turn labelled records or text pairs (JSONL, CSV, TSV, Parquet) into a task dataset: "
+    "normalised, exact duplicates removed, tokenized with a pretraining dataset's tokenizer, split "
+    "into train/validation/test (classification: stratified by label; pairs: by the source's "
+    "hash, a source in one split only), token shards with a label (or target) column.",
     epilog="""\
 Writes, under --output:
   shards/{train,validation,test}-IIIII-of-NNNNN.arrow   token shards with a 'label' column
+     (--task=pairs: 'tokens' the source side, a 'target' column the target side; both end
+     with the end-of-document id)
   tokenizer.json (the pretraining dataset's, byte for byte), stats.json, manifest.json (last;
-  its 'task' field lists the labels in id order and the examples per split and label)
+  its 'task' field lists the labels in id order and the examples per split and label, or
+  for pairs the examples per split)
   quarantine/*.jsonl.gz, dropped/*.jsonl.gz (with --keep-dropped)
-Where records go: kept; duplicates/exact (same normalised text, same label);
-dropped/label_conflict (same text, different labels: every such record); quarantined/
-empty_text, missing_label, bad_label, unknown_label (not in task.labels), missing_split,
-bad_split, too_long (task.max_tokens), tokenize_error, and the readers' reasons (bad_json,
-bad_row, bad_csv, missing_text, ...).
+Where records go (classification): kept; duplicates/exact (same normalised text, same
+label); dropped/label_conflict (same text, different labels: every such record);
+quarantined/ empty_text, missing_label, bad_label, unknown_label (not in task.labels),
+missing_split, bad_split, too_long (task.max_tokens), tokenize_error, and the readers'
+reasons (bad_json, bad_row, bad_csv, missing_text, ...).
+Pairs: kept (every distinct target of a source, all in the source's split);
+duplicates/exact (same normalised source and target); dropped/split_conflict (a split
+field puts one source in two splits: every such record); quarantined/ missing_source,
+bad_source, empty_source, missing_target, bad_target, empty_target, missing_split,
+bad_split, too_long (either side), tokenize_error, and the readers' reasons.
+See docs/tasks.md.
 Settings: sections read and task (--print-config); flags override them.
 Exit status: 0 ok, 1 the counts do not add up, 2 a bad setting, --input or --tokenizer,
 3 another run holds the output's lock, 5 the disk filled up.

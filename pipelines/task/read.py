@@ -1,4 +1,4 @@
-"""Reading labelled inputs in Beam: ``ReadFileFn`` with the labelled readers of ``records``."""
+"""Reading labelled (or paired) inputs in Beam: ``ReadFileFn`` with the readers of ``records``."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ class ReadLabelledFileFn(ReadFileFn):
     def __init__(self, config: TaskPipelineConfig, stage: str, total_bytes: int):
         super().__init__(config.read, stage, total_bytes)
         task = config.task
-        self.fields = tuple(f for f in (task.label_field, task.split_field) if f)
+        # the fields besides the text that travel in ``meta``: the label (or target) and split
+        self.fields = tuple(f for f in task.input_fields() if f != task.input_text_field)
+        self.text_role = "source" if task.is_pairs else "text"
 
     def setup(self) -> None:
-        self.reader = LabelledFileReader(self.config, self.fields, self.stage)
+        self.reader = LabelledFileReader(self.config, self.fields, self.stage, self.text_role)
         self.progress = RateLogger(f"{self.stage}: reading", total_bytes=self.total_bytes)
 
 

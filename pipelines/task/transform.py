@@ -1,12 +1,22 @@
 """Beam wiring of ``prepare_task``: examples, duplicates, splits, shards, stats, manifest.
 
+Classification:
+
     chunks ─► ExamplesFn (normalise, check label/split, tokenize) ─► (text key, example)
       ─► GroupByKey ─► ResolveFn (kept / duplicates/exact / dropped/label_conflict) ─► (label, example)
       ─► GroupByKey ─► AssignFn (given split, or stratified by label) ─► (split, example)
       ─► WriteBucketed (shard plan side input: shards per split, dtype, labels) ─► shards/*.arrow
-    counts ─► stats.json ─► tokenizer.json (the pretraining copy) ─► manifest.json (last)
 
-The logic lives in ``examples``, ``splits`` and ``shards``; the DoFns count and route.
+Pairs:
+
+    chunks ─► PairsFn (normalise both sides, check split, tokenize both) ─► (source key, pair)
+      ─► GroupByKey ─► ResolvePairsFn (kept with the source's split / duplicates/exact /
+         dropped/split_conflict) ─► (split, pair)
+      ─► WriteBucketed (shard plan: shards per split, dtype) ─► shards/*.arrow with a target column
+
+Both: counts ─► stats.json ─► tokenizer.json (the pretraining copy) ─► manifest.json (last).
+The logic lives in ``examples``/``splits`` and ``pairs``/``pair_splits``, and ``shards``; the
+DoFns count and route.
 """
 
 from __future__ import annotations
@@ -34,16 +44,18 @@ from pipelines.stage.counting import COUNTS, emit_counts
 from pipelines.stage.outputs import WriteAccounting
 from pipelines.stage.progress import RateLogger
 from pipelines.task import examples as ex
-from pipelines.task import shards, splits
+from pipelines.task import pair_splits, pairs, shards, splits
 from pipelines.task.config import TaskPipelineConfig
 from pipelines.task.tokenizer import TokenizerSource
 from pipelines.tokenize import bpe, encode
 from pipelines.tokenize.dataset import build_manifest, code_version
-from schemas import MANIFEST_SCHEMA_VERSION, SPLITS, TaskInfo, token_dtype_for_vocab
+from schemas import SPLITS, TaskInfo, token_dtype_for_vocab
 
 log = logging.getLogger("lmforge.prepare_task")
 STAGE = "prepare_task"
 CONFLICT_TEXTS = "label_conflicts/texts"  # an annotation in stats.json: texts seen with several labels
+SEVERAL_TARGETS = "pairs/sources_with_several_targets"  # annotation: sources kept with 2+ distinct targets
+SPLIT_CONFLICT_SOURCES = "split_conflicts/sources"  # annotation: sources the input put in two splits
 
 
 def _quarantine(doc: dict, reason: str, message: str) -> pvalue.TaggedOutput:
@@ -53,9 +65,8 @@ def _quarantine(doc: dict, reason: str, message: str) -> pvalue.TaggedOutput:
     return pvalue.TaggedOutput(QUARANTINE, record)
 
 
-class ExamplesFn(beam.DoFn):
-    """(chunk key, docs) -> (text key, Example) per document that can be an example; the rest
-    is quarantined with its reason. The tokenizer is loaded once per worker from its path."""
+class _EncodingFn(beam.DoFn):
+    """A DoFn that tokenizes with the pretraining tokenizer, loaded once per worker from its path."""
 
     def __init__(self, config: TaskPipelineConfig, tokenizer: TokenizerSource):
         self.task = config.task
@@ -65,7 +76,6 @@ class ExamplesFn(beam.DoFn):
 
     def setup(self) -> None:
         self.tokenizer = bpe.load_tokenizer(storage.read_text(self.tokenizer_path))
-        self.known = set(self.task.labels) if self.task.labels else None
         self.progress = RateLogger(f"{STAGE}: examples")
 
     def _encode(self, texts: list[str]) -> list[Any]:
@@ -81,6 +91,15 @@ class ExamplesFn(beam.DoFn):
                 except Exception as exc:
                     out.append(exc)
             return out
+
+
+class ExamplesFn(_EncodingFn):
+    """(chunk key, docs) -> (text key, Example) per document that can be an example; the rest
+    is quarantined with its reason."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.known = set(self.task.labels) if self.task.labels else None
 
     def process(self, chunk: tuple[str, list[dict]]) -> Iterator[Any]:
         counts: Counter = Counter()
@@ -106,6 +125,39 @@ class ExamplesFn(beam.DoFn):
                 yield _quarantine(doc, exc.reason, str(exc))
                 continue
             yield example.text_key, example
+        self.progress.update(len(chunk[1]), 0)
+        yield from emit_counts(STAGE, counts)
+
+
+class PairsFn(_EncodingFn):
+    """(chunk key, docs) -> (source key, Pair) per document that can be a pair (both sides
+    tokenized in one batch); the rest is quarantined with its reason."""
+
+    def process(self, chunk: tuple[str, list[dict]]) -> Iterator[Any]:
+        counts: Counter = Counter()
+        docs, candidates = [], []
+        for doc in chunk[1]:
+            try:
+                candidates.append(pairs.pair_candidate(doc, self.task))
+                docs.append(doc)
+            except ex.Refused as exc:
+                counts[f"quarantined/{exc.reason}"] += 1
+                yield _quarantine(doc, exc.reason, str(exc))
+        n = len(candidates)
+        encoded = self._encode([c.source_text for c in candidates] + [c.target_text for c in candidates])
+        for doc, cand, src, tgt in zip(docs, candidates, encoded[:n], encoded[n:], strict=True):
+            bad = next((t for t in (src, tgt) if isinstance(t, Exception)), None)
+            if bad is not None:
+                counts["quarantined/tokenize_error"] += 1
+                yield _quarantine(doc, "tokenize_error", f"{type(bad).__name__}: {bad}")
+                continue
+            try:
+                made = pairs.pair(cand, src, tgt, self.task.max_tokens)
+            except ex.Refused as exc:
+                counts[f"quarantined/{exc.reason}"] += 1
+                yield _quarantine(doc, exc.reason, str(exc))
+                continue
+            yield made.source_key, made
         self.progress.update(len(chunk[1]), 0)
         yield from emit_counts(STAGE, counts)
 
@@ -140,13 +192,56 @@ class ResolveFn(beam.DoFn):
             yield resolved.kept.label, resolved.kept
 
 
+def _dropped_pair(p: pairs.Pair, reason: str, **extra: Any) -> pvalue.TaggedOutput:
+    doc = {"id": p.doc_id, "text": p.source_text, "target": p.target_text, "source": p.source}
+    return pvalue.TaggedOutput(DROPPED, dropped_record(STAGE, doc, reason, **extra))
+
+
+class ResolvePairsFn(beam.DoFn):
+    """(source key, pairs) -> (split, kept pair) per distinct target, all in the source's split;
+    exact duplicates and split conflicts counted."""
+
+    def __init__(self, keep_dropped: bool, fractions: dict[str, float], seed: int):
+        self.keep_dropped = keep_dropped
+        self.fractions = fractions
+        self.seed = seed
+
+    def process(self, item: tuple[str, list[pairs.Pair]]) -> Iterator[Any]:
+        resolved = pair_splits.resolve_source(item[1], self.fractions, self.seed)
+        counts = {}
+        if resolved.duplicates:
+            counts["duplicates/exact"] = len(resolved.duplicates)
+        if resolved.conflicts:
+            counts["dropped/split_conflict"] = len(resolved.conflicts)
+            counts[SPLIT_CONFLICT_SOURCES] = 1
+        if len(resolved.kept) > 1:
+            counts[SEVERAL_TARGETS] = 1
+        yield from emit_counts(STAGE, counts)
+        if self.keep_dropped:
+            for dup, kept_id in resolved.duplicates:
+                yield _dropped_pair(dup, "exact", duplicate_of=kept_id)
+            splits_given = sorted({p.split or "" for p in resolved.conflicts})
+            for other in resolved.conflicts:
+                yield _dropped_pair(other, "split_conflict", conflicting_splits=splits_given)
+        yield from resolved.kept
+
+
 def _plan(num_shards: dict[str, int], labels: list[str], dtype: str) -> shards.ShardPlan:
     return shards.ShardPlan(dict(num_shards), dtype, labels)
 
 
 def _kept_counts(result: dict[str, Any]) -> dict[str, int]:
     split = result["split"]
-    return {"kept": result["num_docs"], f"tokens/{split}": result["num_tokens"], f"shards/{split}": 1}
+    out = {"kept": result["num_docs"], f"tokens/{split}": result["num_tokens"], f"shards/{split}": 1}
+    if "target_tokens" in result:
+        out[f"target_tokens/{split}"] = result["target_tokens"]
+    return out
+
+
+def _example_tokens(item: tuple[str, Any]) -> tuple[str, int]:
+    """(split, example) -> (split, tokens it adds to a shard: both sides of a pair)."""
+    split, e = item
+    return split, len(e.tokens) + len(getattr(e, "target_tokens", ()))
 
 
 class WriteTaskDataset(beam.PTransform):
@@ -178,6 +273,45 @@ class WriteTaskDataset(beam.PTransform):
 
     def expand(self, upstream: StageOutputs) -> beam.PCollection:
         task = self.config.task
+        made, resolved, in_splits, plan = (self._pairs if task.is_pairs else self._classification)(upstream)
+        written = in_splits | "WriteShards" >> WriteBucketed(
+            num_files=plan,
+            assign=shards.assign_shard,
+            gather=shards.sorted_pairs if task.is_pairs else shards.sorted_examples,
+            write=(shards.PairShardWriter if task.is_pairs else shards.TaskShardWriter)(
+                self.output_dir, self.shards_dir
+            ),
+        )
+        counts = (
+            upstream.counts,
+            made[COUNTS],
+            resolved[COUNTS],
+            written | "CountKept" >> beam.Map(_kept_counts),
+        ) | "AllCounts" >> beam.Flatten()
+        quarantine = (upstream.quarantine, made[QUARANTINE]) | "AllQuarantine" >> beam.Flatten()
+        dropped = (upstream.dropped, resolved[DROPPED]) | "AllDropped" >> beam.Flatten()
+        stats = StageOutputs(upstream.docs, counts, dropped, quarantine) | "Accounting" >> WriteAccounting(
+            self.accounting_dir, STAGE, self.keep_dropped, after=[written]
+        )
+        return stats | "WriteManifest" >> beam.Map(self._write_manifest(), pvalue.AsList(written))
+
+    def _shard_plan(self, in_splits: beam.PCollection, labels: Any) -> beam.PCollection:
+        """Shards per split (from the tokens of each split), the dtype and the labels, as one element."""
+        dtype = token_dtype_for_vocab(self.tokenizer.info.vocab_size)
+        return (
+            in_splits
+            | "SplitTokens" >> beam.Map(_example_tokens)
+            | "SumSplitTokens" >> beam.CombinePerKey(sum)
+            | "NumShards"
+            >> beam.Map(
+                lambda kv, t: (kv[0], shards.num_shards_for(kv[1], t)), self.config.task.target_shard_tokens
+            )
+            | "ShardsPerSplit" >> beam.combiners.ToDict()
+            | "ShardPlan" >> beam.Map(_plan, labels, dtype)
+        )
+
+    def _classification(self, upstream: StageOutputs) -> tuple[Any, Any, beam.PCollection, beam.PCollection]:
+        task = self.config.task
         made = upstream.docs | "Examples" >> beam.ParDo(ExamplesFn(self.config, self.tokenizer)).with_outputs(
             COUNTS, QUARANTINE, main=DOCS
         )
@@ -202,40 +336,28 @@ class WriteTaskDataset(beam.PTransform):
             | "LabelList" >> beam.combiners.ToList()
             | "LabelOrder" >> beam.Map(splits.label_list, task.labels)
         )
-        dtype = token_dtype_for_vocab(self.tokenizer.info.vocab_size)
-        plan = (
-            in_splits
-            | "SplitTokens" >> beam.Map(lambda kv: (kv[0], len(kv[1].tokens)))
-            | "SumSplitTokens" >> beam.CombinePerKey(sum)
-            | "NumShards"
-            >> beam.Map(lambda kv, t: (kv[0], shards.num_shards_for(kv[1], t)), task.target_shard_tokens)
-            | "ShardsPerSplit" >> beam.combiners.ToDict()
-            | "ShardPlan" >> beam.Map(_plan, pvalue.AsSingleton(labels), dtype)
+        return made, resolved, in_splits, self._shard_plan(in_splits, pvalue.AsSingleton(labels))
+
+    def _pairs(self, upstream: StageOutputs) -> tuple[Any, Any, beam.PCollection, beam.PCollection]:
+        task = self.config.task
+        made = upstream.docs | "Pairs" >> beam.ParDo(PairsFn(self.config, self.tokenizer)).with_outputs(
+            COUNTS, QUARANTINE, main=DOCS
         )
-        written = in_splits | "WriteShards" >> WriteBucketed(
-            num_files=plan,
-            assign=shards.assign_shard,
-            gather=shards.sorted_examples,
-            write=shards.TaskShardWriter(self.output_dir, self.shards_dir),
+        resolved = (
+            made[DOCS]
+            | "BySource" >> beam.GroupByKey()
+            | "ResolvePairs"
+            >> beam.ParDo(ResolvePairsFn(self.keep_dropped, task.fractions(), task.split_seed)).with_outputs(
+                COUNTS, DROPPED, main=DOCS
+            )
         )
-        counts = (
-            upstream.counts,
-            made[COUNTS],
-            resolved[COUNTS],
-            written | "CountKept" >> beam.Map(_kept_counts),
-        ) | "AllCounts" >> beam.Flatten()
-        quarantine = (upstream.quarantine, made[QUARANTINE]) | "AllQuarantine" >> beam.Flatten()
-        dropped = (upstream.dropped, resolved[DROPPED]) | "AllDropped" >> beam.Flatten()
-        stats = StageOutputs(upstream.docs, counts, dropped, quarantine) | "Accounting" >> WriteAccounting(
-            self.accounting_dir, STAGE, self.keep_dropped, after=[written]
-        )
-        return stats | "WriteManifest" >> beam.Map(self._write_manifest(), pvalue.AsList(written))
+        return made, resolved, resolved[DOCS], self._shard_plan(resolved[DOCS], [])
 
     def _write_manifest(self) -> Any:
         out, source, tokenizer_file = self.output_dir, self.tokenizer, self.tokenizer_file
         task, version = self.config.task, self.code_version
         recorded = {
-            **dataclasses.asdict(self.config),
+            **self.config.recorded(),
             "tokenizer_from": {"dataset": source.dataset, "fingerprint": source.fingerprint},
         }
 
@@ -247,18 +369,35 @@ class WriteTaskDataset(beam.PTransform):
             if not manifest.counts.is_balanced():
                 log.error("%s: counts do not add up; manifest.json not written", STAGE)
                 return {}
-            labels = results[0]["labels"] if results else splits.label_list([], task.labels)
-            per_split = shards.task_label_counts(results)
-            info_task = TaskInfo(
-                task.kind,
-                labels,
-                {split: per_split.get(split, {}) for split in SPLITS},
-                task.text_field,
-                task.label_field,
-            )
-            manifest = dataclasses.replace(manifest, task=info_task, schema_version=MANIFEST_SCHEMA_VERSION)
+            # schema_version "": the manifest declares the lowest version that describes it
+            # (1.1 for classification, 1.2 for pairs)
+            manifest = dataclasses.replace(manifest, task=task_info(task, results), schema_version="")
             storage.atomic_write_bytes(storage.join(out, tokenizer_file), source.read_checked())
             write_manifest(out, manifest)
             return manifest.to_dict()
 
         return write
+
+
+def task_info(task: Any, results: list[dict]) -> TaskInfo:
+    """The manifest's ``task`` from the shards written: labels and examples per split and label
+    (classification), or examples per split (pairs)."""
+    if task.is_pairs:
+        per_split = shards.example_counts(results)
+        return TaskInfo(
+            "pairs",
+            [],
+            {},
+            example_counts={split: per_split.get(split, 0) for split in SPLITS},
+            source_field=task.source_field,
+            target_field=task.target_field,
+        )
+    labels = results[0]["labels"] if results else splits.label_list([], task.labels)
+    per_split_labels = shards.task_label_counts(results)
+    return TaskInfo(
+        task.kind,
+        labels,
+        {split: per_split_labels.get(split, {}) for split in SPLITS},
+        task.text_field,
+        task.label_field,
+    )
