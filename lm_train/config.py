@@ -52,6 +52,7 @@ FREEZE = re.compile(r"none|body|all_but_top_(\d+)")
 SCHEDULES = ("cosine", "wsd", "constant")
 DTYPES = ("auto", "float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
+BLEU_TOKENIZERS = ("auto", "13a", "zh", "intl", "char", "none")  # sacrebleu's tokenize= choices we offer
 
 
 @dataclass
@@ -104,14 +105,25 @@ class OptimConfig:
 
 @dataclass
 class ObjectiveConfig:
-    name: str = "causal_lm"  # causal_lm (next token) | masked_lm (masked tokens) | classify (task labels)
+    name: str = "causal_lm"  # causal_lm (next token) | masked_lm | classify (labels) | seq2seq (pairs)
     mask_prob: float = 0.15  # masked_lm: share of eligible tokens masked
     whole_word: bool = False  # masked_lm: mask whole words, not single tokens
     pool: str = "auto"  # classify: first | mean | last (auto: bert first, others last non-pad token)
     freeze: str = "none"  # classify: none | body | all_but_top_N (train the head and the top N layers)
+    beam_size: int = 1  # seq2seq: beams when decoding for evaluation (1: greedy)
+    length_penalty: float = 0.6  # seq2seq: beam search ranks by log p / ((5 + len) / 6) ** this (GNMT)
+    max_decode_len: int = 0  # seq2seq: most tokens decoded per example (0: model.max_target_len)
+    bleu_tokenize: str = "auto"  # seq2seq: sacrebleu tokenizer (auto: zh for Chinese targets, else 13a)
+    init_embeddings: str = "both"  # seq2seq --init-from: pretrained embedding to encoder | decoder | both
 
     def __post_init__(self) -> None:
         one_of(self.name, OBJECTIVES, "objective")
+        require(
+            self.beam_size >= 1 and self.max_decode_len >= 0, "beam_size must be >= 1, max_decode_len >= 0"
+        )
+        require(self.length_penalty >= 0, "length_penalty must be >= 0")
+        one_of(self.bleu_tokenize, BLEU_TOKENIZERS, "bleu_tokenize")
+        one_of(self.init_embeddings, ("encoder", "decoder", "both"), "init_embeddings")
         require(0.0 < self.mask_prob < 1.0, "mask_prob must be in (0, 1)")
         one_of(self.pool, POOLS, "pool")
         require(
@@ -168,7 +180,7 @@ SECTION_CLASSES: dict[str, type] = {
 SECTIONS = ("model", *SECTION_CLASSES)
 NAMED_SECTIONS = ("model", "objective")  # a scalar given for these sets their ``name``
 # Dotted prefixes that name the objective section by its objective (``classify.pool=mean``).
-SECTION_ALIASES = {"classify": "objective", "masked_lm": "objective"}
+SECTION_ALIASES = {"classify": "objective", "masked_lm": "objective", "seq2seq": "objective"}
 
 
 def _field_names(cls: type) -> list[str]:
@@ -249,6 +261,11 @@ def _build_sections(layers: Iterable[Mapping[Any, Any]], where: str) -> dict[str
     out: dict[str, Any] = {"model": _section(cls, {**model, "name": name}, where)}
     for section, section_cls in SECTION_CLASSES.items():
         out[section] = _section(section_cls, given[section], where)
+    if (name == "seq2seq") != (out["objective"].name == "seq2seq"):
+        raise ConfigError(
+            f"{where}: model=seq2seq and objective=seq2seq go together (an encoder-decoder trains on pairs); "
+            f"got model={name}, objective={out['objective'].name}"
+        )
     return out
 
 

@@ -150,3 +150,38 @@ class RankRNG:
 
     def load(self, states: list[dict[str, Any]], path: str) -> None:
         restore_rng(states, self.rank, self.seed, self.step(), path)
+
+
+def pretrained_embedding(
+    source: str, tokenizer_sha256: str | None, data: str, shape: tuple[int, int]
+) -> tuple[torch.Tensor, int | None]:
+    """``--init-from`` for a seq2seq run: the token embedding (``embed.weight``, or a classify
+    run's ``body.embed.weight``) of any trained run, and the step it was saved at; refused
+    for another tokenizer, another vocabulary size or another ``d_model``, each named."""
+    path = ckpt.resolve_checkpoint(source)
+    init = ckpt.load_checkpoint(path)
+    ckpt.require(init, path, {"model": dict})
+    if tokenizer_sha256 is not None:
+        check_same_tokenizer(init, path, tokenizer_sha256, data)
+    tensors = init["model"]
+    names = (
+        ["embed.weight"]
+        if "embed.weight" in tensors
+        else sorted(k for k in tensors if k.endswith(".embed.weight"))
+    )
+    if len(names) != 1 or not isinstance(tensors[names[0]], torch.Tensor) or tensors[names[0]].ndim != 2:
+        raise ckpt.CheckpointError(f"--init-from {path}: no token embedding (embed.weight) in its model")
+    weight = tensors[names[0]]
+    rows, width = weight.shape
+    if rows != shape[0]:
+        raise ckpt.CheckpointError(
+            f"--init-from {path}: its embedding has {rows:,} token ids, {data}'s tokenizer {shape[0]:,}; "
+            "tokenize the pairs with that run's tokenizer (prepare_task --tokenizer=PRETRAIN_DATASET_DIR)"
+        )
+    if width != shape[1]:
+        raise ckpt.CheckpointError(
+            f"--init-from {path}: its embedding is {width} wide (d_model={width}), this model's d_model is "
+            f"{shape[1]}; set d_model={width}"
+        )
+    ckpt.check_finite({names[0]: weight}, "model tensor", path)
+    return weight, init.get("step")

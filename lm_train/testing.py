@@ -180,3 +180,91 @@ def keyword_task(n: int, seed: int = 0, keyword: str = "zebra") -> list[tuple[st
             text.insert(int(rng.integers(0, len(text) + 1)), keyword)
         out.append((" ".join(text), "yes" if i % 2 else "no"))
     return out
+
+
+def write_pairs_dataset(
+    out_dir: str | os.PathLike,
+    pairs: Sequence[tuple[str, str]],
+    tokenizer_json: str | None = None,
+    vocab_size: int = 400,
+    val_every: int = 5,
+    test_every: int = 0,
+    lang: str = "en",
+) -> Path:
+    """A paired-text (``task.kind == "pairs"``) dataset of ``(source, target)`` examples: the
+    source ids in ``tokens`` and the target ids in ``target``, each ending with eos. Example
+    ``i`` goes to validation when ``i % val_every == val_every - 1``, else to test when
+    ``test_every`` and ``i % test_every == test_every - 1``, else to train. ``tokenizer_json``
+    is used as is (``prepare_task --tokenizer``); else one is trained on both sides."""
+    from tokenizers import Tokenizer
+
+    from schemas import TaskInfo
+
+    out = Path(out_dir)
+    tok = (
+        Tokenizer.from_str(tokenizer_json)
+        if tokenizer_json
+        else train_tokenizer([t for pair in pairs for t in pair], vocab_size)
+    )
+    eos = tok.token_to_id(SPECIALS[0])
+    dtype = token_dtype_for_vocab(tok.get_vocab_size())
+    splits: dict[str, list[tuple[str, str, np.ndarray, np.ndarray]]] = {"train": [], "validation": []}
+    if test_every:
+        splits["test"] = []
+    for i, (source, target) in enumerate(pairs):
+        split = "train"
+        if i % val_every == val_every - 1:
+            split = "validation"
+        elif test_every and i % test_every == test_every - 1:
+            split = "test"
+        src = np.array([*tok.encode(source).ids, eos], dtype=np.int64)
+        tgt = np.array([*tok.encode(target).ids, eos], dtype=np.int64)
+        splits[split].append((f"ex{i:06d}", source, src, tgt))
+    writer = DatasetWriter(str(out))
+    for split, rows in splits.items():
+        table = build_token_shard_table(
+            [r[0] for r in rows],
+            ["task"] * len(rows),
+            [lang] * len(rows),
+            [len(r[1].encode("utf-8")) for r in rows],
+            [r[2] for r in rows],
+            dtype,
+            split,
+            targets=[r[3] for r in rows],
+        )
+        writer.add_shard(split, 0, 1, table, dtype)
+    writer.write_tokenizer(
+        tokenizer_json or tok.to_str(pretty=True),
+        vocab_size=tok.get_vocab_size(),
+        special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
+        eos_id=eos,
+        pad_id=tok.token_to_id(SPECIALS[1]),
+    )
+    manifest = writer.manifest(
+        Counts(input=len(pairs), kept=len(pairs)), created_at="2026-01-01T00:00:00Z", code_version="test"
+    )
+    counts = {split: len(rows) for split, rows in splits.items()}
+    task = TaskInfo("pairs", [], {}, example_counts=counts, source_field="source", target_field="target")
+    writer.commit(dataclasses.replace(manifest, task=task, schema_version=""))
+    return out
+
+
+def copy_reverse_task(
+    n: int,
+    task: str = "reverse",
+    seed: int = 0,
+    min_len: int = 3,
+    max_len: int = 7,
+    alphabet: str = "abcdefgh",
+) -> list[tuple[str, str]]:
+    """Toy seq2seq pairs: a source of ``min_len..max_len`` space-separated letters and its copy
+    (``task="copy"``) or the letters in reverse order (``task="reverse"``)."""
+    if task not in ("copy", "reverse"):
+        raise ValueError(f"task must be copy or reverse, got {task!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        letters = [str(c) for c in rng.choice(list(alphabet), size=int(rng.integers(min_len, max_len + 1)))]
+        target = letters if task == "copy" else letters[::-1]
+        out.append((" ".join(letters), " ".join(target)))
+    return out

@@ -105,11 +105,8 @@ class Trainer:
         body = model_cfg.build(self.manifest.tokenizer.vocab_size, cfg.data.seq_len)
         self.raw_model = self.objective.build_model(body).to(self.device)
         if args.init_from and self.resume_state is None:
-            step = restore.init_weights(
-                self.objective.init_module(self.raw_model),
-                args.init_from,
-                self.manifest.tokenizer.sha256,
-                args.data,
+            step = self.objective.init_from(
+                self.raw_model, args.init_from, self.manifest.tokenizer.sha256, args.data
             )
             self.log(f"initialised weights from {args.init_from} (step {step}); new schedule")
         self.optimizer = build_optimizer(self.raw_model, cfg)

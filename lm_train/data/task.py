@@ -47,7 +47,11 @@ class TaskExamples:
 
 
 def _read_table(url: str) -> pa.Table:
-    source = pa.memory_map(storage.local_path(url), "r") if storage.is_local(url) else pa.py_buffer(storage.read_bytes(url))
+    source = (
+        pa.memory_map(storage.local_path(url), "r")
+        if storage.is_local(url)
+        else pa.py_buffer(storage.read_bytes(url))
+    )
     return pa.ipc.open_file(source).read_all()
 
 
@@ -65,15 +69,25 @@ def read_examples(manifest: Manifest, split: str, data: str) -> TaskExamples:
                 f"shard {shard.path!r} of {data} has no {LABEL_COLUMN!r} column: objective=classify needs a task "
                 "dataset (python -m pipelines.prepare_task)"
             )
-        column = table.column("tokens").combine_chunks()
-        offsets = column.offsets.to_numpy().astype(np.int64)
-        tokens.append(column.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int64))
-        lengths.append(np.diff(offsets))
+        flat, row_lengths = token_column(table, "tokens")
+        tokens.append(flat)
+        lengths.append(row_lengths)
         labels.append(table.column(LABEL_COLUMN).to_numpy().astype(np.int64))
-    lengths_all = np.concatenate(lengths)
-    offsets_all = np.zeros(len(lengths_all) + 1, np.int64)
-    np.cumsum(lengths_all, out=offsets_all[1:])
-    return TaskExamples(np.concatenate(tokens), offsets_all, np.concatenate(labels))
+    return TaskExamples(np.concatenate(tokens), offsets_of(np.concatenate(lengths)), np.concatenate(labels))
+
+
+def token_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A list-of-ids column as (concatenated int64 ids, per-row lengths)."""
+    column = table.column(name).combine_chunks()
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    return column.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int64), np.diff(offsets)
+
+
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """Row offsets (``len + 1``, from 0) of rows of ``lengths``."""
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
 
 
 def epoch_order(n: int, lengths: np.ndarray, seed: int, epoch: int, window: int, bucket: bool) -> np.ndarray:
@@ -112,7 +126,22 @@ def build_rows(
 
 
 class TaskLoader:
-    """Deterministic, resumable micro-batches of labelled examples for one DDP rank."""
+    """Deterministic, resumable micro-batches of labelled examples for one DDP rank.
+
+    A subclass changes what an example is with ``read`` (the split's examples, which need
+    ``lengths`` and ``len``) and ``rows`` (a batch of them); the stream, the rank slicing and
+    the resume state stay these (``lm_train.data.pairs.PairLoader``)."""
+
+    state_format = STATE_FORMAT
+    # What a resumed state must agree on (the stream's settings).
+    state_keys: tuple[str, ...] = (
+        "fingerprint",
+        "split",
+        "seed",
+        "seq_len",
+        "bucket_by_length",
+        "global_batch_size",
+    )
 
     def __init__(
         self,
@@ -139,12 +168,20 @@ class TaskLoader:
         self.global_batch_size, self.num_epochs, self.bucket = global_batch_size, num_epochs, bucket_by_length
         tok = self.manifest.tokenizer
         self.pad_id = tok.pad_id if tok.pad_id is not None else tok.eos_id
-        self.examples = read_examples(self.manifest, split, data)
+        self.examples = self.read(data)
         if not len(self.examples):
             raise LoaderError(f"split {split!r} of {data} holds no example")
         self.fingerprint = self.manifest.fingerprint
         self._orders: dict[int, np.ndarray] = {}
         self._consumed = 0
+
+    def read(self, data: str) -> Any:
+        """Every example of the split (default: labelled texts)."""
+        return read_examples(self.manifest, self.split, data)
+
+    def rows(self, ids: np.ndarray, pad_to: int | None) -> dict[str, np.ndarray]:
+        """The batch arrays of examples ``ids`` (-1: a padding row)."""
+        return build_rows(self.examples, ids, self.seq_len, self.pad_id, pad_to)
 
     @property
     def samples_per_epoch(self) -> int:
@@ -185,7 +222,7 @@ class TaskLoader:
 
     def batch_at(self, micro_step: int) -> dict[str, torch.Tensor]:
         pad_to = None if self.bucket else self.seq_len
-        rows = build_rows(self.examples, self.sample_ids(micro_step), self.seq_len, self.pad_id, pad_to)
+        rows = self.rows(self.sample_ids(micro_step), pad_to)
         base = micro_step * self.samples_per_micro_step + self.rank * self.micro
         rows["sample_positions"] = np.arange(base, base + self.micro, dtype=np.int64)
         return {k: torch.from_numpy(v) for k, v in rows.items()}
@@ -203,7 +240,7 @@ class TaskLoader:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "format": STATE_FORMAT,
+            "format": self.state_format,
             "fingerprint": self.fingerprint,
             "split": self.split,
             "seed": self.seed,
@@ -215,16 +252,20 @@ class TaskLoader:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume from ``state``; refuse a state of another dataset or stream settings."""
-        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+        if not isinstance(state, Mapping) or state.get("format") != self.state_format:
             found = state.get("format") if isinstance(state, Mapping) else type(state).__name__
-            raise LoaderError(f"not a task loader state (format {found!r}, expected {STATE_FORMAT!r})")
+            raise LoaderError(f"not a task loader state (format {found!r}, expected {self.state_format!r})")
         mine = self.state_dict()
-        for key in ("fingerprint", "split", "seed", "seq_len", "bucket_by_length", "global_batch_size"):
+        for key in self.state_keys:
             if state.get(key) != mine[key]:
-                raise LoaderError(f"task loader state has {key}={state.get(key)!r}, this loader {mine[key]!r}")
+                raise LoaderError(
+                    f"task loader state has {key}={state.get(key)!r}, this loader {mine[key]!r}"
+                )
         consumed = state.get("consumed_samples")
         if isinstance(consumed, bool) or not isinstance(consumed, int) or consumed < 0:
-            raise LoaderError(f"task loader state has consumed_samples={consumed!r}, expected an integer >= 0")
+            raise LoaderError(
+                f"task loader state has consumed_samples={consumed!r}, expected an integer >= 0"
+            )
         if consumed % self.samples_per_micro_step:
             raise LoaderError(
                 f"consumed_samples {consumed} is not a multiple of micro_batch_size × world_size "

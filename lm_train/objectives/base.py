@@ -64,6 +64,13 @@ class Objective:
         """The part of ``model`` that ``--init-from`` loads pretrained weights into."""
         return model
 
+    def init_from(self, model: nn.Module, source: str, tokenizer_sha256: str | None, data: str) -> int | None:
+        """``--init-from``: start ``model`` from a pretrained run (default: its whole state dict
+        into ``init_module(model)``, refused unless it fits); returns the step it was saved at."""
+        from lm_train.restore import init_weights
+
+        return init_weights(self.init_module(model), source, tokenizer_sha256, data)
+
     # -- loss and metrics -------------------------------------------------------------------
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor]:
         raise NotImplementedError

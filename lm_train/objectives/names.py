@@ -10,6 +10,7 @@ OBJECTIVE_CLASSES: dict[str, str] = {
     "causal_lm": "lm_train.objectives.causal_lm:CausalLM",
     "masked_lm": "lm_train.objectives.masked_lm:MaskedLM",
     "classify": "lm_train.objectives.classify:Classify",
+    "seq2seq": "lm_train.objectives.seq2seq:Seq2Seq",
 }
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(OBJECTIVE_CLASSES)
