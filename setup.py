@@ -55,6 +55,8 @@ TRAIN_REQUIRE = [
     "gensim>=4.3,<5",
     # seq2seq evaluation: BLEU and chrF as sacrebleu computes them (zh tokenisation included)
     "sacrebleu>=2.4,<3",
+    # lm_train.export: weights as safetensors (no pickle) in a Hugging Face model directory
+    "safetensors>=0.4",
 ]
 
 EXTRAS_REQUIRE = {
@@ -74,6 +76,8 @@ EXTRAS_REQUIRE = {
         "duckdb>=1.1",
         # bench/bench_finetune.py: the TF-IDF + logistic-regression baseline fine-tuning is compared with
         "scikit-learn>=1.4",
+        # lm_train.export loads its result back with the Auto classes (tests do too)
+        "transformers>=5.0,<6",
     ],
     "s3": ["s3fs>=2024.6"],
     "gcs": ["gcsfs>=2024.6"],

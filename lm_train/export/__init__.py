@@ -1,0 +1,1 @@
+"""Models leave lmforge: ``python -m lm_train.export`` writes a Hugging Face model directory."""

@@ -1,0 +1,5 @@
+import sys
+
+from lm_train.export.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""What a run exports as: the ``transformers`` architecture, its config and weights, and its check.
+
+One function per kind of run; ``plan_export`` picks it by the run's model and objective and
+refuses, naming why, a run that has no exact home in ``transformers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from lm_train.export import verify as check
+from lm_train.export.hf_dir import generation_config
+from lm_train.export.hf_gpt import UnsupportedExport, check_exportable, llama_config, llama_state_dict
+
+
+@dataclass
+class ExportPlan:
+    architecture: str
+    auto_class: str
+    config: dict[str, Any]
+    tensors: dict[str, Tensor]
+    generation_config: dict[str, Any] | None
+    verify: Callable[[str, Any], check.Verification]
+
+
+def special_ids(tok_info: Mapping[str, Any]) -> dict[str, int | None]:
+    specials = tok_info.get("special_tokens", {})
+    return {
+        "eos_token_id": tok_info.get("eos_id"),
+        "pad_token_id": tok_info.get("pad_id"),
+        "bos_token_id": None,
+        "mask_token_id": specials.get("<|mask|>"),
+    }
+
+
+def build_body(state: Mapping[str, Any], cfg: Any, ckpt_path: str) -> nn.Module:
+    from lm_train.checkpoint import check_model_state
+    from lm_train.models import build_model
+
+    model = build_model(cfg, state["vocab_size"])
+    check_model_state(state["model"], model, ckpt_path)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def causal_gpt(state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str) -> ExportPlan:
+    check_exportable(cfg.model)
+    model = build_body(state, cfg, ckpt_path)
+    ids = special_ids(tok_info)
+    config = llama_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.d_ff, ids)
+    tensors = llama_state_dict(
+        model.state_dict(), cfg.model.n_layer, cfg.model.d_model, cfg.model.tie_embeddings
+    )
+
+    def ours(x: Tensor) -> Tensor:
+        return model.logits(model(x))
+
+    def verify(directory: str, tokenizer: Any) -> check.Verification:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        report = check.Verification()
+        hf_tok = AutoTokenizer.from_pretrained(directory)
+        hf = AutoModelForCausalLM.from_pretrained(directory, dtype="float32").eval()
+        token_ids = check.fit(check.check_tokenizer(tokenizer, hf_tok, check.PROBE_TEXTS), cfg.data.seq_len)
+        check.verify_logits(ours, lambda x: hf(x).logits, token_ids, report)
+        check.verify_greedy(ours, hf, token_ids, ids["eos_token_id"], ids["pad_token_id"], report)
+        return report
+
+    gen = generation_config(ids, cfg.data.seq_len)
+    return ExportPlan("LlamaForCausalLM", "AutoModelForCausalLM", config, tensors, gen, verify)
+
+
+def plan_export(
+    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
+) -> ExportPlan:
+    model, objective = cfg.model.name, cfg.objective.name
+    if model == "gpt" and objective == "causal_lm":
+        return causal_gpt(state, cfg, tok_info, ckpt_path)
+    if model in ("rnn", "lstm", "gru", "seq2seq"):
+        raise UnsupportedExport(
+            f"model={model} has no standard architecture in transformers to export to; "
+            "lm_train.generate, predict and evaluate run it, and lm_train.embeddings exports its embeddings"
+        )
+    raise UnsupportedExport(f"model={model} with objective={objective} cannot be exported yet")

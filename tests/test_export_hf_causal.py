@@ -1,0 +1,100 @@
+"""``python -m lm_train.export``: a GPT run loads in transformers and computes what ours computes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from lm_train.export.cli import main as export_main
+from lm_train.testing import sample_texts, write_text_dataset
+from lm_train.train import main as train_main
+
+transformers = pytest.importorskip("transformers")
+
+torch.set_num_threads(1)
+TINY = [
+    "seq_len=32",
+    "batch_size=8",
+    "n_layer=2",
+    "n_head=2",
+    "d_model=32",
+    "lr=1e-2",
+    "warmup_steps=2",
+    "eval_steps=2",
+    "peak_flops=1e11",
+    "tensorboard=false",
+    "max_steps=6",
+    "eval_every=6",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ds")
+    return str(write_text_dataset(out, sample_texts(n_en=16, n_zh=16, max_chars=800), vocab_size=300))
+
+
+@pytest.fixture(scope="module")
+def swiglu_run(dataset, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run"))
+    assert train_main(["--data", dataset, "--out", out, *TINY, "mlp=swiglu"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(swiglu_run, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("hf") / "model")
+    assert export_main(["--checkpoint", swiglu_run, "--out", out]) == 0
+    return out
+
+
+def test_the_export_is_a_standard_llama_directory(exported):
+    names = set(os.listdir(exported))
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+    } <= names
+    assert "generation_config.json" in names and not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+    config = json.loads(Path(exported, "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and config["num_hidden_layers"] == 2
+    card = Path(exported, "README.md").read_text()
+    assert "fingerprint" in card and "tokens seen" in card and "val_loss" in card
+
+
+def test_auto_classes_load_it_with_equal_logits_and_ids(exported, swiglu_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lm_train.generate import load_run, load_tokenizer
+
+    ours, _, state, rundir = load_run(swiglu_run)
+    tok = load_tokenizer(rundir, state)
+    hf_tok = AutoTokenizer.from_pretrained(exported)
+    hf = AutoModelForCausalLM.from_pretrained(exported).eval()
+    for text in ("In the beginning was the Word", "天地玄黄，宇宙洪荒", "emoji 🙂 and <|endoftext|>"):
+        ids = tok.encode(text).ids
+        assert hf_tok(text, add_special_tokens=False)["input_ids"] == ids
+        x = torch.tensor([ids])
+        with torch.no_grad():
+            assert torch.allclose(ours.logits(ours(x)), hf(x).logits, atol=1e-4)
+
+
+def test_a_gelu_gpt_is_refused_naming_the_fix(dataset, tmp_path, capsys):
+    run = str(tmp_path / "gelu")
+    assert train_main(["--data", dataset, "--out", run, *TINY, "max_steps=2"]) == 0
+    capsys.readouterr()
+    assert export_main(["--checkpoint", run, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "mlp=swiglu" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_existing_out_is_not_overwritten_without_asking(swiglu_run, exported, capsys):
+    assert export_main(["--checkpoint", swiglu_run, "--out", exported]) == 2
+    assert "--overwrite" in capsys.readouterr().err
