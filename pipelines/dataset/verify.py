@@ -5,10 +5,13 @@ the tokenizer file (sha256, vocabulary size, end-of-document id), and every shar
 (present, sha256, Arrow schema and dtype, one record batch, docs/tokens/bytes equal to the
 manifest, token ids below the vocabulary size, every document ending with the EOD id,
 rows sorted by unique ``doc_id``), that no document is in two shards, and that ``kept``
-equals the documents in the shards. A task dataset (``manifest.task``) also has a ``label``
-column in every shard, every label id names one of ``task.labels``, and the examples per
-split and label equal ``task.label_counts``. Exit 0 with a summary, 1 with the faults, 2 when
-the manifest itself cannot be read.
+equals the documents in the shards. A classification task dataset (``manifest.task``) also
+has a ``label`` column in every shard, every label id names one of ``task.labels``, and the
+examples per split and label equal ``task.label_counts``. A pairs dataset has a ``target``
+column and no ``label`` column in every shard, every target is non-empty, ends with the EOD
+id and has ids below the vocabulary size, and the examples per split equal
+``task.example_counts``. Exit 0 with a summary, 1 with the faults, 2 when the manifest itself
+cannot be read.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from lmcore import storage
 from schemas import (
     LABEL_COLUMN,
     SPLITS,
+    TARGET_COLUMN,
     ChecksumError,
     Manifest,
     ManifestError,
@@ -90,6 +94,8 @@ class Report:
         default_factory=dict
     )  # task datasets: split -> label -> n
     labelled_shards: int = 0  # shards whose labels were counted (all of them, or the counts say nothing)
+    example_counts: dict[str, int] = field(default_factory=dict)  # pairs datasets: split -> examples
+    counted_shards: int = 0  # pairs shards without faults, whose rows were counted
 
     def fault(self, message: str) -> None:
         self.faults.append(message)
@@ -135,11 +141,49 @@ def check_tokenizer(manifest: Manifest, report: Report) -> None:
             )
 
 
+def _ends_with_eos(col: pa.ListArray, eos_id: int) -> tuple[int, int, int | None]:
+    """(rows without tokens, rows not ending with ``eos_id``, index of the first such row) of a
+    token list column."""
+    offsets = col.offsets.to_numpy()
+    values = col.values.to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    empty = int((lengths == 0).sum())
+    if empty:
+        return empty, 0, None
+    last = values[offsets[1:] - 1 - offsets[0]]
+    bad = np.flatnonzero(last != eos_id)
+    return 0, int(bad.size), int(bad[0]) if bad.size else None
+
+
+def pair_column_faults(table: pa.Table, name: str, eos_id: int) -> Iterator[str]:
+    """Faults of a pairs shard's columns: a ``target`` column, no ``label``, every target
+    non-empty and ending with the EOD id (a decoder learns where to stop from it)."""
+    if TARGET_COLUMN not in table.schema.names:
+        yield f"shard {name!r}: has no {TARGET_COLUMN!r} column, but the manifest describes a pairs dataset"
+        return
+    if LABEL_COLUMN in table.schema.names:
+        yield f"shard {name!r}: has a {LABEL_COLUMN!r} column, but the manifest describes a pairs dataset"
+    if table.num_rows == 0:
+        return
+    empty, bad, first = _ends_with_eos(table.column(TARGET_COLUMN).chunks[0], eos_id)
+    if empty:
+        yield f"shard {name!r}: {empty} target(s) have no tokens"
+    elif bad:
+        doc = table.column("doc_id")[first].as_py()
+        yield f"shard {name!r}: {bad} target(s) do not end with the EOD id {eos_id} (first: {doc!r})"
+
+
 def check_shard_contents(
-    table: pa.Table, shard: ShardInfo, vocab_size: int, eos_id: int, labels: list[str] | None = None
+    table: pa.Table,
+    shard: ShardInfo,
+    vocab_size: int,
+    eos_id: int,
+    labels: list[str] | None = None,
+    pairs: bool = False,
 ) -> Iterator[str]:
     """Faults of one shard's contents against its manifest entry (pure: no I/O); ``labels``:
-    a task dataset's label list (its shards must have a label column with ids into it)."""
+    a task dataset's label list (its shards must have a label column with ids into it);
+    ``pairs``: a pairs dataset (its shards must have a target column, ``pair_column_faults``)."""
     name = shard.path
     try:
         validate_token_shard_table(table, shard.dtype, vocab_size, None if labels is None else len(labels))
@@ -148,6 +192,8 @@ def check_shard_contents(
         return
     if labels is not None and LABEL_COLUMN not in table.schema.names:
         yield f"shard {name!r}: has no {LABEL_COLUMN!r} column, but the manifest describes a task dataset"
+    if pairs:
+        yield from pair_column_faults(table, name, eos_id)
     split = (table.schema.metadata or {}).get(b"lmforge.split")
     if split is not None and split.decode() != shard.split:
         yield f"shard {name!r}: written as split {split.decode()!r}, listed as {shard.split!r}"
@@ -158,7 +204,6 @@ def check_shard_contents(
         return
     col = table.column("tokens").chunks[0]
     offsets = col.offsets.to_numpy()
-    values = col.values.to_numpy(zero_copy_only=False)
     found = {
         "tokens": int(offsets[-1] - offsets[0]),
         "bytes": int(pc.sum(table.column("num_bytes")).as_py() or 0),
@@ -166,15 +211,12 @@ def check_shard_contents(
     units = {"num_tokens": "tokens", "num_bytes": "text bytes"}
     for m in shard_mismatches(listed, found):
         yield f"shard {name!r}: holds {m.found} {units[m.field]}, manifest says {m.field} {m.listed}"
-    lengths = np.diff(offsets)
-    if (lengths == 0).any():
-        yield f"shard {name!r}: {int((lengths == 0).sum())} document(s) have no tokens"
-    else:
-        last = values[offsets[1:] - 1 - offsets[0]]
-        bad = np.flatnonzero(last != eos_id)
-        if bad.size:
-            doc = table.column("doc_id")[int(bad[0])].as_py()
-            yield f"shard {name!r}: {bad.size} document(s) do not end with the EOD id {eos_id} (first: {doc!r})"
+    empty, bad, first = _ends_with_eos(col, eos_id)
+    if empty:
+        yield f"shard {name!r}: {empty} document(s) have no tokens"
+    elif bad:
+        doc = table.column("doc_id")[first].as_py()
+        yield f"shard {name!r}: {bad} document(s) do not end with the EOD id {eos_id} (first: {doc!r})"
     ids = table.column("doc_id").to_pylist()
     if any(a >= b for a, b in itertools.pairwise(ids)):
         yield f"shard {name!r}: rows are not sorted by unique doc_id"
@@ -198,12 +240,16 @@ def check_shard(
     except (pa.ArrowInvalid, OSError) as exc:
         report.fault(f"shard {shard.path!r} is not a readable Arrow IPC file: {exc}")
         return
-    labels = manifest.task.labels if manifest.task is not None else None
-    faults = list(
-        check_shard_contents(table, shard, manifest.tokenizer.vocab_size, manifest.tokenizer.eos_id, labels)
-    )
+    task = manifest.task
+    pairs = task is not None and task.is_pairs
+    labels = task.labels if task is not None and not pairs else None
+    tok = manifest.tokenizer
+    faults = list(check_shard_contents(table, shard, tok.vocab_size, tok.eos_id, labels, pairs))
     for f in faults:
         report.fault(f)
+    if pairs and not faults:
+        report.counted_shards += 1
+        report.example_counts[shard.split] = report.example_counts.get(shard.split, 0) + table.num_rows
     if labels is not None and not faults:
         report.labelled_shards += 1
         split_counts = report.label_counts.setdefault(shard.split, {})
@@ -243,6 +289,16 @@ def label_count_faults(
     return faults
 
 
+def example_count_faults(listed: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
+    """Where a pairs manifest's ``task.example_counts`` and the rows of the shards disagree."""
+    return [
+        f"task.example_counts.{split} = {listed.get(split, 0)}, but the {split} shards hold "
+        f"{found.get(split, 0)} example(s)"
+        for split in SPLITS
+        if listed.get(split, 0) != found.get(split, 0)
+    ]
+
+
 def verify(directory: str, checksums: bool = True) -> tuple[Manifest, Report]:
     """Load the manifest (raises ``ManifestError``) and collect every fault of the dataset."""
     manifest = load_manifest(directory)
@@ -256,8 +312,13 @@ def verify(directory: str, checksums: bool = True) -> tuple[Manifest, Report]:
         report.fault(f"counts.kept = {manifest.counts.kept} but the shards hold {listed} documents")
     if not manifest.shards_for("train"):
         report.fault("the dataset has no train shard")
-    if manifest.task is not None and report.labelled_shards == len(manifest.shards):
-        for fault in label_count_faults(manifest.task.label_counts, report.label_counts):
+    task = manifest.task
+    if task is not None and task.is_pairs:
+        if report.counted_shards == len(manifest.shards):
+            for fault in example_count_faults(task.example_counts, report.example_counts):
+                report.fault(fault)
+    elif task is not None and report.labelled_shards == len(manifest.shards):
+        for fault in label_count_faults(task.label_counts, report.label_counts):
             report.fault(fault)
     report.unlisted = unlisted_shards(manifest)
     return manifest, report
@@ -310,8 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         f"counts add up: input {c.input:,} = kept {c.kept:,} + dropped {sum(c.dropped.values()):,} "
         f"+ duplicates {sum(c.duplicates.values()):,} + quarantined {sum(c.quarantined.values()):,}"
     )
-    if manifest.task is not None:
-        t = manifest.task
+    t = manifest.task
+    if t is not None and t.is_pairs:
+        per_split = "; ".join(f"{split} {n:,}" for split, n in t.example_counts.items())
+        print(f"  task pairs: {t.source_field} -> {t.target_field}; examples: {per_split}")
+    elif t is not None:
         per_split = "; ".join(
             f"{split} {t.split_total(split):,}" for split in SPLITS if split in t.label_counts
         )
