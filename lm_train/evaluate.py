@@ -7,7 +7,11 @@
 run's objective (``objective=`` in its config) scores the split: causal LM reports
 ``loss``, ``perplexity`` and ``bits_per_byte``; masked LM ``loss`` and ``masked_accuracy``;
 classification ``loss``, ``accuracy``, ``macro_f1``, per-class ``precision/<label>`` and
-``recall/<label>`` and the ``confusion`` matrix. The metrics are printed as JSON and
+``recall/<label>`` and the ``confusion`` matrix; sequence-to-sequence (``objective=seq2seq``)
+``loss`` and ``perplexity`` per target token, and ``exact_match``, ``bleu`` and ``chrf``
+of the decoded targets (sacrebleu; ``bleu_tokenize`` says which BLEU tokenizer: ``zh`` for
+Chinese targets, else ``13a``; see ``docs/seq2seq.md``), decoded greedily unless
+``--beam-size``/``--length-penalty``/``--max-length`` say otherwise. The metrics are printed as JSON and
 written to ``RUN/eval-<split>.json`` with the split, the checkpoint's step, what was
 counted (``num_tokens`` / ``num_examples``) and the dataset fingerprint, so a number can
 always be traced back to the data it came from.
@@ -146,7 +150,49 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda or cuda:N"
     )
+    add_decoding_arguments(ap)
     return ap
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def add_decoding_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--beam-size``, ``--length-penalty``, ``--max-length``: how a seq2seq run decodes."""
+    ap.add_argument(
+        "--beam-size", type=positive_int, help="seq2seq: beams (1: greedy; default: the run's beam_size)"
+    )
+    ap.add_argument(
+        "--length-penalty",
+        type=non_negative_float,
+        help="seq2seq: GNMT length penalty alpha of beam search (default: the run's length_penalty)",
+    )
+    ap.add_argument(
+        "--max-length",
+        type=positive_int,
+        help="seq2seq: most target tokens decoded (default: the run's max_decode_len or max_target_len)",
+    )
+
+
+def decoding_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The objective settings the decoding flags override (only those given)."""
+    pairs = (
+        ("beam_size", "beam_size"),
+        ("length_penalty", "length_penalty"),
+        ("max_length", "max_decode_len"),
+    )
+    return {
+        f"objective.{key}": getattr(args, flag)
+        for flag, key in pairs
+        if getattr(args, flag, None) is not None
+    }
 
 
 def resolve_device(name: str) -> torch.device:
@@ -252,7 +298,8 @@ def evaluate_run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     device = resolve_device(args.device)
     manifest = load_manifest(args.data)
     split = choose_split(args.split, sorted({s.split for s in manifest.shards}))
-    overrides = {"batch_size": args.batch_size} if args.batch_size else None
+    overrides = {"batch_size": args.batch_size} if args.batch_size else {}
+    overrides.update(decoding_overrides(args))
     model, cfg, objective, state, rundir = load_trained(args.checkpoint, manifest, overrides)
     problem = tokenizer_mismatch(
         run_tokenizer_sha(rundir, state), rundir, manifest.tokenizer.sha256, args.data

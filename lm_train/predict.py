@@ -1,17 +1,22 @@
-"""Label texts with a fine-tuned classification run.
+"""Label texts with a fine-tuned classification run, or decode targets with a seq2seq run.
 
     python -m lm_train.predict --checkpoint RUN --input in.jsonl --output out.jsonl \\
         [--text-field text] [--batch-size N] [--device auto]
+    python -m lm_train.predict --checkpoint SEQ2SEQ_RUN --input in.jsonl --output out.jsonl \\
+        [--source-field source] [--beam-size 4] [--length-penalty 0.6] [--max-length 64]
 
 ``--checkpoint`` is a run directory (its newest checkpoint) or a ``step-*.pt`` file of an
-``objective=classify`` run; any other run is refused. Every input line is one JSON
-object; its ``--text-field`` is tokenized with the run's ``tokenizer.json`` exactly as the
-task dataset was (the text's ids, then the end-of-document id) and cut to the run's
-``seq_len``.
+``objective=classify`` or ``objective=seq2seq`` run; any other run is refused. Every input
+line is one JSON object; its ``--text-field`` (a seq2seq run: ``--source-field``, by
+default the field its pairs dataset read sources from, else ``source``) is tokenized with
+the run's ``tokenizer.json`` exactly as the task dataset was (the text's ids, then the
+end-of-document id) and cut to the run's ``seq_len``.
 
 Output: line *n* of ``out.jsonl`` answers line *n* of the input, so the two files zip
 together. A good line gives ``{"id": <the input's id, or null>, "label": <predicted
-label name>, "probs": {label: probability}}``; a bad line (not JSON, not an object, the
+label name>, "probs": {label: probability}}`` (classify) or ``{"id": ..., "target":
+<decoded text>}`` (seq2seq: greedy unless ``--beam-size`` > 1, see ``lm_train.decoding``;
+the run's own decoding settings are the defaults); a bad line (not JSON, not an object, the
 text field missing, not a string or empty) gives ``{"line": n, "error": <reason>}`` and
 the same on stderr, and the rest goes on. The output is written to a temporary sibling
 and renamed at the end, so a killed run never leaves a half file under the real name.
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from lm_train import cli
-from lm_train.evaluate import OneLineParser, positive_int
+from lm_train.evaluate import OneLineParser, add_decoding_arguments, positive_int
 from lmcore.text import normalize_text
 
 if TYPE_CHECKING:  # torch is imported where it is used, so that --help answers at once
@@ -187,19 +192,30 @@ def run_labels(state: dict[str, Any], path: str) -> list[str]:
 
 def load_classifier(path: str, text_field: str) -> Classifier:
     """The run's network with its head, refused unless the run is ``objective=classify``."""
+    from lm_train.evaluate import read_trained
+
+    state, cfg, ckpt_path = read_trained(path)
+    check_predictable(cfg, path, ("classify",))
+    return classifier_from(state, cfg, ckpt_path, text_field)
+
+
+def check_predictable(cfg: Any, path: str, objectives: Sequence[str] = ("classify", "seq2seq")) -> None:
+    if cfg.objective.name not in objectives:
+        raise PredictError(
+            f"{path} is an objective={cfg.objective.name} run; lm_train.predict labels texts with an "
+            "objective=classify run or decodes targets with an objective=seq2seq run (fine-tune one: "
+            "lm_train.train --data TASK_DIR objective=classify)"
+        )
+
+
+def classifier_from(state: dict[str, Any], cfg: Any, ckpt_path: str, text_field: str) -> Classifier:
     from types import SimpleNamespace
 
-    from lm_train.evaluate import build_trained, read_trained
+    from lm_train.evaluate import build_trained
     from lm_train.generate import load_tokenizer, read_run_json, run_dir_of
     from lm_train.objectives import OBJECTIVES
     from schemas import TaskInfo
 
-    state, cfg, ckpt_path = read_trained(path)
-    if cfg.objective.name != "classify":
-        raise PredictError(
-            f"{path} is an objective={cfg.objective.name} run; lm_train.predict labels texts with a "
-            "classification run (fine-tune one: lm_train.train --data TASK_DIR objective=classify)"
-        )
     labels = run_labels(state, ckpt_path)
     rundir = run_dir_of(ckpt_path)
     # The objective reads its labels from a task manifest; the checkpoint's stand in for it.
@@ -233,6 +249,121 @@ def label_probabilities(clf: Classifier, token_ids: Sequence[Sequence[int]], dev
     with torch.no_grad():
         logits = clf.objective.label_logits(clf.model, batch)
     return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+# -- seq2seq -------------------------------------------------------------------------------------------
+@dataclass
+class Translator:
+    """A seq2seq run ready to decode: network, objective (start token, decoding settings), tokenizer."""
+
+    model: Any
+    objective: Any
+    tokenizer: Any
+    seq_len: int
+    eos_id: int | None
+    pad_id: int
+    source_field: str
+    step: int
+
+
+def translator_from(state: dict[str, Any], cfg: Any, ckpt_path: str, source_field: str | None) -> Translator:
+    """The run's encoder-decoder with its objective built over what the run recorded (the
+    tokenizer in ``run.json``, the start token and source field in the objective state)."""
+    from types import SimpleNamespace
+
+    from lm_train.evaluate import build_trained
+    from lm_train.generate import load_tokenizer, read_run_json, run_dir_of
+    from lm_train.objectives import OBJECTIVES
+    from schemas import TaskInfo, TokenizerInfo
+
+    rundir = run_dir_of(ckpt_path)
+    recorded = state.get("objective") if isinstance(state.get("objective"), dict) else {}
+    fields = {k: recorded[k] for k in ("source_field", "target_field") if isinstance(recorded.get(k), str)}
+    task = TaskInfo("pairs", [], {}, **fields)
+    tokenizer_info = TokenizerInfo.from_dict(read_run_json(rundir).get("tokenizer", {}))
+    manifest = SimpleNamespace(task=task, tokenizer=tokenizer_info, base_dir=rundir)
+    objective = OBJECTIVES["seq2seq"](cfg, manifest)
+    if isinstance(recorded.get("start_id"), int):
+        objective.start_id = recorded["start_id"]
+    tokenizer = load_tokenizer(rundir, state)
+    objective.set_tokenizer(tokenizer)
+    model = build_trained(state, cfg, objective, ckpt_path)
+    return Translator(
+        model,
+        objective,
+        tokenizer,
+        cfg.data.seq_len,
+        objective.eos_id,
+        objective.pad_id,
+        source_field or task.source_field,
+        int(state["step"]),
+    )
+
+
+def decode_targets(tr: Translator, token_ids: Sequence[Sequence[int]], device: torch.device) -> list[str]:
+    """The decoded target text of every source (rows built by the pair loader's own function)."""
+    import numpy as np
+    import torch
+
+    from lm_train.data.pairs import PairExamples, build_pair_rows
+
+    examples = PairExamples.from_lists([list(x) for x in token_ids])
+    ids = np.arange(len(examples))
+    rows = build_pair_rows(
+        examples, ids, tr.seq_len, tr.objective.max_target_len, tr.pad_id, tr.objective.start_id, None
+    )
+    batch = {k: torch.from_numpy(v).to(device) for k, v in rows.items()}
+    with torch.no_grad():
+        hyps = tr.objective.generate(tr.model, batch)
+    return tr.objective.detokenize(hyps)
+
+
+@dataclass
+class DecodeSummary:
+    decoded: int = 0
+    bad: int = 0
+    truncated: int = 0
+
+    def text(self, output: str, seconds: float) -> str:
+        return (
+            f"predict: wrote {output}: {self.decoded + self.bad:,} lines, {self.decoded:,} decoded, "
+            f"{self.bad:,} bad, {self.truncated:,} sources cut to seq_len; {seconds:,.1f} s"
+        )
+
+
+def translate_file(tr: Translator, args: argparse.Namespace, device: torch.device) -> DecodeSummary:
+    """Decode every line of ``args.input`` into ``args.output`` (renamed into place at the end)."""
+    from lmcore import storage
+
+    summary = DecodeSummary()
+    progress = Progress(count_lines(args.input))
+    with open_input(args.input) as source, storage.atomic_open(args.output, "w") as out:
+        for chunk in chunks(read_input(source, tr.source_field), args.batch_size):
+            good = [item for item in chunk if isinstance(item, Example)]
+            ids = encode_texts(tr.tokenizer, [e.text for e in good], tr.eos_id)
+            summary.truncated += sum(len(x) > tr.seq_len for x in ids)
+            targets = iter(decode_targets(tr, ids, device) if good else [])
+            for item in chunk:
+                if isinstance(item, BadLine):
+                    print(f"{PROG}: line {item.line}: {item.error}", file=sys.stderr)
+                    record, summary.bad = error_record(item), summary.bad + 1
+                else:
+                    record = {"id": item.id, "target": next(targets)}
+                    summary.decoded += 1
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            progress.advance(len(chunk))
+    return summary
+
+
+def load_predictor(args: argparse.Namespace) -> Classifier | Translator:
+    """A classify run's ``Classifier`` or a seq2seq run's ``Translator`` (the checkpoint read once)."""
+    from lm_train.evaluate import decoding_overrides, read_trained
+
+    state, cfg, ckpt_path = read_trained(args.checkpoint, decoding_overrides(args))
+    check_predictable(cfg, args.checkpoint)
+    if cfg.objective.name == "seq2seq":
+        return translator_from(state, cfg, ckpt_path, args.source_field)
+    return classifier_from(state, cfg, ckpt_path, args.text_field)
 
 
 # -- the command -------------------------------------------------------------------------------------
@@ -292,15 +423,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--checkpoint",
         required=True,
-        help="run directory of an objective=classify run (its newest checkpoint) or a step-N.pt file",
+        help="run directory of an objective=classify or seq2seq run (its newest checkpoint) or a step-N.pt file",
     )
     ap.add_argument("--input", required=True, help="JSONL file of texts (local path or fsspec URL)")
     ap.add_argument("--output", required=True, help="JSONL file to write, one line per input line")
     ap.add_argument("--text-field", default="text", help="the field of each input object holding the text")
+    ap.add_argument(
+        "--source-field",
+        help="seq2seq: the field holding the source text (default: the run's dataset source_field, else source)",
+    )
     ap.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass")
     ap.add_argument(
         "--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda or cuda:N"
     )
+    add_decoding_arguments(ap)
     return ap
 
 
@@ -318,8 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         device = resolve_device(args.device)
-        clf = load_classifier(args.checkpoint, args.text_field)
-        clf.model.to(device)
+        predictor = load_predictor(args)
+        predictor.model.to(device)
     except (EvaluateError, PredictError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -327,7 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     try:
-        summary = predict_file(clf, args, device)
+        if isinstance(predictor, Translator):
+            summary = translate_file(predictor, args, device)
+        else:
+            summary = predict_file(predictor, args, device)
     except OSError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
