@@ -10,7 +10,11 @@ figures are also written as ``RUNDIR/loss.png`` (train and validation loss, and 
 objective's validation metric: bits per byte, masked accuracy or accuracy and macro-F1)
 and ``RUNDIR/throughput.png`` (tokens/s, MFU, data-wait fraction, learning rate). A
 classification run adds ``RUNDIR/confusion.png`` (the last evaluation's confusion matrix)
-and a per-class precision/recall table. RUNDIR may be a local path or an fsspec URL.
+and a per-class precision/recall table. A run whose token embeddings were exported
+(``python -m lm_train.embeddings --checkpoint RUNDIR``: ``RUNDIR/embeddings/vectors.kv``)
+adds ``RUNDIR/embeddings-pca.png`` (a PCA of the first word-like tokens) and the word
+similarity and analogy numbers of ``RUNDIR/eval-embeddings.json`` to the headline. RUNDIR
+may be a local path or an fsspec URL.
 
 Live curves while training: ``tensorboard --logdir RUNDIR/tensorboard``.
 """
@@ -36,6 +40,7 @@ FIGURES = {
     "loss.png": ("Loss", "loss curves"),
     "throughput.png": ("Throughput", "throughput curves"),
     "confusion.png": ("Confusion matrix", "confusion matrix of the last evaluation"),
+    "embeddings-pca.png": ("Token embeddings", "PCA of the input token embeddings"),
 }
 # Validation metrics by their eval-record names: the causal LM keeps the trainer's ``val_*``
 # names, the other objectives log their metrics' own names.
@@ -266,7 +271,7 @@ def read_evaluations(rundir: str) -> list[dict[str, Any]]:
     out = []
     for name in sorted(storage.list_names(rundir)):
         m = EVAL_FILE.fullmatch(name)
-        if not m:
+        if not m or name == layout.EMBEDDINGS_EVAL_FILENAME:  # word similarity: the embeddings section
             continue
         try:
             record = json.loads(storage.read_text(storage.join(rundir, name)))
@@ -387,17 +392,22 @@ def render_html(
     samples_note: str = "",
     per_class: Sequence[Sequence[Any]] = (),
     evaluations: Sequence[dict[str, Any]] = (),
+    extra_rows: Sequence[tuple[str, str]] = (),
+    captions: dict[str, str] | None = None,
 ) -> str:
-    """The self-contained page (``lmcore.report``'s shell; figures embedded, every value escaped)."""
+    """The self-contained page (``lmcore.report``'s shell; figures embedded, every value escaped).
+
+    ``extra_rows`` go under the headline numbers; ``captions`` replace ``FIGURES``' by file name."""
     eval_headers, eval_rows = evaluation_table(list(evaluations))
+    captions = captions or {}
     return render(
         "run.html.j2",
         title="lmforge training run",
         dataset=str(run.get("data", "?")),
         fingerprint=str(run.get("dataset_fingerprint", "?")),
-        rows=headline_rows(summary, run),
+        rows=[*headline_rows(summary, run), *extra_rows],
         figures=[
-            (heading, Figure(name.removesuffix(".png"), caption, pngs[name]))
+            (heading, Figure(name.removesuffix(".png"), captions.get(name, caption), pngs[name]))
             for name, (heading, caption) in FIGURES.items()
             if name in pngs
         ],
@@ -425,8 +435,35 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def write_report(rundir: str, samples_count: int, sample_tokens: int) -> dict[str, Any]:
-    """Read the run directory, write the figures and report.html; return the summary."""
+def embeddings_part(rundir: str) -> Any:
+    """The token-embeddings section from ``RUNDIR/embeddings/`` and ``eval-embeddings.json``, or
+    None when the run has neither; a damaged export is skipped with a warning (it is optional)."""
+    from lm_train.embeddings.evaluation import read_eval
+
+    folder = storage.join(rundir, layout.EMBEDDINGS_DIR)
+    metrics = read_eval(rundir)
+    if not storage.exists(storage.join(folder, layout.VECTORS_KV_FILENAME)) and not metrics:
+        return None
+    from lm_train.embeddings.report import trainer_part
+    from lm_train.embeddings.source import SourceError, load_word_run
+
+    kv, skip = None, frozenset()
+    if storage.exists(storage.join(folder, layout.VECTORS_KV_FILENAME)):
+        try:
+            exported = load_word_run(folder)
+            kv, skip = exported.kv, exported.special_keys
+        except SourceError as exc:
+            print(f"warning: token embeddings left out of the report: {exc}", file=sys.stderr)
+    return trainer_part(kv, metrics, skip)
+
+
+def write_report(
+    rundir: str, samples_count: int, sample_tokens: int, embeddings: Any = None
+) -> dict[str, Any]:
+    """Read the run directory, write the figures and report.html; return the summary.
+
+    ``embeddings`` (``lm_train.embeddings.report.TrainerPart``) is the token-embeddings section;
+    by default it comes from the run's exported embeddings, if any."""
     from lm_train.generate import read_run_json
 
     run = read_run_json(rundir)  # a damaged run.json is refused before anything is written
@@ -436,6 +473,9 @@ def write_report(rundir: str, samples_count: int, sample_tokens: int) -> dict[st
     labels = run_labels(run, records) if objective == "classify" else []
     summary = summarize(records)
     pngs = figures(records, objective, labels)
+    part = embeddings if embeddings is not None else embeddings_part(rundir)
+    if part is not None and part.png:
+        pngs["embeddings-pca.png"] = part.png
     for name, png in pngs.items():
         storage.atomic_write_bytes(storage.join(rundir, name), png)
     if objective == "causal_lm":
@@ -455,6 +495,8 @@ def write_report(rundir: str, samples_count: int, sample_tokens: int) -> dict[st
         note,
         class_rows(records, labels),
         read_evaluations(rundir),
+        extra_rows=part.rows if part is not None else (),
+        captions={"embeddings-pca.png": part.caption} if part is not None else None,
     )
     storage.atomic_write_text(storage.join(rundir, layout.REPORT_HTML), page)
     return summary

@@ -1,0 +1,7 @@
+"""``python -m lm_train.embeddings``: see ``lm_train.embeddings.cli``."""
+
+import sys
+
+from lm_train.embeddings.cli import main
+
+sys.exit(main())
