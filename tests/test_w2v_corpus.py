@@ -19,22 +19,28 @@ GROUPS = {
     "car": ["drive", "road", "engine", "wheel", "garage", "fuel", "park", "highway", "driver", "tire"],
     "happy": ["smile", "laugh", "joy", "party", "cheer", "song", "dance", "friend", "sunny", "fun"],
     "big": ["size", "huge", "mountain", "giant", "tall", "elephant", "ocean", "wide", "heavy", "mass"],
-    "汽车": ["司机", "公路", "发动机", "车轮", "车库", "汽油", "停车", "高速", "驾驶", "轮胎"],
+    "汽车": "司机 发动机 车库 汽油 停车 驾驶 方向盘 加油站 乘客 交通".split(),
 }
-FILLER = ["the", "a", "of", "and", "to", "in", "is", "it", "on", "with"]
-ZH_FILLER = ["的", "了", "在", "是", "和"]
+# Background words every group uses at random: they dilute what context words share, so that the
+# two words of a pair (the same contexts exactly) are closer to each other than to any context word.
+BACKGROUND = (
+    "time people way year day thing man world life hand part child eye woman place work week case point "
+    "number group problem fact house room area money story month lot right study book job word business"
+).split()
+ZH_BACKGROUND = "时间 人们 世界 生活 学校 问题 国家 城市 朋友 工作 电话 孩子 老师 音乐 电影 历史".split()
 
 
 def planted_sentences(per_pair: int = 400, seed: int = 0) -> list[tuple[str, str]]:
-    """(text, lang) sentences: a target of a planted pair among its group's context words."""
+    """(text, lang) sentences: a target of a planted pair, three of its group's context words and
+    four background words, shuffled. Chinese sentences are written without spaces (jieba splits them)."""
     rng = random.Random(seed)
     out = []
     for a, b in PAIRS:
         zh = a == "汽车"
         for k in range(per_pair):
-            target = a if k % 2 == 0 else b
-            words = rng.sample(GROUPS[a], 6) + [rng.choice(ZH_FILLER if zh else FILLER) for _ in range(2)]
-            words.insert(rng.randrange(len(words) + 1), target)
+            words = [a if k % 2 == 0 else b, *rng.sample(GROUPS[a], 3)]
+            words += rng.sample(ZH_BACKGROUND if zh else BACKGROUND, 4)
+            rng.shuffle(words)
             out.append(("".join(words) if zh else " ".join(words), "zh" if zh else "en"))
     rng.shuffle(out)
     return out
