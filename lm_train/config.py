@@ -261,11 +261,6 @@ def _build_sections(layers: Iterable[Mapping[Any, Any]], where: str) -> dict[str
     out: dict[str, Any] = {"model": _section(cls, {**model, "name": name}, where)}
     for section, section_cls in SECTION_CLASSES.items():
         out[section] = _section(section_cls, given[section], where)
-    if (name == "seq2seq") != (out["objective"].name == "seq2seq"):
-        raise ConfigError(
-            f"{where}: model=seq2seq and objective=seq2seq go together (an encoder-decoder trains on pairs); "
-            f"got model={name}, objective={out['objective'].name}"
-        )
     return out
 
 

@@ -11,9 +11,11 @@ token and without the end-of-sequence token.
 * **Beam search**: ``beam_size`` hypotheses per example, expanded together as one batch of
   ``B × beam_size`` rows. At each step the ``2 × beam_size`` best continuations of an
   example (over all its beams × the vocabulary) are taken in score order: one ending in
-  ``eos_id`` becomes a finished hypothesis, the others refill the live beams. An example
-  is done once it has ``beam_size`` finished hypotheses; at ``max_len`` its live beams are
-  finished as they are. The answer is the finished hypothesis of the best
+  ``eos_id`` becomes a finished hypothesis if it is among the ``beam_size`` best (further
+  down it is dropped), the others refill the live beams. An example is done once it has
+  ``beam_size`` finished hypotheses (fairseq's rule: a live beam that might still overtake
+  them after more steps is not waited for); at ``max_len`` its live beams are finished as
+  they are. The answer is the finished hypothesis of the best
   length-normalised score ``log p(y) / lp(|y|)``, with the GNMT penalty
   ``lp(n) = ((5 + n) / 6) ** length_penalty`` (Wu et al. 2016), ``n`` counting the
   generated tokens with the eos; ``length_penalty=0`` ranks by the plain log-probability,
@@ -117,13 +119,14 @@ def beam_search(
         for i in range(b):
             filled = 0
             if active[i]:
-                for score, index in zip(top_scores[i], top_index[i]):
+                for rank, (score, index) in enumerate(zip(top_scores[i], top_index[i])):
                     if score == float("-inf") or filled == k:
                         break
                     beam, token = divmod(index, vocab)
                     prefix = prefixes[i][beam]
                     if token == eos_id:
-                        finished[i].append((score / length_penalty(len(prefix) + 1, alpha), prefix))
+                        if rank < k:  # an eos counts only among the k best candidates
+                            finished[i].append((score / length_penalty(len(prefix) + 1, alpha), prefix))
                         if len(finished[i]) >= k:
                             break
                         continue

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from lm_train.distributed import all_reduce_sum
+from lmcore.config import ConfigError
 
 if TYPE_CHECKING:
     from lm_train.config import TrainConfig
@@ -36,6 +37,11 @@ class Objective:
 
     def __init__(self, cfg: TrainConfig, manifest: Manifest) -> None:
         self.cfg, self.manifest = cfg, manifest
+        if (cfg.model.name == "seq2seq") != (self.name == "seq2seq"):
+            raise ConfigError(
+                "model=seq2seq and objective=seq2seq go together (an encoder-decoder trains on pairs); "
+                f"got model={cfg.model.name}, objective={self.name}"
+            )
 
     # -- data ------------------------------------------------------------------------------
     def check_dataset(self, data: str) -> None:
