@@ -45,6 +45,9 @@ class GloveConfig:
     batch_size: int = 8192
     seed: int = 0
     device: str = "cpu"
+    threads: int = 1  # torch CPU threads: a step is a few small ops, where 1 thread is fastest (and
+    # the sums cannot depend on a machine's core count); 2 threads were 13x slower in a process that
+    # had run Beam before
 
 
 @dataclass
@@ -177,6 +180,18 @@ def train_glove(
         raise CooccurrenceError(f"{cooc.directory}: the vocabulary is empty (lower --min-count)")
     if cooc.manifest.nonzeros == 0:
         raise CooccurrenceError(f"{cooc.directory}: no co-occurrences (documents of one word?)")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(cooc, config, report, every_s)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    cooc: Cooccurrence, config: GloveConfig, report: Callable[[str], None], every_s: float
+) -> GloveResult:
+    vocab = len(cooc.words)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     device = torch.device(config.device)

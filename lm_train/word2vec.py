@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--x-max", type=float, default=100.0, help="f(x) = min(1, (x/x_max)^alpha) (default 100)")
     g.add_argument("--alpha", type=float, default=0.75, help="(default 0.75)")
     g.add_argument("--device", default="cpu", help="torch device for GloVe (default cpu)")
+    g.add_argument("--threads", type=int, default=1, help="torch CPU threads for GloVe (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous word2vec run in --out")
     return p
 
@@ -125,6 +126,7 @@ def check_args(args: argparse.Namespace) -> str | None:
         (args.lr > 0, f"--lr must be positive, got {args.lr}"),
         (args.sample >= 0, f"--sample must be 0 or more, got {args.sample}"),
         (args.workers >= 1, f"--workers must be at least 1, got {args.workers}"),
+        (args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
         (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
         (args.x_max > 0 and args.alpha > 0, "--x-max and --alpha must be positive"),
         (1 <= args.num_parts <= 65536, f"--num-parts must be 1..65536, got {args.num_parts}"),
@@ -293,6 +295,7 @@ def train_glove_vectors(cooc_dir: str, args: argparse.Namespace) -> tuple[Any, d
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        threads=args.threads,
     )
     log.info(
         "glove: %s words, %s nonzeros, %d epochs of %s rows",
@@ -320,6 +323,7 @@ def train_glove_vectors(cooc_dir: str, args: argparse.Namespace) -> tuple[Any, d
             "batch_size": config.batch_size,
             "seed": config.seed,
             "device": config.device,
+            "threads": config.threads,
             "optimizer": "adagrad",
         },
         "cooccurrence": {"directory": cooc_dir, "nonzeros": m.nonzeros, "parts": len(m.parts)},

@@ -15,6 +15,7 @@ distance counts in-vocabulary words. Windows never cross a document boundary.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -124,7 +125,7 @@ def split_by_part(block: Block, num_parts: int) -> list[tuple[int, Block]]:
     sorted_parts = parts[order]
     bounds = np.flatnonzero(np.concatenate([[True], sorted_parts[1:] != sorted_parts[:-1], [True]]))
     out = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         sel = order[a:b]
         out.append((int(sorted_parts[a]), (keys[sel], weights[sel])))
     return out
