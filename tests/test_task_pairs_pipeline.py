@@ -199,6 +199,27 @@ def test_print_config_shows_the_pairs_settings(capsys):
     assert printed["task"]["max_tokens"] == 64
 
 
+def test_set_task_kind_pairs_works_like_the_flag(capsys):
+    assert prepare_task(["--print-config", "--set", "task.kind=pairs", "--set", "task.target_field=zh"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["task"]["kind"] == "pairs" and printed["task"]["target_field"] == "zh"
+
+
+def test_a_classification_manifest_keeps_schema_1_1_and_its_own_settings(tmp_path, pretrain):
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"text": f"text {i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
+    )
+    out = tmp_path / "task"
+    assert (
+        prepare_task([f"--input={tmp_path / 'in.jsonl'}", f"--output={out}", f"--tokenizer={pretrain}"]) == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["schema_version"] == "1.1" and manifest["task"]["kind"] == "classification"
+    assert (
+        "source_field" not in manifest["config"]["task"] and "target_field" not in manifest["config"]["task"]
+    )
+
+
 def test_labels_are_refused_for_pairs(capsys):
     assert prepare_task(["--task=pairs", "--print-config", "--set", "task.labels=[a, b]"]) == 2
     assert "task.labels" in capsys.readouterr().err
