@@ -16,7 +16,8 @@ What is kept from a catalog (``clean_pair``):
   come with two translations (the pipeline keeps both, in the same split);
 * keyboard accelerators are removed on both sides, only when the translation marks one
   (``_Open`` / ``打开(_O)`` -> ``Open`` / ``打开``; ``user_name`` stays), and so are
-  trailing colons (``Name:`` / ``名称：``) and surrounding whitespace;
+  trailing colons (``Name:`` / ``名称：``) and surrounding whitespace; runs of spaces (the
+  alignment of help lines) become one;
 * single-line messages of 3-60 characters with a letter besides their format specifiers
   (``%s: %s`` alone is dropped), whose translation differs from them and contains Chinese;
 * packages whose translations are under a GPL or LGPL licence (the licence is read from
@@ -63,6 +64,7 @@ SEED = 18
 TARGET_ACCELERATOR = re.compile(r"\s*[(（][_&]([A-Za-z0-9])[)）]")
 SOURCE_ACCELERATOR = re.compile(r"[_&](?=[A-Za-z0-9])")
 TRAILING_COLONS = re.compile(r"[\s:：]+$")
+SPACES = re.compile(r" {2,}")  # the alignment of help lines ("-E          (ignored)")
 # printf (%s, %-10lu, %1$s, %%), Python (%(name)s, {0}), shell (${VAR}, $VAR)
 FORMAT_SPEC = re.compile(
     r"%(\d+\$)?[-+ #0']*(\*|\d+)?(\.(\*|\d+))?(hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGaAcspnm%]"
@@ -88,7 +90,7 @@ def strip_accelerators(source: str, target: str) -> tuple[str, str]:
 
 
 def clean_side(text: str) -> str:
-    return TRAILING_COLONS.sub("", text.strip())
+    return SPACES.sub(" ", TRAILING_COLONS.sub("", text.strip()))
 
 
 def only_format(text: str) -> bool:

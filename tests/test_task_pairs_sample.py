@@ -24,6 +24,7 @@ SET = ROOT / "data" / "sample" / "tasks" / "ui-messages"
         ("Name:", "名称：", ("Name", "名称")),
         ("rule_name", "规则_名称", ("rule_name", "规则_名称")),  # no accelerator in the translation
         ("  cannot open %s\n", "无法打开 %s\n", ("cannot open %s", "无法打开 %s")),
+        ("-E      (ignored)", "-E      （忽略）", ("-E (ignored)", "-E （忽略）")),
         ("%s: %s", "%s：%s", None),  # only format specifiers
         ("%d%%", "%d%%", None),
         ("OK", "确定", None),  # too short
