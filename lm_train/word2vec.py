@@ -405,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         **meta,
     }
     meta["seconds"]["total_before_eval"] = round(time.monotonic() - started, 3)
+    # gensim pickles a "lifecycle" log with the date and host into vectors.kv; without it the
+    # file is a function of the vectors alone (byte-identical reruns)
+    kv.lifecycle_events = None
     export_vectors(kv, run, meta)
     metrics = evaluate_and_report(kv, run, meta)
     seconds = time.monotonic() - started

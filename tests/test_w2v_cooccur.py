@@ -136,6 +136,7 @@ def test_pipeline_equals_the_brute_force_count(corpus, tmp_path, capsys):
     assert "cooccur summary" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_same_rows_for_any_number_of_parts(corpus, tmp_path):
     outputs = []
     for parts in (1, 3):
@@ -182,6 +183,7 @@ def test_bad_options_and_outputs_are_one_line_exit_2(corpus, tmp_path, capsys):
     assert (other / "notes.txt").exists()
 
 
+@pytest.mark.slow
 def test_an_empty_vocabulary_still_writes_a_valid_output(corpus, tmp_path, capsys):
     out = tmp_path / "co"
     assert cooccur_main(["--documents", str(corpus), "--output", str(out), "--min-count", "100000"]) == 0

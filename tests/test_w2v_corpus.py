@@ -19,15 +19,66 @@ GROUPS = {
     "car": ["drive", "road", "engine", "wheel", "garage", "fuel", "park", "highway", "driver", "tire"],
     "happy": ["smile", "laugh", "joy", "party", "cheer", "song", "dance", "friend", "sunny", "fun"],
     "big": ["size", "huge", "mountain", "giant", "tall", "elephant", "ocean", "wide", "heavy", "mass"],
-    "汽车": "司机 发动机 车库 汽油 停车 驾驶 方向盘 加油站 乘客 交通".split(),
+    "汽车": ["司机", "发动机", "车库", "汽油", "停车", "驾驶", "方向盘", "加油站", "乘客", "交通"],
 }
 # Background words every group uses at random: they dilute what context words share, so that the
 # two words of a pair (the same contexts exactly) are closer to each other than to any context word.
-BACKGROUND = (
-    "time people way year day thing man world life hand part child eye woman place work week case point "
-    "number group problem fact house room area money story month lot right study book job word business"
-).split()
-ZH_BACKGROUND = "时间 人们 世界 生活 学校 问题 国家 城市 朋友 工作 电话 孩子 老师 音乐 电影 历史".split()
+BACKGROUND = [
+    "time",
+    "people",
+    "way",
+    "year",
+    "day",
+    "thing",
+    "man",
+    "world",
+    "life",
+    "hand",
+    "part",
+    "child",
+    "eye",
+    "woman",
+    "place",
+    "work",
+    "week",
+    "case",
+    "point",
+    "number",
+    "group",
+    "problem",
+    "fact",
+    "house",
+    "room",
+    "area",
+    "money",
+    "story",
+    "month",
+    "lot",
+    "right",
+    "study",
+    "book",
+    "job",
+    "word",
+    "business",
+]
+ZH_BACKGROUND = [
+    "时间",
+    "人们",
+    "世界",
+    "生活",
+    "学校",
+    "问题",
+    "国家",
+    "城市",
+    "朋友",
+    "工作",
+    "电话",
+    "孩子",
+    "老师",
+    "音乐",
+    "电影",
+    "历史",
+]
 
 
 def planted_sentences(per_pair: int = 400, seed: int = 0) -> list[tuple[str, str]]:

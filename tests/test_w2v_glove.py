@@ -38,6 +38,7 @@ def counts(tmp_path_factory) -> str:
 CONFIG = GloveConfig(dim=20, epochs=50, batch_size=1024, seed=0)
 
 
+@pytest.mark.slow
 def test_loss_falls_and_planted_synonyms_are_nearest(counts):
     result = train_glove(open_cooccurrence(counts), CONFIG, report=lambda line: None)
     assert result.losses[-1] < 0.2 * result.losses[0]
@@ -47,6 +48,7 @@ def test_loss_falls_and_planted_synonyms_are_nearest(counts):
         assert nearest(result.words, result.vectors, b) == a
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_other_vectors(counts):
     cooc = open_cooccurrence(counts)
     config = GloveConfig(dim=8, epochs=3, batch_size=512, seed=1)
@@ -87,6 +89,7 @@ def test_weighting_is_capped_at_one():
     assert f[1] == 1 and f[2] == 1 and f[0] == pytest.approx(0.01**0.75)
 
 
+@pytest.mark.slow
 def test_unfinished_or_empty_counts_are_refused(tmp_path, counts):
     with pytest.raises(CooccurrenceError, match=r"no manifest\.json"):
         open_cooccurrence(str(tmp_path))
