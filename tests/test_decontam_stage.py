@@ -144,3 +144,16 @@ def test_prepare_drops_a_planted_test_sentence_and_its_report_shows_the_example(
     assert first["id"] in {e["id"] for e in c["examples"]}
     assert all(e["ngram"] in passage.lower() for e in c["examples"])
     assert next(x for x in report["checks"] if "dedup_contamination.json" in x["check"])["ok"]
+
+
+def test_a_paired_task_dataset_contributes_both_its_sources_and_its_targets(tmp_path):
+    from lm_train.testing import write_pairs_dataset
+
+    pairs = [(text(700 + i, 20), text(800 + i, 20)) for i in range(4)] + [
+        ("Translate this line", TEST_SENTENCE)
+    ]
+    task = write_pairs_dataset(tmp_path / "pairs", pairs, vocab_size=300, val_every=5)
+    refs = resolve([str(task)])
+    assert list(read_texts(refs[0])) == ["Translate this line", TEST_SENTENCE]
+    res = _dedup(_pretraining_docs(), DedupConfig(boilerplate=False, decontaminate=[str(task)]))
+    assert sorted(r["id"] for r in res["dropped"] if r["reason"] == "contaminated") == ["d01", "d05"]

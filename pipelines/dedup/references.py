@@ -30,7 +30,7 @@ from pipelines.dataset.commit import StageRefused
 from pipelines.io.config import ReadConfig
 from pipelines.io.file_reader import FileReader
 from pipelines.io.records import Quarantine
-from schemas import MANIFEST_FILENAME, ManifestError, load_manifest, open_token_shard
+from schemas import MANIFEST_FILENAME, TARGET_COLUMN, ManifestError, load_manifest, open_token_shard
 
 REFERENCE_SPLITS = ("validation", "test")
 STAGE = "decontaminate"  # the stage named by quarantine records of unreadable reference records
@@ -108,7 +108,8 @@ def read_texts(ref: ReferenceFile, tally: ReadTally | None = None) -> Iterator[s
 
 
 def _shard_texts(path: str, tokenizer_path: str, batch: int = 1000) -> Iterator[str]:
-    """Decoded documents of a token shard (end-of-document and padding ids skipped)."""
+    """Decoded documents of a token shard (end-of-document and padding ids skipped); a paired-text
+    shard gives each example's source, then its target (both sides must stay out of pretraining)."""
     import pyarrow as pa
     from tokenizers import Tokenizer
 
@@ -119,3 +120,8 @@ def _shard_texts(path: str, tokenizer_path: str, batch: int = 1000) -> Iterator[
         stop = min(start + batch, shard.num_docs)
         ids = [shard.document(i).tolist() for i in range(start, stop)]
         yield from tok.decode_batch(ids, skip_special_tokens=True)
+    if TARGET_COLUMN in shard.table.schema.names:
+        targets = shard.table.column(TARGET_COLUMN)
+        for start in range(0, shard.num_docs, batch):
+            rows = targets.slice(start, batch).to_pylist()
+            yield from tok.decode_batch(rows, skip_special_tokens=True)
