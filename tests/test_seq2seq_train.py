@@ -183,3 +183,13 @@ def test_seq2seq_refuses_a_dataset_without_pairs(tmp_path, capsys):
         _objective_and_model(text)
     assert train_main(["--data", text, "--out", str(tmp_path / "r"), *TINY, "max_steps=1"]) == 1
     assert "paired-text task dataset" in capsys.readouterr().err
+
+
+def test_the_example_config_trains_and_scores_chinese_targets_with_the_zh_tokenizer(tmp_path):
+    zh = copy_reverse_task(80, "copy", alphabet="天地玄黄宇宙洪荒")
+    data = str(write_pairs_dataset(tmp_path / "zh", zh, vocab_size=300, lang="zh"))
+    run = str(tmp_path / "run")
+    args = ["--data", data, "--out", run, "--config", "lm_train/configs/seq2seq-tiny.yaml"]
+    assert train_main([*args, "max_steps=2", "eval_steps=1", "tensorboard=false", "peak_flops=1e11"]) == 0
+    last = _records(run, "eval")[-1]
+    assert last["bleu_tokenize"] == "zh" and 0 <= last["chrf"] <= 100

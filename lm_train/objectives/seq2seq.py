@@ -183,7 +183,7 @@ class Seq2Seq(Objective):
         self.tokenizer = tokenizer
 
     def sample_targets(self, data: str) -> list[str]:
-        """The first ``LANGUAGE_SAMPLE`` targets of the first shard (train if the dataset has it)."""
+        """The first ``LANGUAGE_SAMPLE`` targets of the train split (else the first split listed)."""
         from lm_train.data.pairs import read_pairs
 
         splits = [s.split for s in self.manifest.shards]
