@@ -53,4 +53,12 @@ def build_model(cfg: ModelSettings, vocab_size: int) -> nn.Module:
     return cfg.model.build(vocab_size, cfg.data.seq_len)
 
 
-__all__ = ["MODEL_REGISTRY", "BertConfig", "GPTConfig", "ModelConfig", "RNNConfig", "Seq2SeqConfig", "build_model"]
+__all__ = [
+    "MODEL_REGISTRY",
+    "BertConfig",
+    "GPTConfig",
+    "ModelConfig",
+    "RNNConfig",
+    "Seq2SeqConfig",
+    "build_model",
+]

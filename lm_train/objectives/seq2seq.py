@@ -122,17 +122,19 @@ def strip_eos(ids: Sequence[int], eos_id: int) -> list[int]:
 
 
 def seq2seq_metrics(totals: Sequence[float], tokenize: str) -> dict[str, Any]:
+    """Metrics from the summed ``[loss, target tokens, examples, exact matches, BLEU and chrF stats]``."""
     loss_sum, tokens, examples, exact = (float(x) for x in totals[:HEAD_SUMS])
-    nan = float("nan")
     if tokens <= 0 or examples <= 0:
-        return {"loss": nan, "perplexity": nan, "exact_match": nan, "bleu": nan, "chrf": nan,
-                "num_tokens": 0, "num_examples": 0, "bleu_tokenize": tokenize}  # fmt: skip
-    bleu, chrf = text_scores(totals[HEAD_SUMS:], tokenize)
-    loss = loss_sum / tokens
+        nan = float("nan")
+        loss = perplexity = exact_match = bleu = chrf = nan
+    else:
+        bleu, chrf = text_scores(totals[HEAD_SUMS:], tokenize)
+        loss, exact_match = loss_sum / tokens, exact / examples
+        perplexity = math.exp(min(loss, 80.0))
     return {
         "loss": loss,
-        "perplexity": math.exp(min(loss, 80.0)),
-        "exact_match": exact / examples,
+        "perplexity": perplexity,
+        "exact_match": exact_match,
         "bleu": bleu,
         "chrf": chrf,
         "num_tokens": int(tokens),
