@@ -75,25 +75,44 @@ def document_ids(words: Sequence[str], index: Mapping[str, int]) -> np.ndarray:
     return np.fromiter((i for i in map(get, words) if i is not None), dtype=np.int64)
 
 
-def pair_keys(ids: np.ndarray, window: int, scale: int) -> Block:
-    """Every (i, j) pair within ``window`` of one document, both directions, not yet summed."""
-    keys, weights = [], []
+def pair_keys_by_distance(ids: np.ndarray, window: int) -> list[np.ndarray]:
+    """The keys of every (i, j) pair of one document at distance ``d`` (both directions), as
+    ``out[d - 1]``; not yet summed."""
     n = len(ids)
+    out = []
     for d in range(1, min(window, n - 1) + 1):
         left, right = ids[:-d], ids[d:]
-        w = np.full(2 * (n - d), scale // d, dtype=np.int64)
-        keys.append(np.concatenate([(left << KEY_SHIFT) | right, (right << KEY_SHIFT) | left]))
-        weights.append(w)
-    if not keys:
+        out.append(np.concatenate([(left << KEY_SHIFT) | right, (right << KEY_SHIFT) | left]))
+    return out
+
+
+def pair_keys(ids: np.ndarray, window: int, scale: int) -> Block:
+    """Every (i, j) pair within ``window`` of one document, both directions, with its weight
+    ``scale // d``; not yet summed."""
+    by_d = pair_keys_by_distance(ids, window)
+    if not by_d:
         return empty_block()
-    return np.concatenate(keys), np.concatenate(weights)
+    weights = [np.full(len(k), scale // d, dtype=np.int64) for d, k in enumerate(by_d, 1)]
+    return np.concatenate(by_d), np.concatenate(weights)
 
 
-def compact(keys: np.ndarray, weights: np.ndarray) -> Block:
-    """Sum the weights of equal keys; keys sorted and unique (exact int64 sums)."""
+def count_sorted(keys: np.ndarray, weight: int) -> Block:
+    """Sorted keys that all weigh ``weight`` as a block (their counts times the weight)."""
     if len(keys) == 0:
         return empty_block()
-    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    counts = np.diff(np.append(starts, len(keys)))
+    return keys[starts], counts.astype(np.int64) * np.int64(weight)
+
+
+def compact(keys: np.ndarray, weights: np.ndarray, kind: str = "quicksort") -> Block:
+    """Sum the weights of equal keys; keys sorted and unique (exact int64 sums, so the order
+    equal keys are met in does not matter). ``kind="stable"`` (timsort) for a concatenation of
+    sorted blocks: it merges the runs in linear time (12M keys in 0.05 s, quicksort 0.2 s);
+    quicksort for raw pairs (4M random keys in 0.2 s, timsort 0.6 s)."""
+    if len(keys) == 0:
+        return empty_block()
+    order = np.argsort(keys, kind=kind)
     k, w = keys[order], weights[order]
     starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
     return k[starts], np.add.reduceat(w, starts)
@@ -106,7 +125,9 @@ def merge_blocks(blocks: Iterable[Block]) -> Block:
         return empty_block()
     if len(blocks) == 1:
         return blocks[0]
-    return compact(np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks]))
+    return compact(
+        np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks]), kind="stable"
+    )
 
 
 def bucket_of_rows(keys: np.ndarray, num_parts: int) -> np.ndarray:
@@ -140,33 +161,40 @@ def block_columns(block: Block, scale: int) -> tuple[np.ndarray, np.ndarray, np.
 
 
 class BlockBuilder:
-    """Sums the pairs of many documents into one block, compacting whenever ``COMPACT_ROWS``
-    pairs are pending; ``full`` says when the summed block is big enough to hand on."""
+    """Sums the pairs of many documents into one block, folding whenever ``compact_rows`` pairs
+    are pending; ``full`` says when the summed block is big enough to hand on.
+
+    Pending keys are kept per distance: all keys of one distance weigh the same, so they are
+    summed with a plain ``np.sort`` and a count (8x faster than sorting keys with weights),
+    and the ``window`` sorted blocks are merged in linear time."""
 
     def __init__(self, window: int, scale: int, compact_rows: int = COMPACT_ROWS):
         self.window = window
         self.scale = scale
         self.compact_rows = compact_rows
-        self._pending: list[Block] = []
+        self._pending: list[list[np.ndarray]] = [[] for _ in range(window)]
         self._pending_rows = 0
         self._block: Block = empty_block()
 
     def add(self, ids: np.ndarray) -> None:
         if len(ids) < 2:
             return
-        keys, weights = pair_keys(ids, self.window, self.scale)
-        self._pending.append((keys, weights))
-        self._pending_rows += len(keys)
+        for d, keys in enumerate(pair_keys_by_distance(ids, self.window)):
+            self._pending[d].append(keys)
+            self._pending_rows += len(keys)
         if self._pending_rows >= self.compact_rows:
             self._fold()
 
     def _fold(self) -> None:
-        if self._pending:
-            pending = compact(
-                np.concatenate([b[0] for b in self._pending]), np.concatenate([b[1] for b in self._pending])
-            )
-            self._block = merge_blocks([self._block, pending])
-            self._pending, self._pending_rows = [], 0
+        if not self._pending_rows:
+            return
+        blocks = [self._block]
+        for d, parts in enumerate(self._pending, 1):
+            if parts:
+                blocks.append(count_sorted(np.sort(np.concatenate(parts)), self.scale // d))
+        self._block = merge_blocks(blocks)
+        self._pending = [[] for _ in range(self.window)]
+        self._pending_rows = 0
 
     @property
     def full(self) -> bool:

@@ -209,6 +209,8 @@ class CountCooccurrences(beam.PTransform):
         vocab = (
             pass1.counts
             | "SumWords" >> beam.CombinePerKey(sum)
+            | "Frequent"
+            >> beam.Filter(lambda wc, m: wc[1] >= m, self.min_count)  # rare words stay out of memory
             | "AllWords" >> beam.combiners.ToList()
             | "Vocabulary" >> beam.Map(vocabulary, self.min_count, self.max_vocab)
         )
