@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lmcore import storage
@@ -65,13 +66,24 @@ def save_native(kv: Any, path: str) -> None:
         kv.save(f)
 
 
+@contextlib.contextmanager
+def _quiet_gensim() -> Iterator[None]:
+    """gensim warns that vectors without counts are written in index order: that is the point."""
+    logger = logging.getLogger("gensim.models.keyedvectors")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def save_text(kv: Any, path: str) -> None:
-    """The word2vec text format, keys in ``kv``'s order, written atomically."""
+    """The word2vec text format, keys in ``kv``'s order (by count when it has counts: word2vec's
+    vocabulary is sorted that way anyway), written atomically."""
     check_text_keys(list(kv.index_to_key))
-    sort_attr = "count" if "count" in getattr(kv, "expandos", {}) else "__index_order__"
-    _write_via_local_file(
-        path, lambda local: kv.save_word2vec_format(local, binary=False, sort_attr=sort_attr)
-    )
+    with _quiet_gensim():
+        _write_via_local_file(path, lambda local: kv.save_word2vec_format(local, binary=False))
 
 
 def load_native(path: str) -> Any:
