@@ -222,9 +222,12 @@ def train_word2vec(files: list[str], args: argparse.Namespace) -> tuple[Any, dic
 # -- GloVe -----------------------------------------------------------------------------------------
 def pipelines_available() -> bool:
     """Whether ``python -m pipelines.cooccur`` can run here (without importing the pipelines)."""
-    if importlib.util.find_spec("apache_beam") is None:
+    try:
+        if importlib.util.find_spec("apache_beam") is None:
+            return False
+        spec = importlib.util.find_spec("pipelines")
+    except (ImportError, ValueError):  # a finder that refuses the name, a broken install
         return False
-    spec = importlib.util.find_spec("pipelines")
     locations = list(spec.submodule_search_locations or []) if spec else []
     return any((Path(loc) / "cooccur" / "__main__.py").exists() for loc in locations)
 

@@ -185,3 +185,38 @@ def test_help_names_the_options_and_the_reproducibility_trade(capsys):
     for flag in ("--algorithm", "--dim", "--window", "--min-count", "--negative", "--epochs", "--workers"):
         assert flag in out
     assert "not reproducible" in out
+
+
+@pytest.mark.slow
+def test_each_half_runs_without_the_other_framework(docs, tmp_path):
+    """word2vec trains where Beam cannot be imported (and glove says what to run instead);
+    the co-occurrence pipeline counts where torch cannot be imported."""
+    from tests.test_import_isolation import _run_without
+
+    w2v = _run_without(
+        "apache_beam",
+        f"""
+        import sys
+        from lm_train.word2vec import main
+        out = sys.argv[1]
+        assert main(["--documents", {str(docs)!r}, "--out", out + "/sg", "--epochs", "1", "--dim", "8"]) == 0
+        assert main(["--documents", {str(docs)!r}, "--out", out + "/gl", "--algorithm", "glove"]) == 2
+        assert "apache_beam" not in sys.modules and "pipelines" not in sys.modules
+        print("TRAINED WITHOUT BEAM")
+        """,
+        tmp_path,
+    )
+    assert w2v.returncode == 0 and "TRAINED WITHOUT BEAM" in w2v.stdout, w2v.stderr[-3000:]
+    assert "python -m pipelines.cooccur" in w2v.stderr
+    cooc = _run_without(
+        "torch",
+        f"""
+        import sys
+        from pipelines.cooccur.__main__ import main
+        assert main(["--documents", {str(docs)!r}, "--output", sys.argv[1] + "/co"]) == 0
+        assert "torch" not in sys.modules
+        print("COUNTED WITHOUT TORCH")
+        """,
+        tmp_path,
+    )
+    assert cooc.returncode == 0 and "COUNTED WITHOUT TORCH" in cooc.stdout, cooc.stderr[-3000:]

@@ -132,14 +132,16 @@ def refuse_output(output: str) -> str | None:
     return None
 
 
-def work_units(files: list[str]) -> tuple[list[tuple[str, int, int]], int]:
-    """One element per row group (path, index, its share of the file's bytes), and the total bytes."""
+def work_units(files: list[str]) -> tuple[list[tuple[str, int, int, int]], int]:
+    """One element per row group (path, index, its share of the file's bytes, its rows), and the
+    total bytes."""
     units, total = [], 0
     for path in files:
         info = describe(path)
         total += info.size
         groups = max(info.num_row_groups, 1)
-        units += [(path, g, info.size // groups) for g in range(info.num_row_groups)]
+        rows = info.num_rows // groups
+        units += [(path, g, info.size // groups, rows) for g in range(info.num_row_groups)]
     return units, total
 
 

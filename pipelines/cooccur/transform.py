@@ -35,8 +35,8 @@ from schemas.cooccurrence import (
     vocab_to_tsv,
 )
 
-# An element: (file path, row group index, approximate compressed bytes) of the input.
-Unit = tuple[str, int, int]
+# An element: (file path, row group index, its approximate compressed bytes, its rows).
+Unit = tuple[str, int, int, int]
 Vocab = tuple[list[str], list[int]]
 NAMESPACE = "lmforge.cooccur"
 
@@ -52,7 +52,7 @@ class CountWordsFn(beam.DoFn):
         self.docs_counter = beam.metrics.Metrics.counter(NAMESPACE, "pass1_documents")
 
     def process(self, unit: Unit) -> Iterator[Any]:
-        path, row_group, nbytes = unit
+        path, row_group, nbytes, rows = unit
         docs = words = 0
         counts: dict[str, int] = {}
         for texts, langs in iter_texts(path, [row_group]):
@@ -61,8 +61,8 @@ class CountWordsFn(beam.DoFn):
                 counts[w] = counts.get(w, 0) + c
             docs += n_docs
             words += n_words
+            self.progress.update(n_docs, nbytes * n_docs // max(rows, 1))
         self.docs_counter.inc(docs)
-        self.progress.update(docs, nbytes)
         yield from counts.items()
         yield beam.pvalue.TaggedOutput("stats", (docs, words))
 
@@ -88,17 +88,15 @@ class PairsFn(beam.DoFn):
         return self._index
 
     def process(self, unit: Unit, vocab: Vocab) -> Iterator[tuple[int, Block]]:
-        path, row_group, nbytes = unit
+        path, row_group, nbytes, rows = unit
         index = self._index_of(vocab)
         builder = counting.BlockBuilder(self.window, self.scale)
-        docs = 0
         for texts, langs in iter_texts(path, [row_group]):
             for text, lang in zip(texts, langs, strict=True):
                 builder.add(counting.document_ids(counting.split_words(text, lang), index))
-                docs += 1
                 if builder.full:  # bounded memory on a huge row group: hand on what is summed
                     yield from counting.split_by_part(builder.take(), self.num_parts)
-        self.progress.update(docs, nbytes)
+            self.progress.update(len(texts), nbytes * len(texts) // max(rows, 1))
         yield from counting.split_by_part(builder.take(), self.num_parts)
 
 
