@@ -36,6 +36,7 @@ def run_dir_of(checkpoint_path: str) -> str:
 
 
 MAX_VOCAB_SIZE = 2**32
+PREDICT_OBJECTIVES = ("classify", "seq2seq")  # their runs answer inputs (lm_train.predict), not prompts
 
 
 def _check_vocab(state: dict[str, Any], path: str) -> int:
@@ -55,13 +56,24 @@ def _check_vocab(state: dict[str, Any], path: str) -> int:
 
 def load_run(path: str) -> tuple[nn.Module, TrainConfig, dict[str, Any], str]:
     """(model in eval mode, its config, the checkpoint, the run directory) from a run dir or .pt file."""
-    from lm_train.checkpoint import check_model_state, load_checkpoint, require, resolve_checkpoint
+    from lm_train.checkpoint import (
+        CheckpointError,
+        check_model_state,
+        load_checkpoint,
+        require,
+        resolve_checkpoint,
+    )
     from lm_train.models import build_model
 
     ckpt_path = resolve_checkpoint(normalize_rundir(path))
     state = load_checkpoint(ckpt_path)
     require(state, ckpt_path, {"model": dict, "config": dict, "vocab_size": int, "step": int})
     cfg = TrainConfig.from_dict(state["config"], f"{ckpt_path}: config")
+    if cfg.objective.name in PREDICT_OBJECTIVES:
+        raise CheckpointError(
+            f"{ckpt_path} is an objective={cfg.objective.name} run, which does not continue text; "
+            f"use python -m lm_train.predict --checkpoint {run_dir_of(ckpt_path)} --input IN.jsonl --output OUT.jsonl"
+        )
     model = build_model(cfg, _check_vocab(state, ckpt_path))
     check_model_state(state["model"], model, ckpt_path)
     model.load_state_dict(state["model"])

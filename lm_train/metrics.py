@@ -84,7 +84,7 @@ def format_duration(seconds: float) -> str:
 
 
 # The metrics an evaluation of another objective prints on its console line, in this order.
-EVAL_HEADLINE = ("loss", "accuracy", "macro_f1", "masked_accuracy")
+EVAL_HEADLINE = ("loss", "accuracy", "macro_f1", "masked_accuracy", "exact_match", "bleu", "chrf")
 
 
 def console_line(rec: dict[str, Any], max_steps: int, eta_s: float) -> str:

@@ -84,7 +84,7 @@ def test_segment_layout_splits_at_document_and_row_boundaries():
     assert starts.tolist() == [0, 2, 4] and lengths.tolist() == [2, 2, 4]
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_REGISTRY))
+@pytest.mark.parametrize("name", sorted(n for n in MODEL_REGISTRY if n != "seq2seq"))  # test_seq2seq_*
 def test_registry_builds_models_that_learn(name):
     cfg = TrainConfig(model=name, n_layer=1, n_head=2, d_model=16, seq_len=16)
     torch.manual_seed(0)

@@ -62,5 +62,5 @@ def test_pairs_task_info_round_trips_and_counts_examples():
 
 
 def test_pairs_task_info_refuses_an_unknown_split():
-    with pytest.raises(ManifestError, match="example_counts.dev"):
+    with pytest.raises(ManifestError, match=r"example_counts\.dev"):
         TaskInfo.from_dict({"kind": "pairs", "example_counts": {"dev": 1}})

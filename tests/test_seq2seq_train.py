@@ -193,3 +193,14 @@ def test_the_example_config_trains_and_scores_chinese_targets_with_the_zh_tokeni
     assert train_main([*args, "max_steps=2", "eval_steps=1", "tensorboard=false", "peak_flops=1e11"]) == 0
     last = _records(run, "eval")[-1]
     assert last["bleu_tokenize"] == "zh" and 0 <= last["chrf"] <= 100
+
+
+def test_generate_refuses_a_seq2seq_run_and_names_predict(pairs, tmp_path, capsys):
+    from lm_train.generate import main as generate_main
+
+    run = str(tmp_path / "s2s")
+    assert train_main(["--data", pairs, "--out", run, *TINY, "max_steps=2", "eval_every=0"]) == 0
+    capsys.readouterr()
+    assert generate_main(["--checkpoint", run, "--prompt", "abc"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "objective=seq2seq" in err and "lm_train.predict" in err and len(err.splitlines()) == 1

@@ -128,8 +128,14 @@ def test_shipped_nested_files_are_what_their_flat_keys_say():
         ({"optimizer.lr": 1.0}, "unknown key(s) ['optimizer.lr']"),
         ({"optim.learning_rate": 1.0}, "unknown key(s) ['learning_rate']"),
         ({"data": 3}, "config.data: expected a mapping of data keys, got 3"),
-        ({"objective": "seq2seq"}, "objective must be one of causal_lm, masked_lm, classify, not 'seq2seq'"),
-        ({"model": "transformer"}, "model must be one of gpt, rnn, lstm, gru, bert, not 'transformer'"),
+        (
+            {"objective": "translate"},
+            "objective must be one of causal_lm, masked_lm, classify, seq2seq, not 'translate'",
+        ),
+        (
+            {"model": "transformer"},
+            "model must be one of gpt, rnn, lstm, gru, bert, seq2seq, not 'transformer'",
+        ),
         ({"model": {"name": "gpt", "d_model": 30, "n_head": 4}}, "d_model must be divisible by n_head"),
         ({"min_lr_ratio": 2.0}, "min_lr_ratio must be in [0, 1], not 2.0"),
         ({"dtype": "float16"}, "dtype must be one of auto, float32, bfloat16, not 'float16'"),
