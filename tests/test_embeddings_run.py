@@ -120,3 +120,25 @@ def test_neighbours_of_a_token_and_of_a_word_made_of_pieces(run, capsys):
     first, second = json.loads(capsys.readouterr().out)["neighbours"]
     assert first["found_as"] == "key ▁the" and len(first["neighbours"]) == 10
     assert second["found_as"].startswith("mean of ") and "pieces" in second["found_as"]
+
+
+def test_a_models_input_embedding_method_names_the_tensor(monkeypatch):
+    from torch import nn
+
+    from lm_train import models
+    from lm_train.config import TrainConfig
+
+    class Shared(nn.Module):
+        """A model whose input embedding is not ``embed``."""
+
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.shared = nn.Embedding(10, 4)
+
+        def input_embedding(self):
+            return self.shared
+
+    monkeypatch.setattr(models, "build_model", lambda cfg, vocab: Shared())
+    cfg = TrainConfig.from_layers([{"n_layer": 1, "n_head": 2, "d_model": 16, "seq_len": 8}], "test")
+    assert embedding_parameter_name(cfg, 10) == "shared.weight"
