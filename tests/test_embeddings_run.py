@@ -142,3 +142,16 @@ def test_a_models_input_embedding_method_names_the_tensor(monkeypatch):
     monkeypatch.setattr(models, "build_model", lambda cfg, vocab: Shared())
     cfg = TrainConfig.from_layers([{"n_layer": 1, "n_head": 2, "d_model": 16, "seq_len": 8}], "test")
     assert embedding_parameter_name(cfg, 10) == "shared.weight"
+
+
+def test_the_training_report_keeps_word_similarity_out_of_the_split_table(tmp_path, capsys):
+    (tmp_path / "eval-validation.json").write_text(json.dumps({"loss": 1.0, "step": 4, "num_tokens": 10}))
+    (tmp_path / "eval-embeddings.json").write_text(json.dumps({"wordsim353_spearman": 0.3, "coverage": 0.5}))
+    assert [e["split"] for e in report.read_evaluations(str(tmp_path))] == ["validation"]
+    part = report.embeddings_part(str(tmp_path))  # scores without an export: rows, no figure
+    assert part.png is None and ("token embeddings: WordSim-353 Spearman", "0.3000") in part.rows
+    (tmp_path / "embeddings").mkdir()
+    (tmp_path / "embeddings" / "vectors.kv").write_bytes(b"damaged")
+    part = report.embeddings_part(str(tmp_path))  # a damaged export: left out, with a warning
+    assert part.png is None and "left out of the report" in capsys.readouterr().err
+    assert report.embeddings_part(str(tmp_path / "nothing")) is None

@@ -316,21 +316,7 @@ def read_eval(run_dir: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-__all__ = [
-    "RESTRICT_VOCAB",
-    "EvalSets",
-    "analogy_scores",
-    "composed_vectors",
-    "evaluate_keyed_vectors",
-    "pair_scores",
-    "piece_baseline",
-    "read_analogies",
-    "read_eval",
-    "read_pairs",
-    "write_eval",
-]
-
-
+# -- token runs: the floor of piece means ------------------------------------------------------------
 class _Sized:
     """The two things ``evaluate_keyed_vectors`` reads of ``kv`` when words come from pieces."""
 
@@ -354,9 +340,25 @@ def piece_baseline(
 
     matrix = np.asarray(word_vector.matrix)
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(matrix.shape).astype(np.float32) * float(matrix.std() or 1.0)
+    noise = rng.standard_normal(matrix.shape, dtype=np.float32) * np.float32(matrix.std() or 1.0)
     random_words = PieceWords(noise, word_vector.encode, word_vector.prefix)
     scores = evaluate_keyed_vectors(_Sized(noise), random_words, sets=sets, restrict_vocab=restrict_vocab)
     return {k: scores[k] for k in ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")} | {
         "seed": seed
     }
+
+
+__all__ = [
+    "RESTRICT_VOCAB",
+    "EvalSets",
+    "analogy_scores",
+    "composed_vectors",
+    "evaluate_keyed_vectors",
+    "pair_scores",
+    "piece_baseline",
+    "read_analogies",
+    "read_eval",
+    "read_pairs",
+    "solve_analogies",
+    "write_eval",
+]
