@@ -1,8 +1,9 @@
 """The word-embedding run directory: which RUN may be written, and clearing a previous run.
 
-A RUN must be new, empty, or a previous ``lm_train.word2vec`` run (its ``embeddings.json``
-says ``"trained_by": "lm_train.word2vec"``) *and* ``--overwrite`` given; then only the names
-this command writes are removed first (``embeddings.json``, ``vectors.kv*``, ``vectors.txt``,
+A RUN must be new, empty, or hold only what this command writes (a previous run, whose
+``embeddings.json`` says ``"trained_by": "lm_train.word2vec"``, or an unfinished one, say
+``cooccurrence/`` of a GloVe run stopped while training) *and* ``--overwrite`` be given; then
+only the names this command writes are removed first (``embeddings.json``, ``vectors.kv*``, ``vectors.txt``,
 ``eval-embeddings.json``, the report, ``cooccurrence/`` unless it is the ``--cooccurrence``
 input). Anything else in RUN (a trainer run, a dataset) is refused with or without it.
 """
@@ -59,11 +60,11 @@ def refuse_run_dir(run: str, overwrite: bool) -> str | None:
     if not names:
         return None
     other = [n for n in names if not own_name(n)]
-    if other or not is_previous_run(run):
-        shown = ", ".join((other or names)[:3])
-        return f"--out {run} is not empty and not a word2vec run ({shown}); choose a new directory"
+    if other:
+        return f"--out {run} is not empty and not a word2vec run ({', '.join(other[:3])}); choose a new directory"
     if not overwrite:
-        return f"--out {run} holds a previous word2vec run; pass --overwrite to replace it"
+        what = "a previous" if is_previous_run(run) else "an unfinished"
+        return f"--out {run} holds {what} word2vec run; pass --overwrite to replace it"
     return None
 
 

@@ -220,3 +220,25 @@ def test_each_half_runs_without_the_other_framework(docs, tmp_path):
         tmp_path,
     )
     assert cooc.returncode == 0 and "COUNTED WITHOUT TORCH" in cooc.stdout, cooc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_an_unfinished_glove_run_is_retrained_on_its_own_counts(counts, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(counts, run / "cooccurrence")  # what a GloVe run stopped while training leaves
+    args = [
+        "--algorithm",
+        "glove",
+        "--out",
+        str(run),
+        "--cooccurrence",
+        str(run / "cooccurrence"),
+        "--epochs",
+        "1",
+    ]
+    assert main(args) == 2
+    assert "unfinished word2vec run; pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert (run / "cooccurrence" / "manifest.json").exists() and (run / "vectors.kv").exists()
