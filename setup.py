@@ -114,7 +114,7 @@ setup(
         ],
         "lmcore": ["report/templates/*.j2", "report/templates/*.css"],
         "schemas": ["README.md"],
-        "lm_train": ["configs/*.yaml"],
+        "lm_train": ["configs/*.yaml", "embeddings/templates/*.j2"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -16,7 +16,15 @@ from lm_train.config import describe_keys
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMANDS = ["lm_train.train", "lm_train.generate", "lm_train.report", "lm_train.evaluate", "lm_train.predict"]
+COMMANDS = [
+    "lm_train.train",
+    "lm_train.generate",
+    "lm_train.report",
+    "lm_train.evaluate",
+    "lm_train.predict",
+    "lm_train.embeddings",
+    "lm_train.export",
+]
 
 
 def _python(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:

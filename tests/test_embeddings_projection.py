@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from lm_train.embeddings import fonts
 from lm_train.embeddings.projection import frequent_keys, pca_2d, projection_png, word_like
+from lmcore.report import fonts
 
 
 def test_pca_finds_the_planted_axes_and_orients_them():

@@ -759,9 +759,10 @@ def test_the_duckdb_query_of_the_help_runs_on_documents(cleaned):
 def test_plots_draw_chinese_with_a_packaged_cjk_font():
     import warnings
 
+    from lmcore.report.fonts import register_packaged_cjk_font
     from pipelines.report import plots as rp
 
-    assert rp.register_packaged_cjk_font() is not None  # noto-cjk-sans-otc, a dependency
+    assert register_packaged_cjk_font() is not None  # noto-cjk-sans-otc, a [pipelines] dependency
     assert rp.label("版权所有 不得转载") == "版权所有 不得转载"  # not "????"
     fig, ax = rp._subplots()
     ax.set_title("每个来源保留的字节")

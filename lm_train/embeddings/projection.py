@@ -85,9 +85,9 @@ def projection_figure(projection: Projection, title: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lm_train.embeddings.fonts import drawable, use_cjk_font
     from lmcore.report import png_bytes
     from lmcore.report.figures import NO_SOFTWARE_TAG
+    from lmcore.report.fonts import drawable, use_cjk_font
 
     use_cjk_font()
     fig, ax = plt.subplots(figsize=(10, 8))

@@ -6,8 +6,6 @@ Plotting is deliberately thin: every number drawn here is computed (and tested) 
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,65 +14,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib import font_manager, ft2font
 from matplotlib.ticker import MaxNLocator
 
 from lmcore.report.figures import NO_SOFTWARE_TAG, png_bytes
+from lmcore.report.fonts import drawable, use_cjk_font
 
 BUCKET_COLOURS = {"dropped": "#d62728", "duplicates": "#ff7f0e", "quarantined": "#7f7f7f"}
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#2ca02c"}
 TOP_N = 20
 MAX_LABEL = 48
-_CJK_FONT_HINTS = (
-    "CJK",
-    "WenQuanYi",
-    "Droid Sans Fallback",
-    "Noto Sans SC",
-    "Source Han",
-    "SimHei",
-    "PingFang",
-)
-# Simplified Chinese glyph forms first: the corpus's Chinese is mostly simplified.
-_PREFERRED_CJK = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
-
-
-def register_packaged_cjk_font() -> str | None:
-    """Register the CJK font shipped by the ``noto-cjk-sans-otc`` package; return its file, if installed.
-
-    That package (a dependency, see setup.py) carries Google's Noto Sans CJK collection
-    (SIL Open Font License 1.1), so Chinese labels render without a system font.
-    """
-    try:
-        import noto_cjk_sans_otc
-    except ImportError:
-        return None
-    path = os.fspath(noto_cjk_sans_otc.FONT_PATH)
-    if not os.path.exists(path):
-        return None
-    if not any(f.fname == path for f in font_manager.fontManager.ttflist):
-        font_manager.fontManager.addfont(path)  # every face of the collection: JP, KR, SC, TC, HK
-    return path
-
-
-def cjk_font_name() -> str | None:
-    """The CJK-capable font the plots fall back to (the packaged one first), or None."""
-    register_packaged_cjk_font()
-    names = [f.name for f in font_manager.fontManager.ttflist]
-    for preferred in _PREFERRED_CJK:
-        if preferred in names:
-            return preferred
-    return next((n for n in names if any(h in n for h in _CJK_FONT_HINTS)), None)
-
-
-@functools.cache
-def _supported_chars() -> frozenset[int] | None:
-    """Code points the plotting fonts can draw (None: a CJK-capable fallback font was found, draw all)."""
-    cjk = cjk_font_name()
-    if cjk:
-        plt.rcParams["font.family"] = ["DejaVu Sans", cjk]
-        return None
-    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
-    return frozenset(ft2font.FT2Font(path).get_charmap())
 
 
 def label(text: str, limit: int = MAX_LABEL) -> str:
@@ -82,15 +30,12 @@ def label(text: str, limit: int = MAX_LABEL) -> str:
     text = " ".join(str(text).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    chars = _supported_chars()
-    if chars is None:
-        return text
-    return "".join(c if ord(c) in chars else "?" for c in text)
+    return drawable(text)
 
 
 def _subplots(*args: Any, **kwargs: Any) -> Any:
     """``plt.subplots`` after the fonts are set: a figure's texts take their font when it is created."""
-    _supported_chars()
+    use_cjk_font()
     return plt.subplots(*args, **kwargs)
 
 

@@ -1,9 +1,10 @@
-"""A font for CJK labels, when one is at hand; never a reason for a plot to fail.
+"""A font for CJK labels in both reports' figures, when one is at hand; never a reason for a plot to fail.
 
 The ``noto-cjk-sans-otc`` package (Google's Noto Sans CJK, SIL Open Font License 1.1) comes
 with the ``[pipelines]`` extra, not the trainer's, so at run time it may be missing. Then a
-CJK font installed on the system is used if matplotlib finds one, and otherwise characters
-the default font cannot draw are shown as ``?`` (the HTML tables carry the exact text).
+CJK font installed on the system is used if matplotlib finds one (Simplified Chinese forms
+first: the corpora's Chinese is mostly simplified), and otherwise characters the default
+font cannot draw are shown as ``?`` (the HTML tables carry the exact text).
 """
 
 from __future__ import annotations
@@ -21,17 +22,21 @@ CJK_FAMILIES = (
 BASE_FAMILY = "DejaVu Sans"
 
 
-def _register_packaged_font() -> None:
-    """Add the font file of ``noto_cjk_sans_otc`` to matplotlib, if that package is installed."""
+def register_packaged_cjk_font() -> str | None:
+    """Add the font file of ``noto_cjk_sans_otc`` to matplotlib (every face of the collection:
+    JP, KR, SC, TC, HK); its path, or None when that package is not installed."""
     try:
         import noto_cjk_sans_otc
     except ImportError:
-        return
+        return None
     from matplotlib import font_manager
 
     path = os.fspath(getattr(noto_cjk_sans_otc, "FONT_PATH", ""))
-    if path and os.path.exists(path) and all(f.fname != path for f in font_manager.fontManager.ttflist):
+    if not path or not os.path.exists(path):
+        return None
+    if all(f.fname != path for f in font_manager.fontManager.ttflist):
         font_manager.fontManager.addfont(path)
+    return path
 
 
 @functools.cache
@@ -40,7 +45,7 @@ def use_cjk_font() -> str | None:
     from matplotlib import font_manager, rcParams
 
     try:
-        _register_packaged_font()
+        register_packaged_cjk_font()
     except Exception:  # a broken font file: draw without it
         return None
     names = {f.name for f in font_manager.fontManager.ttflist}
@@ -68,4 +73,4 @@ def drawable(text: str) -> str:
     return "".join(c if ord(c) in chars else "?" for c in text)
 
 
-__all__ = ["drawable", "use_cjk_font"]
+__all__ = ["drawable", "register_packaged_cjk_font", "use_cjk_font"]
