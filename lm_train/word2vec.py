@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    p.add_argument("--documents", help="directory with documents/*.parquet (a clean or dedup output)")
+    p.add_argument(
+        "--documents",
+        help="directory with documents/*.parquet (a clean or dedup output), or a prepared dataset (its train "
+        "and validation shards, decoded)",
+    )
     p.add_argument("--out", required=True, help="the run directory to write")
     p.add_argument("--algorithm", choices=ALGORITHMS, default="skipgram", help="default: skipgram")
     p.add_argument("--dim", type=int, default=100, help="vector size (default 100)")

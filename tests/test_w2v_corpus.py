@@ -154,9 +154,26 @@ def test_documents_are_found_and_streamed_in_order(tmp_path):
     assert len(texts) == 80 // 5
 
 
+def test_a_prepared_datasets_kept_documents_are_its_decoded_train_and_validation_shards(tmp_path):
+    from lm_train.testing import write_text_dataset
+
+    docs = [
+        (f"d{i}", "zh" if i % 2 else "en", f"汽车和轿车 number {i}" if i % 2 else f"car {i} automobile")
+        for i in range(10)
+    ]
+    data = write_text_dataset(tmp_path / "ds", docs, vocab_size=300, val_every=5, train_shards=1)
+    files = find_document_files(str(data))
+    assert [Path(f).name.split("-")[0] for f in files] == ["train", "validation"]
+    texts = {t: lang for f in files for batch, langs in iter_texts(f) for t, lang in zip(batch, langs)}
+    assert texts == {text: lang for _, lang, text in docs}  # decoded exactly, with their languages
+    (data / "shards" / Path(files[0]).name).write_bytes(b"tampered")
+    with pytest.raises(NoDocumentsError, match="sha256"):
+        find_document_files(str(data))
+
+
 def test_a_directory_without_documents_is_a_clear_error(tmp_path):
     (tmp_path / "shards").mkdir()
-    with pytest.raises(NoDocumentsError, match="token dataset without documents"):
+    with pytest.raises(NoDocumentsError, match=r"token shards without a manifest\.json"):
         find_document_files(str(tmp_path))
     with pytest.raises(NoDocumentsError, match="no such directory"):
         find_document_files(str(tmp_path / "nope"))
