@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=8192, help="co-occurrence rows per step (default 8192)")
     g.add_argument("--x-max", type=float, default=100.0, help="f(x) = min(1, (x/x_max)^alpha) (default 100)")
     g.add_argument("--alpha", type=float, default=0.75, help="(default 0.75)")
+    g.add_argument(
+        "--glove-vectors",
+        choices=("sum", "word"),
+        default="sum",
+        help="the vectors written: sum = W + W̃ (the paper's and glove.c's -model 2), word = W only "
+        "(-model 1: less weight on words that co-occur, more on words that share contexts)",
+    )
     g.add_argument("--device", default="cpu", help="torch device for GloVe (default cpu)")
     g.add_argument("--threads", type=int, default=1, help="torch CPU threads for GloVe (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous word2vec run in --out")
@@ -303,6 +310,7 @@ def train_glove_vectors(cooc_dir: str, args: argparse.Namespace) -> tuple[Any, d
         seed=args.seed,
         device=args.device,
         threads=args.threads,
+        output=args.glove_vectors,
     )
     log.info(
         "glove: %s words, %s nonzeros, %d epochs of %s rows",
@@ -328,6 +336,7 @@ def train_glove_vectors(cooc_dir: str, args: argparse.Namespace) -> tuple[Any, d
             "x_max": config.x_max,
             "alpha": config.alpha,
             "batch_size": config.batch_size,
+            "glove_vectors": config.output,
             "seed": config.seed,
             "device": config.device,
             "threads": config.threads,

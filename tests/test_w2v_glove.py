@@ -3,6 +3,7 @@ end up nearest each other, a rerun gives the same bytes, and the written-out ste
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +36,24 @@ def counts(tmp_path_factory) -> str:
     return str(out)
 
 
-CONFIG = GloveConfig(dim=20, epochs=50, batch_size=1024, seed=0)
+CONFIG = GloveConfig(dim=20, epochs=100, batch_size=1024, seed=0)
 
 
 @pytest.mark.slow
 def test_loss_falls_and_planted_synonyms_are_nearest(counts):
-    result = train_glove(open_cooccurrence(counts), CONFIG, report=lambda line: None)
+    """In the word vectors W, words that share their contexts are nearest (the planted synonyms
+    never meet each other). W + W̃ also pulls together words that co-occur: there "car" is nearest
+    "driver", as it is with the reference glove.c on these counts (its -model 2, checked by hand)."""
+    result = train_glove(
+        open_cooccurrence(counts), dataclasses.replace(CONFIG, output="word"), report=lambda line: None
+    )
     assert result.losses[-1] < 0.2 * result.losses[0]
     assert all(b <= a + 1e-9 for a, b in zip(result.losses[5:], result.losses[6:], strict=False))
     for a, b in PAIRS:
         assert nearest(result.words, result.vectors, a) == b
         assert nearest(result.words, result.vectors, b) == a
+    summed = train_glove(open_cooccurrence(counts), CONFIG, report=lambda line: None)
+    assert summed.losses == result.losses and not np.array_equal(summed.vectors, result.vectors)
 
 
 @pytest.mark.slow
@@ -60,27 +68,61 @@ def test_same_seed_same_bytes_other_seed_other_vectors(counts):
     assert not np.array_equal(first.vectors, other.vectors)
 
 
-def test_the_step_is_adagrad_on_the_weighted_least_squares():
-    """The hand-written step equals autograd's gradient of J fed to torch's AdaGrad."""
-    vocab, dim = 7, 4
+def _reference_pair_updates(w, wt, b, bt, sums, pairs, config):
+    """GloVe's ``glove.c`` loop, one pair at a time, in plain numpy: the rule the step follows."""
+    sw, swt, sb, sbt = sums
+    loss = 0.0
+    for i, j, x in pairs:
+        diff = w[i] @ wt[j] + b[i] + bt[j] - np.log(x)
+        fdiff = min(1.0, (x / config.x_max) ** config.alpha) * diff
+        loss += 0.5 * fdiff * diff
+        fdiff *= config.lr
+        t1, t2 = fdiff * wt[j], fdiff * w[i]
+        w[i] -= t1 / np.sqrt(sw[i])
+        wt[j] -= t2 / np.sqrt(swt[j])
+        sw[i] += t1 * t1
+        swt[j] += t2 * t2
+        b[i] -= fdiff / np.sqrt(sb[i])
+        bt[j] -= fdiff / np.sqrt(sbt[j])
+        sb[i] += fdiff * fdiff
+        sbt[j] += fdiff * fdiff
+    return loss
+
+
+def test_a_batch_of_distinct_rows_is_the_reference_implementations_per_pair_updates():
+    """With no word repeated inside a batch, the batched step equals glove.c's sequential loop exactly:
+    the loss, the weighted least squares' gradients, and AdaGrad's sums of lr-scaled squares."""
+    vocab, dim = 9, 4
     config = GloveConfig(dim=dim, lr=0.05)
     model = GloveModel(vocab, dim, torch.Generator().manual_seed(0), torch.device("cpu"))
-    params = [t.clone().requires_grad_(True) for t in (model.w, model.wt, model.b, model.bt)]
-    opt = torch.optim.Adagrad(params, lr=config.lr, initial_accumulator_value=1.0, eps=0.0)
-    i = torch.tensor([0, 1, 1, 3, 6, 0])
-    j = torch.tensor([1, 0, 2, 3, 5, 1])
-    x = torch.tensor([1.0, 3.0, 250.0, 0.5, 7.0, 2.0])
+    ref = [t.double().numpy().copy() for t in (model.w, model.wt, model.b, model.bt)]
+    ref_sums = [t.double().numpy().copy() for t in model.sums]
+    batches = [
+        ([0, 1, 3, 6], [1, 0, 2, 5], [1.0, 3.0, 250.0, 7.0]),
+        ([2, 4, 5, 8], [3, 6, 7, 4], [0.5, 2.0, 40.0, 1.0]),
+    ]
     for _ in range(3):
-        w, wt, b, bt = params
-        diff = (w[i] * wt[j]).sum(-1) + b[i] + bt[j] - torch.log(x)
-        loss = 0.5 * (weighting(x, config.x_max, config.alpha) * diff * diff).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        ours = model.step(i, j, x, config)
-        assert ours == pytest.approx(float(loss), rel=1e-6)
-    for mine, ref in zip((model.w, model.wt, model.b, model.bt), params, strict=True):
-        torch.testing.assert_close(mine, ref.detach(), rtol=1e-5, atol=1e-6)
+        for i, j, x in batches:
+            ours = model.step(torch.tensor(i), torch.tensor(j), torch.tensor(x), config)
+            theirs = _reference_pair_updates(*ref, ref_sums, zip(i, j, x), config)
+            assert ours == pytest.approx(theirs, rel=1e-5)
+    for mine, expected in zip(
+        (model.w, model.wt, model.b, model.bt, *model.sums), ref + ref_sums, strict=True
+    ):
+        np.testing.assert_allclose(mine.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_repeated_row_moves_by_its_pairs_summed_scaled_gradients():
+    config = GloveConfig(dim=2, lr=0.05)
+    model = GloveModel(3, 2, torch.Generator().manual_seed(1), torch.device("cpu"))
+    w0, wt0, b0, bt0 = (t.clone() for t in (model.w, model.wt, model.b, model.bt))
+    i, j, x = torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([4.0, 9.0])
+    model.step(i, j, x, config)
+    diff = (w0[i] * wt0[j]).sum(-1) + b0[i] + bt0[j] - torch.log(x)
+    g = config.lr * weighting(x, config.x_max, config.alpha) * diff
+    torch.testing.assert_close(model.w[0], w0[0] - (g[:, None] * wt0[j]).sum(0))  # sums were 1 before
+    torch.testing.assert_close(model.sums[0][0], 1 + ((g[:, None] * wt0[j]) ** 2).sum(0))
+    torch.testing.assert_close(model.b[0], b0[0] - g.sum())
 
 
 def test_weighting_is_capped_at_one():
