@@ -15,7 +15,6 @@ row group and part, never one per word pair; a part's blocks are summed by a Com
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,6 @@ from lmcore.documents import iter_texts
 from pipelines.cooccur import counting
 from pipelines.cooccur.counting import Block
 from pipelines.stage.progress import RateLogger
-from pipelines.stage.progress import log as progress_log
 from schemas.cooccurrence import (
     COOCCURRENCE_MANIFEST_FILENAME,
     VOCAB_FILENAME,
@@ -43,13 +41,6 @@ Vocab = tuple[list[str], list[int]]
 NAMESPACE = "lmforge.cooccur"
 
 
-def progress_logger(name: str, total_bytes: int | None) -> RateLogger:
-    """A RateLogger whose INFO lines are shown: Beam's worker lowers the root logger to WARNING
-    while a pipeline runs, which silences any logger that inherits its level."""
-    logging.getLogger(progress_log.name).setLevel(logging.INFO)
-    return RateLogger(name, total_bytes=total_bytes)
-
-
 class CountWordsFn(beam.DoFn):
     """A row group -> (word, count) pairs; its document and word counts on the "stats" output."""
 
@@ -57,7 +48,7 @@ class CountWordsFn(beam.DoFn):
         self.total_bytes = total_bytes
 
     def setup(self) -> None:
-        self.progress = progress_logger("cooccur vocabulary (pass 1 of 2)", self.total_bytes)
+        self.progress = RateLogger("cooccur vocabulary (pass 1 of 2)", total_bytes=self.total_bytes)
         self.docs_counter = beam.metrics.Metrics.counter(NAMESPACE, "pass1_documents")
 
     def process(self, unit: Unit) -> Iterator[Any]:
@@ -86,7 +77,7 @@ class PairsFn(beam.DoFn):
 
     def setup(self) -> None:
         self.scale = counting.weight_scale(self.window)
-        self.progress = progress_logger("cooccur pairs (pass 2 of 2)", self.total_bytes)
+        self.progress = RateLogger("cooccur pairs (pass 2 of 2)", total_bytes=self.total_bytes)
         self._vocab: Any = None
         self._index: dict[str, int] = {}
 

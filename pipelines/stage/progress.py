@@ -7,6 +7,9 @@ import threading
 import time
 
 log = logging.getLogger("lmforge.progress")
+# Beam's worker lowers the root logger to WARNING while a pipeline runs (in this process or a
+# worker's), which would silence a logger that inherits its level: this one keeps INFO.
+log.setLevel(logging.INFO)
 
 
 def _fmt_seconds(s: float) -> str:
