@@ -50,7 +50,11 @@ EVAL_NAMES = {
     "masked_accuracy": ("val_masked_accuracy", "masked_accuracy"),
     "accuracy": ("accuracy",),
     "macro_f1": ("macro_f1",),
+    "bleu": ("bleu",),
+    "chrf": ("chrf",),
+    "exact_match": ("exact_match",),
 }
+SCORE_METRICS = ("exact_match", "bleu", "chrf")  # what a seq2seq evaluation scores its decoded targets by
 CLASS_HEADERS = ("label", "examples", "predicted", "precision", "recall", "F1")
 
 
@@ -129,7 +133,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             best_val_loss=eval_value(best, "loss"),
             best_val_step=best["step"],
         )
-        for metric in ("bpb", "masked_accuracy", "accuracy", "macro_f1"):
+        for metric in ("bpb", "masked_accuracy", "accuracy", "macro_f1", *SCORE_METRICS):
             if eval_value(evals[-1], metric) is not None:
                 out[f"final_val_{metric}"] = eval_value(evals[-1], metric)
     return out
@@ -141,12 +145,16 @@ METRIC_PANELS = {
     "causal_lm": (("bpb",), "bits per byte", "validation bits per byte"),
     "masked_lm": (("masked_accuracy",), "masked-token accuracy", "validation masked-token accuracy"),
     "classify": (("accuracy", "macro_f1"), "accuracy / macro-F1", "validation accuracy and macro-F1"),
+    "seq2seq": (("bleu", "chrf"), "BLEU / chrF", "validation BLEU and chrF (greedy decoding)"),
 }
 METRIC_LABELS = {
     "bpb": "bits per byte",
     "masked_accuracy": "masked accuracy",
     "accuracy": "accuracy",
     "macro_f1": "macro-F1",
+    "bleu": "BLEU",
+    "chrf": "chrF",
+    "exact_match": "exact match",
 }
 
 
@@ -368,6 +376,11 @@ def headline_rows(summary: dict[str, Any], run: dict[str, Any]) -> list[tuple[st
                 rows.append(
                     (f"validation {METRIC_LABELS[metric]} (last)", pct(value) if value == value else "n/a")
                 )
+        for metric in SCORE_METRICS:  # seq2seq: exact match as a share, BLEU and chrF on sacrebleu's 0-100
+            if f"final_val_{metric}" in s:
+                value = s[f"final_val_{metric}"]
+                text = pct(value) if metric == "exact_match" else _fmt(value, ".2f")
+                rows.append((f"validation {METRIC_LABELS[metric]} (last, greedy)", text))
     if "num_params" in run:
         rows.append(("parameters", f"{run['num_params']:,}"))
     if "global_batch_size" in run:

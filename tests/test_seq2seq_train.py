@@ -204,3 +204,13 @@ def test_generate_refuses_a_seq2seq_run_and_names_predict(pairs, tmp_path, capsy
     assert generate_main(["--checkpoint", run, "--prompt", "abc"]) == 1
     err = capsys.readouterr().err.strip()
     assert "objective=seq2seq" in err and "lm_train.predict" in err and len(err.splitlines()) == 1
+
+
+def test_the_report_of_a_seq2seq_run_plots_bleu_and_chrf(pairs, tmp_path, capsys):
+    from lm_train.report import main as report_main
+
+    run = tmp_path / "s2s-report"
+    assert train_main(["--data", pairs, "--out", str(run), *TINY, "max_steps=4", "eval_every=2"]) == 0
+    assert report_main([str(run)]) == 0
+    assert (run / "loss.png").exists()
+    assert "BLEU" in (run / "report.html").read_text(encoding="utf-8")
