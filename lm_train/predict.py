@@ -33,7 +33,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -333,25 +333,13 @@ class DecodeSummary:
 
 def translate_file(tr: Translator, args: argparse.Namespace, device: torch.device) -> DecodeSummary:
     """Decode every line of ``args.input`` into ``args.output`` (renamed into place at the end)."""
-    from lmcore import storage
-
     summary = DecodeSummary()
-    progress = Progress(count_lines(args.input))
-    with open_input(args.input) as source, storage.atomic_open(args.output, "w") as out:
-        for chunk in chunks(read_input(source, tr.source_field), args.batch_size):
-            good = [item for item in chunk if isinstance(item, Example)]
-            ids = encode_texts(tr.tokenizer, [e.text for e in good], tr.eos_id)
-            summary.truncated += sum(len(x) > tr.seq_len for x in ids)
-            targets = iter(decode_targets(tr, ids, device) if good else [])
-            for item in chunk:
-                if isinstance(item, BadLine):
-                    print(f"{PROG}: line {item.line}: {item.error}", file=sys.stderr)
-                    record, summary.bad = error_record(item), summary.bad + 1
-                else:
-                    record = {"id": item.id, "target": next(targets)}
-                    summary.decoded += 1
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            progress.advance(len(chunk))
+
+    def answer(good: list[Example], ids: list[list[int]]) -> list[dict[str, Any]]:
+        summary.decoded += len(good)
+        return [{"id": e.id, "target": t} for e, t in zip(good, decode_targets(tr, ids, device), strict=True)]
+
+    answer_file(args, tr.source_field, tr.tokenizer, tr.eos_id, tr.seq_len, answer, summary)
     return summary
 
 
@@ -395,27 +383,50 @@ def read_input(stream: IO[bytes], text_field: str) -> Iterator[Example | BadLine
 
 def predict_file(clf: Classifier, args: argparse.Namespace, device: torch.device) -> Summary:
     """Label every line of ``args.input`` into ``args.output`` (renamed into place at the end)."""
+    summary = Summary()
+
+    def answer(good: list[Example], ids: list[list[int]]) -> list[dict[str, Any]]:
+        records = [
+            prediction_record(e.id, p.tolist(), clf.labels)
+            for e, p in zip(good, label_probabilities(clf, ids, device), strict=True)
+        ]
+        summary.labelled += len(records)
+        summary.per_label.update(r["label"] for r in records)
+        return records
+
+    answer_file(args, args.text_field, clf.tokenizer, clf.eos_id, clf.seq_len, answer, summary)
+    return summary
+
+
+def answer_file(
+    args: argparse.Namespace,
+    text_field: str,
+    tokenizer: Any,
+    eos_id: int | None,
+    seq_len: int,
+    answer: Callable[[list[Example], list[list[int]]], list[dict[str, Any]]],
+    summary: Summary | DecodeSummary,
+) -> None:
+    """Line *n* of ``args.output`` answers line *n* of ``args.input``: a batch's good lines are
+    encoded as the task data was and ``answer``ed together, a bad line is an error record (and a
+    line on stderr); the output is renamed into place at the end."""
     from lmcore import storage
 
-    summary = Summary()
     progress = Progress(count_lines(args.input))
     with open_input(args.input) as source, storage.atomic_open(args.output, "w") as out:
-        for chunk in chunks(read_input(source, args.text_field), args.batch_size):
+        for chunk in chunks(read_input(source, text_field), args.batch_size):
             good = [item for item in chunk if isinstance(item, Example)]
-            ids = encode_texts(clf.tokenizer, [e.text for e in good], clf.eos_id)
-            summary.truncated += sum(len(x) > clf.seq_len for x in ids)
-            probs = iter(label_probabilities(clf, ids, device) if good else [])
+            ids = encode_texts(tokenizer, [e.text for e in good], eos_id)
+            summary.truncated += sum(len(x) > seq_len for x in ids)
+            answers = iter(answer(good, ids) if good else [])
             for item in chunk:
                 if isinstance(item, BadLine):
                     print(f"{PROG}: line {item.line}: {item.error}", file=sys.stderr)
                     record, summary.bad = error_record(item), summary.bad + 1
                 else:
-                    record = prediction_record(item.id, next(probs).tolist(), clf.labels)
-                    summary.labelled += 1
-                    summary.per_label[record["label"]] += 1
+                    record = next(answers)
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             progress.advance(len(chunk))
-    return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
