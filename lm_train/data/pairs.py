@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lm_train.data.config import LoaderError
-from lm_train.data.task import TaskLoader, _read_table, offsets_of, token_column
+from lm_train.data.task import TaskLoader, offsets_of, split_tables, token_column
 from schemas import TARGET_COLUMN, Manifest
 
 STATE_FORMAT = "lmforge.pair_loader/1"
@@ -80,18 +79,9 @@ class PairExamples:
 
 def read_pairs(manifest: Manifest, split: str, data: str) -> PairExamples:
     """The ``split``'s pairs, checksum-verified; refused when a shard has no ``target`` column."""
-    shards = sorted(manifest.shards_for(split), key=lambda s: s.path)
-    if not shards:
-        raise LoaderError(f"no {split!r} shards in {data}")
+    needs = "objective=seq2seq needs a pairs task dataset (python -m pipelines.prepare_task --task=pairs)"
     src, src_len, tgt, tgt_len = [], [], [], []
-    for shard in shards:
-        manifest.verify_checksum(shard)
-        table = _read_table(manifest.path_of(shard.path))
-        if TARGET_COLUMN not in table.schema.names:
-            raise LoaderError(
-                f"shard {shard.path!r} of {data} has no {TARGET_COLUMN!r} column: objective=seq2seq needs a "
-                "pairs task dataset (python -m pipelines.prepare_task --task=pairs)"
-            )
+    for table in split_tables(manifest, split, data, TARGET_COLUMN, needs):
         ids, lengths = token_column(table, "tokens")
         src.append(ids)
         src_len.append(lengths)

@@ -55,20 +55,25 @@ def _read_table(url: str) -> pa.Table:
     return pa.ipc.open_file(source).read_all()
 
 
-def read_examples(manifest: Manifest, split: str, data: str) -> TaskExamples:
-    """The ``split``'s examples, checksum-verified; refused when a shard has no ``label`` column."""
+def split_tables(manifest: Manifest, split: str, data: str, column: str, needs: str) -> Iterator[pa.Table]:
+    """The ``split``'s shard tables in path order, checksum-verified; refused when there are none
+    or one has no ``column`` (``needs`` names the dataset the objective wants)."""
     shards = sorted(manifest.shards_for(split), key=lambda s: s.path)
     if not shards:
         raise LoaderError(f"no {split!r} shards in {data}")
-    tokens, lengths, labels = [], [], []
     for shard in shards:
         manifest.verify_checksum(shard)
         table = _read_table(manifest.path_of(shard.path))
-        if LABEL_COLUMN not in table.schema.names:
-            raise LoaderError(
-                f"shard {shard.path!r} of {data} has no {LABEL_COLUMN!r} column: objective=classify needs a task "
-                "dataset (python -m pipelines.prepare_task)"
-            )
+        if column not in table.schema.names:
+            raise LoaderError(f"shard {shard.path!r} of {data} has no {column!r} column: {needs}")
+        yield table
+
+
+def read_examples(manifest: Manifest, split: str, data: str) -> TaskExamples:
+    """The ``split``'s examples, checksum-verified; refused when a shard has no ``label`` column."""
+    needs = "objective=classify needs a task dataset (python -m pipelines.prepare_task)"
+    tokens, lengths, labels = [], [], []
+    for table in split_tables(manifest, split, data, LABEL_COLUMN, needs):
         flat, row_lengths = token_column(table, "tokens")
         tokens.append(flat)
         lengths.append(row_lengths)
