@@ -53,6 +53,24 @@ class Objective:
 
         return make_loader(data, split, self.cfg, rank, world_size, epochs)
 
+    def example_loader_settings(
+        self, split: str, rank: int, world_size: int, epochs: int | None
+    ) -> dict[str, Any]:
+        """What a one-example-per-row loader (``TaskLoader`` and its kin) takes from the config:
+        the global batch of ``split`` (accumulation only while training), the seed, the rank."""
+        data = self.cfg.data
+        accum = data.grad_accum if split == "train" else 1
+        return {
+            "seq_len": data.seq_len,
+            "global_batch_size": data.batch_size * accum * world_size,
+            "micro_batch_size": data.batch_size,
+            "seed": self.cfg.runtime.seed,
+            "rank": rank,
+            "world_size": world_size,
+            "num_epochs": epochs,
+            "bucket_by_length": data.bucket_by_length,
+        }
+
     def collate(self, batch: Batch) -> Batch:
         """Shape a loader batch for the loss (masking, say); default: unchanged."""
         return batch

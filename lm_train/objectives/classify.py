@@ -88,22 +88,7 @@ class Classify(Objective):
     def make_loader(self, data: str, split: str, rank: int, world_size: int, epochs: int | None) -> Any:
         from lm_train.data.task import TaskLoader
 
-        cfg = self.cfg
-        train = split == "train"
-        micro = cfg.data.batch_size
-        accum = cfg.data.grad_accum if train else 1
-        return TaskLoader(
-            data,
-            split,
-            seq_len=cfg.data.seq_len,
-            global_batch_size=micro * accum * world_size,
-            micro_batch_size=micro,
-            seed=cfg.runtime.seed,
-            rank=rank,
-            world_size=world_size,
-            num_epochs=epochs,
-            bucket_by_length=cfg.data.bucket_by_length,
-        )
+        return TaskLoader(data, split, **self.example_loader_settings(split, rank, world_size, epochs))
 
     def count(self, batch: Batch) -> Tensor:
         return (batch["labels"] >= 0).double().sum()

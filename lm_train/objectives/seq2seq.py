@@ -199,22 +199,12 @@ class Seq2Seq(Objective):
     def make_loader(self, data: str, split: str, rank: int, world_size: int, epochs: int | None) -> Any:
         from lm_train.data.pairs import PairLoader
 
-        cfg = self.cfg
-        micro = cfg.data.batch_size
-        accum = cfg.data.grad_accum if split == "train" else 1
         return PairLoader(
             data,
             split,
             max_target_len=self.max_target_len,
             start_id=self.start_id,
-            seq_len=cfg.data.seq_len,
-            global_batch_size=micro * accum * world_size,
-            micro_batch_size=micro,
-            seed=cfg.runtime.seed,
-            rank=rank,
-            world_size=world_size,
-            num_epochs=epochs,
-            bucket_by_length=cfg.data.bucket_by_length,
+            **self.example_loader_settings(split, rank, world_size, epochs),
         )
 
     def count(self, batch: Batch) -> Tensor:
