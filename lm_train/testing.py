@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,17 @@ def _shard_table(split: str, docs: list[tuple[str, str, str, np.ndarray]], dtype
         [d[3] for d in docs],
         dtype,
         split,
+    )
+
+
+def _write_tokenizer(writer: DatasetWriter, tok: Any, tokenizer_json: str | None = None) -> None:
+    """The tokenizer file (``tokenizer_json`` as given, else ``tok``'s) and its special ids."""
+    writer.write_tokenizer(
+        tokenizer_json or tok.to_str(pretty=True),
+        vocab_size=tok.get_vocab_size(),
+        special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
+        eos_id=tok.token_to_id(SPECIALS[0]),
+        pad_id=tok.token_to_id(SPECIALS[1]),
     )
 
 
@@ -148,13 +160,7 @@ def write_task_dataset(
             labels=[r[2] for r in rows],
         )
         writer.add_shard(split, 0, 1, table, dtype)
-    writer.write_tokenizer(
-        tokenizer_json or tok.to_str(pretty=True),
-        vocab_size=tok.get_vocab_size(),
-        special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
-        eos_id=eos,
-        pad_id=tok.token_to_id(SPECIALS[1]),
-    )
+    _write_tokenizer(writer, tok, tokenizer_json)
     counts = {
         split: {name: sum(1 for r in rows if r[2] == k) for k, name in enumerate(labels)}
         for split, rows in splits.items()
@@ -233,13 +239,7 @@ def write_pairs_dataset(
             targets=[r[3] for r in rows],
         )
         writer.add_shard(split, 0, 1, table, dtype)
-    writer.write_tokenizer(
-        tokenizer_json or tok.to_str(pretty=True),
-        vocab_size=tok.get_vocab_size(),
-        special_tokens={s: tok.token_to_id(s) for s in SPECIALS},
-        eos_id=eos,
-        pad_id=tok.token_to_id(SPECIALS[1]),
-    )
+    _write_tokenizer(writer, tok, tokenizer_json)
     manifest = writer.manifest(
         Counts(input=len(pairs), kept=len(pairs)), created_at="2026-01-01T00:00:00Z", code_version="test"
     )
