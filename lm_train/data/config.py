@@ -60,7 +60,10 @@ class LoaderConfig:
         one_of(self.packing, PACKING_MODES, "packing")
         one_of(self.mix_by, MIX_BY, "mix_by")
         one_of(self.verify_checksums, VERIFY_MODES, "verify_checksums")
-        require(self.num_workers >= 0 and self.prefetch_factor >= 1, "num_workers must be >= 0 and prefetch_factor >= 1")
+        require(
+            self.num_workers >= 0 and self.prefetch_factor >= 1,
+            "num_workers must be >= 0 and prefetch_factor >= 1",
+        )
         require(
             self.num_epochs is None or self.num_epochs >= 1,
             f"num_epochs must be None or >= 1, got {self.num_epochs}",
