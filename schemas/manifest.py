@@ -22,7 +22,9 @@ from schemas.checksum import sha256_file
 from schemas.counts import Counts, CountsError
 from schemas.token_shard import MAX_TOKENS_PER_SHARD, TOKEN_DTYPES
 
-MANIFEST_SCHEMA_VERSION = "1.2"  # the newest version this code reads and writes (1.1 added ``task``, 1.2 pairs)
+MANIFEST_SCHEMA_VERSION = (
+    "1.2"  # the newest version this code reads and writes (1.1 added ``task``, 1.2 pairs)
+)
 CLASSIFICATION_MANIFEST_SCHEMA_VERSION = "1.1"  # what a classification task manifest declares
 BASE_MANIFEST_SCHEMA_VERSION = "1.0"  # what a manifest without a task declares (pretraining datasets)
 MANIFEST_FILENAME = "manifest.json"
@@ -301,7 +303,9 @@ class TaskInfo:
         counts: dict[str, int] = {}
         for split in raw:
             if split not in SPLITS:
-                raise ManifestError(f"{_where(f'{path}.example_counts.{split}')}: split must be one of {SPLITS}")
+                raise ManifestError(
+                    f"{_where(f'{path}.example_counts.{split}')}: split must be one of {SPLITS}"
+                )
             counts[split] = _int(raw, split, f"{path}.example_counts.{split}")
         return cls(
             kind="pairs",

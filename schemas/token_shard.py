@@ -114,7 +114,9 @@ def build_token_shard_table(
         raise TokenShardError(f"labels has {len(labels)} entries for {n} documents")
     if targets is not None and len(targets) != n:
         raise TokenShardError(f"targets has {len(targets)} entries for {n} documents")
-    optional = ((LABEL_COLUMN,) if labels is not None else ()) + ((TARGET_COLUMN,) if targets is not None else ())
+    optional = ((LABEL_COLUMN,) if labels is not None else ()) + (
+        (TARGET_COLUMN,) if targets is not None else ()
+    )
     schema = token_shard_schema(dtype, split, optional)
     columns = [
         pa.array(doc_ids, type=pa.string()),
@@ -141,7 +143,9 @@ def token_list_array(tokens: Sequence[np.ndarray], dtype: str) -> pa.ListArray:
     if offsets[-1] > MAX_TOKENS_PER_SHARD:
         raise TokenShardError(f"shard would hold {offsets[-1]} tokens, more than {MAX_TOKENS_PER_SHARD}")
     flat = np.concatenate(tokens).astype(np_dtype, copy=False) if n else np.zeros(0, np_dtype)
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat, type=_ARROW_TYPES[dtype]))
+    return pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)), pa.array(flat, type=_ARROW_TYPES[dtype])
+    )
 
 
 def optional_columns(schema: pa.Schema) -> tuple[str, ...]:

@@ -54,7 +54,12 @@ def test_a_shard_without_optional_columns_still_declares_1_0():
 
 def test_pairs_task_info_round_trips_and_counts_examples():
     info = TaskInfo.from_dict(
-        {"kind": "pairs", "example_counts": {"train": 8, "test": 1}, "source_field": "en", "target_field": "zh"}
+        {
+            "kind": "pairs",
+            "example_counts": {"train": 8, "test": 1},
+            "source_field": "en",
+            "target_field": "zh",
+        }
     )
     assert info.is_pairs and info.labels == []
     assert info.split_total("train") == 8 and info.split_total("validation") == 0
