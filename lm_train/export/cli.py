@@ -6,12 +6,13 @@
 each run becomes (``docs/export.md``):
 
 * ``model=gpt mlp=swiglu`` (causal LM) -> ``LlamaForCausalLM`` (the same maths exactly);
+* ``model=bert mlp=swiglu`` (masked LM) -> ``EuroBertForMaskedLM`` (Llama's layer, both directions);
 * anything else is refused with the reason (``mlp=gelu`` has no exact architecture; RNN and
-  seq2seq runs have no standard home in ``transformers``).
+  seq2seq runs have no standard home in ``transformers``; classification heads not yet).
 
 The directory is built beside ``--out`` under a temporary name, loaded back with
 ``transformers`` and checked (token ids, logits within 1e-4, greedy ``generate`` equal to
-ours on English, Chinese and emoji texts), then renamed into place: a directory under the
+ours on English, Chinese and emoji texts; a masked LM has no generation to compare), then renamed into place: a directory under the
 real name has passed. Exit 0 exported (and verified), 1 the verification failed (nothing
 left under ``--out``), 2 bad arguments or a run that cannot be exported.
 """

@@ -1,4 +1,5 @@
-"""Our GPT as a Hugging Face ``LlamaForCausalLM``: the same maths, weights renamed and split.
+"""Our GPT as a Hugging Face ``LlamaForCausalLM`` (and our BERT as ``EuroBertForMaskedLM``): the
+same maths, weights renamed and split.
 
 A ``model=gpt`` block is pre-norm RMSNorm → attention with rotary embeddings (rotate-half
 layout, the one Llama uses) → RMSNorm → MLP, no biases, a final RMSNorm and a head that may
@@ -26,14 +27,14 @@ class UnsupportedExport(ValueError):
     """A run whose model has no exact ``transformers`` architecture; the message says why."""
 
 
-def check_exportable(model_cfg: Any) -> None:
+def check_exportable(model_cfg: Any, target: str = "LlamaForCausalLM") -> None:
+    """Refuse a model with no exact ``transformers`` architecture (dropout is off at inference and
+    changes nothing exported)."""
     if getattr(model_cfg, "mlp", "gelu") != "swiglu":
         raise UnsupportedExport(
-            "model=gpt with mlp=gelu (GPT-2's ungated MLP) has no exact transformers architecture with "
-            "RMSNorm and rotary embeddings; train with model.mlp=swiglu, which exports as LlamaForCausalLM"
+            f"model={model_cfg.name} with mlp=gelu (GPT-2's ungated MLP) has no exact transformers architecture "
+            f"with RMSNorm and rotary embeddings; train with model.mlp=swiglu, which exports as {target}"
         )
-    if getattr(model_cfg, "dropout", 0.0):
-        pass  # dropout is off at inference; it changes nothing exported
 
 
 def llama_config(
@@ -67,6 +68,22 @@ def llama_config(
         "eos_token_id": special.get("eos_token_id"),
         "pad_token_id": special.get("pad_token_id"),
     }
+
+
+def eurobert_config(
+    model_cfg: Any, vocab_size: int, max_seq_len: int, d_ff: int, special: Mapping[str, int | None]
+) -> dict:
+    """``config.json`` of the equivalent ``EuroBertForMaskedLM``: our bert is Llama's layer with
+    attention in both directions, which is what EuroBERT is."""
+    config = llama_config(model_cfg, vocab_size, max_seq_len, d_ff, special)
+    config.update(
+        architectures=["EuroBertForMaskedLM"],
+        model_type="eurobert",
+        mask_token_id=special.get("mask_token_id"),
+        classifier_pooling="bos",
+    )
+    config.pop("use_cache", None)
+    return config
 
 
 def llama_state_dict(ours: Mapping[str, Tensor], n_layer: int, d_model: int, tied: bool) -> dict[str, Tensor]:

@@ -14,7 +14,13 @@ from torch import Tensor, nn
 
 from lm_train.export import verify as check
 from lm_train.export.hf_dir import generation_config
-from lm_train.export.hf_gpt import UnsupportedExport, check_exportable, llama_config, llama_state_dict
+from lm_train.export.hf_gpt import (
+    UnsupportedExport,
+    check_exportable,
+    eurobert_config,
+    llama_config,
+    llama_state_dict,
+)
 
 
 @dataclass
@@ -74,12 +80,42 @@ def causal_gpt(state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], 
     return ExportPlan("LlamaForCausalLM", "AutoModelForCausalLM", config, tensors, gen, verify)
 
 
+def masked_bert(
+    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
+) -> ExportPlan:
+    check_exportable(cfg.model, "EuroBertForMaskedLM")
+    model = build_body(state, cfg, ckpt_path)
+    ids = special_ids(tok_info)
+    config = eurobert_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.d_ff, ids)
+    tensors = llama_state_dict(
+        model.state_dict(), cfg.model.n_layer, cfg.model.d_model, cfg.model.tie_embeddings
+    )
+
+    def ours(x: Tensor) -> Tensor:
+        return model.logits(model(x))
+
+    def verify(directory: str, tokenizer: Any) -> check.Verification:
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        report = check.Verification()
+        hf_tok = AutoTokenizer.from_pretrained(directory)
+        hf = AutoModelForMaskedLM.from_pretrained(directory, dtype="float32").eval()
+        token_ids = check.fit(check.check_tokenizer(tokenizer, hf_tok, check.PROBE_TEXTS), cfg.data.seq_len)
+        check.verify_logits(ours, lambda x: hf(x).logits, token_ids, report)
+        report.notes.append("masked LM: logits compared at every position, no generation")
+        return report
+
+    return ExportPlan("EuroBertForMaskedLM", "AutoModelForMaskedLM", config, tensors, None, verify)
+
+
 def plan_export(
     state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
 ) -> ExportPlan:
     model, objective = cfg.model.name, cfg.objective.name
     if model == "gpt" and objective == "causal_lm":
         return causal_gpt(state, cfg, tok_info, ckpt_path)
+    if model == "bert" and objective == "masked_lm":
+        return masked_bert(state, cfg, tok_info, ckpt_path)
     if model in ("rnn", "lstm", "gru", "seq2seq"):
         raise UnsupportedExport(
             f"model={model} has no standard architecture in transformers to export to; "

@@ -1,4 +1,4 @@
-"""``python -m lm_train.export``: a GPT run loads in transformers and computes what ours computes."""
+"""``python -m lm_train.export``: GPT and BERT runs load in transformers and compute what ours compute."""
 
 from __future__ import annotations
 
@@ -98,3 +98,31 @@ def test_a_gelu_gpt_is_refused_naming_the_fix(dataset, tmp_path, capsys):
 def test_an_existing_out_is_not_overwritten_without_asking(swiglu_run, exported, capsys):
     assert export_main(["--checkpoint", swiglu_run, "--out", exported]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_a_bert_run_exports_as_eurobert_with_equal_masked_lm_logits(tmp_path, capsys):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    import lm_train.testing
+    from lm_train.generate import load_run, load_tokenizer
+    from lm_train.objectives.masked_lm import MASK_TOKEN
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lm_train.testing, "SPECIALS", [*lm_train.testing.SPECIALS, MASK_TOKEN])
+        data = str(write_text_dataset(tmp_path / "ds", sample_texts(n_en=16, n_zh=16, max_chars=800), 300))
+    run, out = str(tmp_path / "bert"), str(tmp_path / "hf")
+    args = ["model=bert", "objective=masked_lm", "mlp=swiglu", *TINY]
+    assert train_main(["--data", data, "--out", run, *args]) == 0
+    assert export_main(["--checkpoint", run, "--out", out]) == 0
+    config = json.loads(Path(out, "config.json").read_text())
+    assert config["architectures"] == ["EuroBertForMaskedLM"] and config["mask_token_id"] is not None
+    ours, _, state, rundir = load_run(run)
+    tok = load_tokenizer(rundir, state)
+    hf_tok, hf = AutoTokenizer.from_pretrained(out), AutoModelForMaskedLM.from_pretrained(out).eval()
+    assert hf_tok.mask_token == MASK_TOKEN
+    text = f"In the beginning {MASK_TOKEN} created 天地"
+    ids = tok.encode(text).ids
+    assert hf_tok(text, add_special_tokens=False)["input_ids"] == ids
+    with torch.no_grad():
+        x = torch.tensor([ids])
+        assert torch.allclose(ours.logits(ours(x)), hf(x).logits, atol=1e-4)
