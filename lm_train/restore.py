@@ -85,7 +85,15 @@ def init_weights(
     model: nn.Module, source: str, tokenizer_sha256: str | None = None, data: str = "the dataset"
 ) -> int | None:
     """``--init-from``: the weights only, refused when they were trained with another tokenizer,
-    do not fit ``model`` or are not finite; returns the step they were saved at."""
+    do not fit ``model`` or are not finite; returns the step they were saved at. ``source`` may
+    also be a Hugging Face directory of an architecture the export writes (``lm_train.export``)."""
+    from lm_train.export.hf_import import hf_state_dict, is_hf_dir
+
+    if is_hf_dir(source):
+        state = hf_state_dict(source, model, tokenizer_sha256, data)
+        ckpt.check_model_state(state, model, source)
+        model.load_state_dict(state)
+        return None
     path = ckpt.resolve_checkpoint(source)
     init = ckpt.load_checkpoint(path)
     ckpt.require(init, path, {"model": dict})

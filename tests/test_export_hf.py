@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lm_train.export.cli import main as export_main
+from lm_train.models import build_model
 from lm_train.testing import sample_texts, write_text_dataset
 from lm_train.train import main as train_main
 
@@ -126,3 +127,43 @@ def test_a_bert_run_exports_as_eurobert_with_equal_masked_lm_logits(tmp_path, ca
     with torch.no_grad():
         x = torch.tensor([ids])
         assert torch.allclose(ours.logits(ours(x)), hf(x).logits, atol=1e-4)
+
+
+def test_init_from_an_exported_directory_gives_the_same_logits_and_trains(
+    exported, swiglu_run, dataset, tmp_path
+):
+    from lm_train.generate import load_run
+    from lm_train.restore import init_weights
+    from schemas import load_manifest
+
+    ours, cfg, _, _ = load_run(swiglu_run)
+    fresh = build_model(cfg, ours.vocab_size).eval()
+    sha = load_manifest(dataset).tokenizer.sha256
+    assert init_weights(fresh, exported, sha, dataset) is None
+    x = torch.tensor([[5, 17, 40, 2, 99, 7]])
+    with torch.no_grad():
+        assert torch.allclose(fresh.logits(fresh(x)), ours.logits(ours(x)), atol=1e-6)
+    run = str(tmp_path / "continued")
+    assert train_main(["--data", dataset, "--out", run, *TINY, "mlp=swiglu", f"--init-from={exported}"]) == 0
+
+
+def test_init_from_refuses_a_directory_of_another_architecture_or_tokenizer(
+    exported, dataset, tmp_path, capsys
+):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(exported, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "architectures": ["MistralForCausalLM"]}))
+    run = str(tmp_path / "r")
+    assert train_main(["--data", dataset, "--out", run, *TINY, "mlp=swiglu", f"--init-from={other}"]) != 0
+    assert "MistralForCausalLM is not one lmforge reads" in capsys.readouterr().err
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "tokenizer.json").write_text(
+        (other / "tokenizer.json").read_text().replace("<|pad|>", "<|PAD|>")
+    )
+    assert (
+        train_main(["--data", dataset, "--out", run + "2", *TINY, "mlp=swiglu", f"--init-from={other}"]) != 0
+    )
+    assert "tokenize the data with that tokenizer" in capsys.readouterr().err
