@@ -110,6 +110,9 @@ class ObjectiveConfig:
     whole_word: bool = False  # masked_lm: mask whole words, not single tokens
     pool: str = "auto"  # classify: first | mean | last (auto: bert first, others last non-pad token)
     freeze: str = "none"  # classify: none | body | all_but_top_N (train the head and the top N layers)
+    head_bias: bool = (
+        True  # classify: the label head has a bias (false: exports as LlamaForSequenceClassification)
+    )
     beam_size: int = 1  # seq2seq: beams when decoding for evaluation (1: greedy)
     length_penalty: float = 0.6  # seq2seq: beam search ranks by log p / ((5 + len) / 6) ** this (GNMT)
     max_decode_len: int = 0  # seq2seq: most tokens decoded per example (0: model.max_target_len)

@@ -167,3 +167,34 @@ def test_init_from_refuses_a_directory_of_another_architecture_or_tokenizer(
         train_main(["--data", dataset, "--out", run + "2", *TINY, "mlp=swiglu", f"--init-from={other}"]) != 0
     )
     assert "tokenize the data with that tokenizer" in capsys.readouterr().err
+
+
+def test_a_gpt_classifier_exports_as_llama_sequence_classification_with_its_labels(tmp_path, capsys):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from lm_train.predict import load_classifier
+    from lm_train.testing import keyword_task, write_task_dataset
+
+    data = str(write_task_dataset(tmp_path / "task", keyword_task(60), ["no", "yes"], vocab_size=300))
+    run, out = str(tmp_path / "clf"), str(tmp_path / "hf")
+    args = ["objective=classify", "mlp=swiglu", "head_bias=false", *TINY]
+    assert train_main(["--data", data, "--out", run, *args]) == 0
+    assert export_main(["--checkpoint", run, "--out", out]) == 0
+    config = json.loads(Path(out, "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"]
+    assert config["id2label"] == {"0": "no", "1": "yes"}
+    clf = load_classifier(run, "text")
+    hf_tok, hf = (
+        AutoTokenizer.from_pretrained(out),
+        AutoModelForSequenceClassification.from_pretrained(out).eval(),
+    )
+    ids = hf_tok("the cat sat on a zebra", add_special_tokens=False)["input_ids"] + [clf.eos_id]
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        ours = clf.model(x, torch.arange(len(ids))[None], torch.zeros_like(x), torch.tensor([len(ids)]))
+        assert torch.allclose(ours, hf(x).logits, atol=1e-4)
+    with_bias = str(tmp_path / "clf-bias")
+    assert train_main(["--data", data, "--out", with_bias, "objective=classify", "mlp=swiglu", *TINY]) == 0
+    capsys.readouterr()
+    assert export_main(["--checkpoint", with_bias, "--out", str(tmp_path / "x")]) == 2
+    assert "objective.head_bias=false" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from lm_train.export import verify as check
@@ -108,6 +109,71 @@ def masked_bert(
     return ExportPlan("EuroBertForMaskedLM", "AutoModelForMaskedLM", config, tensors, None, verify)
 
 
+def classify_gpt(
+    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
+) -> ExportPlan:
+    """A gpt classifier pooled at its last token, with a head without bias: Llama's own
+    sequence-classification model (``score`` on the last non-padding token, the text's eos)."""
+    from lm_train.checkpoint import check_model_state
+    from lm_train.models import build_model
+    from lm_train.objectives.heads import Classifier, resolve_pool
+    from lm_train.predict import run_labels
+
+    check_exportable(cfg.model, "LlamaForSequenceClassification")
+    if resolve_pool(cfg.objective.pool, cfg.model.name) != "last":
+        raise UnsupportedExport(
+            f"objective.pool={cfg.objective.pool} has no transformers counterpart for a causal model; "
+            "LlamaForSequenceClassification reads the last token (pool=last)"
+        )
+    if cfg.objective.head_bias:
+        raise UnsupportedExport(
+            "the label head has a bias, LlamaForSequenceClassification's has none; "
+            "fine-tune with objective.head_bias=false to export it"
+        )
+    labels = run_labels(dict(state), ckpt_path)
+    model = Classifier(build_model(cfg, state["vocab_size"]), len(labels), "last", 0.0, bias=False)
+    check_model_state(state["model"], model, ckpt_path)
+    model.load_state_dict(state["model"])
+    model.eval()
+    ids = special_ids(tok_info)
+    config = llama_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.body.d_ff, ids)
+    config.update(
+        architectures=["LlamaForSequenceClassification"],
+        num_labels=len(labels),
+        id2label={str(i): name for i, name in enumerate(labels)},
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+    tensors = llama_state_dict(
+        model.body.state_dict(), cfg.model.n_layer, cfg.model.d_model, cfg.model.tie_embeddings
+    )
+    tensors.pop("lm_head.weight", None)
+    tensors["score.weight"] = model.task_head.weight.detach().float().contiguous().clone()
+    eos = ids["eos_token_id"]
+
+    def ours(x: Tensor) -> Tensor:
+        n = x.shape[1]
+        positions = torch.arange(n).expand_as(x)
+        return model(x, positions, torch.zeros_like(x), torch.tensor([n]))
+
+    def verify(directory: str, tokenizer: Any) -> check.Verification:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        report = check.Verification()
+        hf_tok = AutoTokenizer.from_pretrained(directory)
+        hf = AutoModelForSequenceClassification.from_pretrained(directory, dtype="float32").eval()
+        token_ids = check.check_tokenizer(tokenizer, hf_tok, check.PROBE_TEXTS)
+        examples = [row[: cfg.data.seq_len - 1] + ([eos] if eos is not None else []) for row in token_ids]
+        check.verify_logits(ours, lambda x: hf(x).logits, examples, report)
+        report.notes.append(
+            "classifier: label logits of each text (its tokens, then eos, as prepare_task encodes it)"
+        )
+        return report
+
+    return ExportPlan(
+        "LlamaForSequenceClassification", "AutoModelForSequenceClassification", config, tensors, None, verify
+    )
+
+
 def plan_export(
     state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
 ) -> ExportPlan:
@@ -116,6 +182,8 @@ def plan_export(
         return causal_gpt(state, cfg, tok_info, ckpt_path)
     if model == "bert" and objective == "masked_lm":
         return masked_bert(state, cfg, tok_info, ckpt_path)
+    if model == "gpt" and objective == "classify":
+        return classify_gpt(state, cfg, tok_info, ckpt_path)
     if model in ("rnn", "lstm", "gru", "seq2seq"):
         raise UnsupportedExport(
             f"model={model} has no standard architecture in transformers to export to; "

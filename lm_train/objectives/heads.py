@@ -66,14 +66,17 @@ def freeze_body(body: nn.Module, train_top_layers: int | None, n_layer: int) -> 
 class Classifier(nn.Module):
     """``body`` (a language model without its vocabulary head in use) -> pooled -> label logits."""
 
-    def __init__(self, body: nn.Module, num_labels: int, pool: str, dropout: float = 0.0) -> None:
+    def __init__(
+        self, body: nn.Module, num_labels: int, pool: str, dropout: float = 0.0, bias: bool = True
+    ) -> None:
         super().__init__()
         self.body, self.pool = body, pool
         d_model = body.embed.weight.shape[1]
         self.drop = nn.Dropout(dropout)
-        self.task_head = nn.Linear(d_model, num_labels)
+        self.task_head = nn.Linear(d_model, num_labels, bias=bias)
         nn.init.normal_(self.task_head.weight, std=0.02)
-        nn.init.zeros_(self.task_head.bias)
+        if bias:
+            nn.init.zeros_(self.task_head.bias)
 
     def forward(
         self, input_ids: Tensor, position_ids: Tensor, segment_ids: Tensor, lengths: Tensor
