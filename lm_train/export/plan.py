@@ -54,14 +54,23 @@ def build_body(state: Mapping[str, Any], cfg: Any, ckpt_path: str) -> nn.Module:
     return model.eval()
 
 
-def causal_gpt(state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str) -> ExportPlan:
-    check_exportable(cfg.model)
+def llama_family(
+    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str, target: str
+) -> tuple[nn.Module, dict[str, int | None], dict[str, Any], dict[str, Tensor]]:
+    """(our model, special ids, the config.json, the renamed weights) of a gpt or bert run."""
+    check_exportable(cfg.model, target)
     model = build_body(state, cfg, ckpt_path)
     ids = special_ids(tok_info)
-    config = llama_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.d_ff, ids)
+    make_config = eurobert_config if target.startswith("EuroBert") else llama_config
+    config = make_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.d_ff, ids)
     tensors = llama_state_dict(
         model.state_dict(), cfg.model.n_layer, cfg.model.d_model, cfg.model.tie_embeddings
     )
+    return model, ids, config, tensors
+
+
+def causal_gpt(state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str) -> ExportPlan:
+    model, ids, config, tensors = llama_family(state, cfg, tok_info, ckpt_path, "LlamaForCausalLM")
 
     def ours(x: Tensor) -> Tensor:
         return model.logits(model(x))
@@ -84,13 +93,7 @@ def causal_gpt(state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], 
 def masked_bert(
     state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
 ) -> ExportPlan:
-    check_exportable(cfg.model, "EuroBertForMaskedLM")
-    model = build_body(state, cfg, ckpt_path)
-    ids = special_ids(tok_info)
-    config = eurobert_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.d_ff, ids)
-    tensors = llama_state_dict(
-        model.state_dict(), cfg.model.n_layer, cfg.model.d_model, cfg.model.tie_embeddings
-    )
+    model, _, config, tensors = llama_family(state, cfg, tok_info, ckpt_path, "EuroBertForMaskedLM")
 
     def ours(x: Tensor) -> Tensor:
         return model.logits(model(x))

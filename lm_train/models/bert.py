@@ -31,32 +31,6 @@ class Bert(GPT):
 
     causal = False
 
-    def __init__(
-        self,
-        vocab_size: int,
-        n_layer: int = 4,
-        n_head: int = 4,
-        d_model: int = 128,
-        d_ff: int = 0,
-        max_seq_len: int = 1024,
-        dropout: float = 0.0,
-        rope_theta: float = 10000.0,
-        tie_embeddings: bool = True,
-        mlp: str = "gelu",
-    ) -> None:
-        super().__init__(
-            vocab_size,
-            n_layer,
-            n_head,
-            d_model,
-            d_ff,
-            max_seq_len,
-            dropout,
-            rope_theta,
-            tie_embeddings,
-            mlp=mlp,
-        )
-
     def attention_masks(self, segment_ids: Tensor | None, is_cuda: bool) -> tuple[Tensor | None, Any]:
         """A block-diagonal mask per packed row; none for a row of one document (full attention)."""
         return (None if is_single_document(segment_ids) else document_mask(segment_ids)), None
