@@ -69,6 +69,21 @@ def _shard_table(split: str, docs: list[tuple[str, str, str, np.ndarray]], dtype
     )
 
 
+# Trainer settings of a model small enough for a test to train in seconds (later overrides win).
+TINY_TRAIN_ARGS = (
+    "seq_len=32",
+    "batch_size=8",
+    "n_layer=1",
+    "n_head=2",
+    "d_model=32",
+    "lr=1e-2",
+    "warmup_steps=2",
+    "eval_steps=2",
+    "peak_flops=1e11",
+    "tensorboard=false",
+)
+
+
 def _write_tokenizer(writer: DatasetWriter, tok: Any, tokenizer_json: str | None = None) -> None:
     """The tokenizer file (``tokenizer_json`` as given, else ``tok``'s) and its special ids."""
     writer.write_tokenizer(

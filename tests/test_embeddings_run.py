@@ -15,22 +15,11 @@ from lm_train import report
 from lm_train.embeddings import cli
 from lm_train.embeddings.export import load_native, load_text
 from lm_train.embeddings.source import embedding_parameter_name, find_tensor, load_embeddings
-from lm_train.testing import sample_texts, write_text_dataset
+from lm_train.testing import TINY_TRAIN_ARGS, sample_texts, write_text_dataset
 from lm_train.train import main as train_main
 
 torch.set_num_threads(1)
-TINY = [
-    "seq_len=32",
-    "batch_size=8",
-    "n_layer=1",
-    "n_head=2",
-    "d_model=32",
-    "lr=1e-2",
-    "warmup_steps=2",
-    "eval_steps=2",
-    "peak_flops=1e11",
-    "tensorboard=false",
-]
+TINY = list(TINY_TRAIN_ARGS)
 
 
 @pytest.fixture(scope="module")

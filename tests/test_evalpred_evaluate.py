@@ -12,22 +12,11 @@ import torch
 import lm_train.testing
 from lm_train import evaluate
 from lm_train.metrics import read_metrics
-from lm_train.testing import sample_texts, write_text_dataset
+from lm_train.testing import TINY_TRAIN_ARGS, sample_texts, write_text_dataset
 from lm_train.train import main as train_main
 
 torch.set_num_threads(1)
-TINY = [
-    "seq_len=32",
-    "batch_size=8",
-    "n_layer=1",
-    "n_head=2",
-    "d_model=32",
-    "lr=1e-2",
-    "warmup_steps=2",
-    "eval_steps=2",
-    "peak_flops=1e11",
-    "tensorboard=false",
-]
+TINY = list(TINY_TRAIN_ARGS)
 
 
 @pytest.fixture(scope="module")

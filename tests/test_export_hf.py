@@ -11,26 +11,13 @@ import torch
 
 from lm_train.export.cli import main as export_main
 from lm_train.models import build_model
-from lm_train.testing import sample_texts, write_text_dataset
+from lm_train.testing import TINY_TRAIN_ARGS, sample_texts, write_text_dataset
 from lm_train.train import main as train_main
 
 transformers = pytest.importorskip("transformers")
 
 torch.set_num_threads(1)
-TINY = [
-    "seq_len=32",
-    "batch_size=8",
-    "n_layer=2",
-    "n_head=2",
-    "d_model=32",
-    "lr=1e-2",
-    "warmup_steps=2",
-    "eval_steps=2",
-    "peak_flops=1e11",
-    "tensorboard=false",
-    "max_steps=6",
-    "eval_every=6",
-]
+TINY = [*TINY_TRAIN_ARGS, "n_layer=2", "max_steps=6", "eval_every=6"]
 
 
 @pytest.fixture(scope="module")

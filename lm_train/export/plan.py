@@ -76,14 +76,10 @@ def causal_gpt(state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], 
         return model.logits(model(x))
 
     def verify(directory: str, tokenizer: Any) -> check.Verification:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        report = check.Verification()
-        hf_tok = AutoTokenizer.from_pretrained(directory)
-        hf = AutoModelForCausalLM.from_pretrained(directory, dtype="float32").eval()
-        token_ids = check.fit(check.check_tokenizer(tokenizer, hf_tok, check.PROBE_TEXTS), cfg.data.seq_len)
-        check.verify_logits(ours, lambda x: hf(x).logits, token_ids, report)
-        check.verify_greedy(ours, hf, token_ids, ids["eos_token_id"], ids["pad_token_id"], report)
+        report, hf, rows = check.load_and_compare(
+            directory, tokenizer, "AutoModelForCausalLM", ours, lambda ids: check.fit(ids, cfg.data.seq_len)
+        )
+        check.verify_greedy(ours, hf, rows, ids["eos_token_id"], ids["pad_token_id"], report)
         return report
 
     gen = generation_config(ids, cfg.data.seq_len)
@@ -99,13 +95,9 @@ def masked_bert(
         return model.logits(model(x))
 
     def verify(directory: str, tokenizer: Any) -> check.Verification:
-        from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-        report = check.Verification()
-        hf_tok = AutoTokenizer.from_pretrained(directory)
-        hf = AutoModelForMaskedLM.from_pretrained(directory, dtype="float32").eval()
-        token_ids = check.fit(check.check_tokenizer(tokenizer, hf_tok, check.PROBE_TEXTS), cfg.data.seq_len)
-        check.verify_logits(ours, lambda x: hf(x).logits, token_ids, report)
+        report, _, _ = check.load_and_compare(
+            directory, tokenizer, "AutoModelForMaskedLM", ours, lambda ids: check.fit(ids, cfg.data.seq_len)
+        )
         report.notes.append("masked LM: logits compared at every position, no generation")
         return report
 
@@ -159,14 +151,12 @@ def classify_gpt(
         return model(x, positions, torch.zeros_like(x), torch.tensor([n]))
 
     def verify(directory: str, tokenizer: Any) -> check.Verification:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        def examples(ids: list[list[int]]) -> list[list[int]]:  # as prepare_task encodes a text
+            return [row[: cfg.data.seq_len - 1] + ([eos] if eos is not None else []) for row in ids]
 
-        report = check.Verification()
-        hf_tok = AutoTokenizer.from_pretrained(directory)
-        hf = AutoModelForSequenceClassification.from_pretrained(directory, dtype="float32").eval()
-        token_ids = check.check_tokenizer(tokenizer, hf_tok, check.PROBE_TEXTS)
-        examples = [row[: cfg.data.seq_len - 1] + ([eos] if eos is not None else []) for row in token_ids]
-        check.verify_logits(ours, lambda x: hf(x).logits, examples, report)
+        report, _, _ = check.load_and_compare(
+            directory, tokenizer, "AutoModelForSequenceClassification", ours, examples
+        )
         report.notes.append(
             "classifier: label logits of each text (its tokens, then eos, as prepare_task encodes it)"
         )

@@ -58,6 +58,25 @@ def check_tokenizer(ours: Any, theirs: Any, texts: Sequence[str]) -> list[list[i
     return ids
 
 
+def load_and_compare(
+    directory: str,
+    tokenizer: Any,
+    auto_class: str,
+    ours: Callable[[Tensor], Tensor],
+    rows_of: Callable[[list[list[int]]], list[list[int]]],
+) -> tuple[Verification, Any, list[list[int]]]:
+    """Load ``directory`` with ``AutoTokenizer`` and ``transformers.<auto_class>``, check the token ids
+    of the probe texts, and compare logits on ``rows_of(ids)``; (report, the loaded model, the rows)."""
+    import transformers
+
+    report = Verification()
+    hf_tok = transformers.AutoTokenizer.from_pretrained(directory)
+    hf = getattr(transformers, auto_class).from_pretrained(directory, dtype="float32").eval()
+    rows = rows_of(check_tokenizer(tokenizer, hf_tok, PROBE_TEXTS))
+    verify_logits(ours, lambda x: hf(x).logits, rows, report)
+    return report, hf, rows
+
+
 def fit(ids: Sequence[list[int]], max_len: int) -> list[list[int]]:
     """Each text cut so that it and ``GREEDY_TOKENS`` generated after its first half fit the context."""
     keep = max(2, min(max_len, 2 * (max_len - GREEDY_TOKENS)))
