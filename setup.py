@@ -78,8 +78,17 @@ EXTRAS_REQUIRE = {
         "scikit-learn>=1.4",
         # lm_train.export loads its result back with the Auto classes (tests do too)
         "transformers>=5.0,<6",
+        # docs/datasets-hf.md's Polars one-liner over document Parquet is tested
+        "polars>=1.0",
+        # the pipelines on Beam's Dask runner against a dask.distributed LocalCluster, reading
+        # and writing s3:// on a loopback S3-compatible server (moto's server mode)
+        "dask[distributed]>=2024.4.2",
+        "moto[server]>=5",
+        "s3fs>=2024.6",
     ],
     "s3": ["s3fs>=2024.6"],
+    # Beam's Dask runner (apache_beam.runners.dask) on a dask.distributed cluster
+    "dask": ["dask[distributed]>=2024.4.2"],
     "gcs": ["gcsfs>=2024.6"],
     "airflow": ["apache-airflow>=2.9", "apache-airflow-providers-apache-beam>=5.7"],
 }
