@@ -20,6 +20,10 @@ from typing import Any, NoReturn
 
 ArgAdder = Callable[[Any], None]  # adds flags to a parser or an argument group
 
+# --runner values that mean "a dask.distributed cluster": lmforge's short alias and Beam's
+# full name; both run pipelines.stage.dask_runner (Beam 2.77's own loses data, see there).
+DASK_RUNNER_NAMES = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner", "dask")
+
 # Printed by Beam's GCP IO modules on import although lmforge never uses BigQuery.
 QUIET_LOG_PREFIXES = ("apitools not found",)
 
@@ -28,6 +32,8 @@ Beam options: any other flag goes to Beam, for example --runner=PortableRunner
 --job_endpoint=localhost:8099, --direct_running_mode=multi_processing --direct_num_workers=4,
 or Dataflow/Flink/Spark options (README.md, "Running the pipelines on Flink, Spark or
 Dataflow"). Without --runner the pipeline runs in-process on Beam's FnApiRunner.
+--runner=DaskRunner --dask_client_address=HOST:PORT runs it on a dask.distributed cluster
+(deploy/README.md; Beam's full name apache_beam.runners.dask.dask_runner.DaskRunner is the same).
 
 Settings: --config=FILE.yaml overrides the defaults section by section (read, clean,
 dedup, tokenize), then --set SECTION.KEY=VALUE (repeatable; the value is read as YAML,
@@ -53,6 +59,11 @@ def quiet_beam_import() -> None:
     root = logging.getLogger()
     if not any(isinstance(f, _DropMessages) for f in root.filters):
         root.addFilter(_DropMessages(QUIET_LOG_PREFIXES))
+
+
+def is_dask_runner(runner: str | None) -> bool:
+    """Whether ``--runner`` asks for the Dask cluster (any spelling in ``DASK_RUNNER_NAMES``, any case)."""
+    return runner is not None and runner.lower() in {name.lower() for name in DASK_RUNNER_NAMES}
 
 
 def add_lmforge_args(parser: argparse.ArgumentParser) -> None:

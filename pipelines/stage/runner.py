@@ -1,8 +1,9 @@
 """Running a stage: pick the runner, build, run, print the summary.
 
 Without ``--runner`` we set Beam's in-process ``FnApiRunner`` explicitly: the stock
-default first tries to download a Prism binary, which fails offline. Everything else
-(``--runner=PortableRunner``, Flink, Spark, Dataflow) is Beam's own.
+default first tries to download a Prism binary, which fails offline. ``--runner=DaskRunner``
+(or Beam's full name for it) runs ``pipelines.stage.dask_runner`` on a ``dask.distributed``
+cluster. Everything else (``--runner=PortableRunner``, Flink, Spark, Dataflow) is Beam's own.
 
 Beam is imported inside the functions that need it, so that a stage's ``--help`` (which
 imports this module) answers without loading it.
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipelines.stage.options import Command, parse_options, quiet_beam_import
+from pipelines.stage.options import Command, is_dask_runner, parse_options, quiet_beam_import
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -39,8 +40,13 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     from apache_beam.options.pipeline_options import StandardOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    if options.view_as(StandardOptions).runner is None:
+    runner = options.view_as(StandardOptions).runner
+    if runner is None:
         return beam.Pipeline(runner=FnApiRunner(), options=options)
+    if is_dask_runner(runner):
+        from pipelines.stage.dask_runner import DaskRunner
+
+        return beam.Pipeline(runner=DaskRunner(), options=options)
     return beam.Pipeline(options=options)
 
 

@@ -1,0 +1,309 @@
+"""Running a Beam pipeline on a ``dask.distributed`` cluster, with Beam's semantics intact.
+
+Beam 2.77's own ``apache_beam.runners.dask.DaskRunner`` loses data on the pipelines here:
+it puts every tagged output of a ParDo into one collection (so ``docs`` and ``counts``
+mix), drops what ``finish_bundle`` emits, computes only the last transform's collection
+(other sinks never run), evaluates side inputs by recomputing their branch inside each
+task, has no metrics, and its ``Reshuffle`` keys are random (a task recomputed after a
+worker loss reshuffles differently). So ``--runner=DaskRunner`` and Beam's full name both
+land here: the same ``--dask_*`` options (Beam's ``DaskOptions``), a translation of our own.
+
+The translation: a collection is a list of Dask tasks, one per partition, each holding a
+list of ``WindowedValue``. Impulse is one partition; a ParDo runs ``DoFnRunner`` over each
+partition (setup, start, process, finish, teardown; every tagged output kept apart), its
+side inputs one task each that every partition depends on; GroupByKey splits each partition
+by the stable hash of the key's deterministic encoding and groups bucket by bucket;
+Reshuffle deals elements round-robin; Flatten concatenates partition lists. Every split
+is a pure function of its input (``pipelines.stage.partitions``), so Dask may recompute
+any task after a worker dies and the result is the same. Global windows only; any other
+primitive, windowing or a stateful DoFn is refused with its name, never run differently.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.coders import coders
+from apache_beam.internal import pickler
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pipeline import AppliedPTransform, PipelineVisitor, PTransformOverride
+from apache_beam.runners.common import DoFnRunner, DoFnSignature, Receiver
+from apache_beam.runners.dask.dask_runner import DaskOptions
+from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineState
+from apache_beam.transforms import ptransform
+from apache_beam.transforms.sideinputs import SideInputMap
+from apache_beam.transforms.util import Reshuffle
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
+
+from pipelines.stage import partitions
+
+log = logging.getLogger("lmforge")
+
+_END_OF_GLOBAL = GlobalWindow().max_timestamp()
+
+
+class _Rebalance(beam.PTransform):
+    """Stands in for ``Reshuffle``: deal the elements over the partitions, deterministically."""
+
+    def expand(self, pcoll: pvalue.PCollection) -> pvalue.PCollection:
+        return pvalue.PCollection.from_(pcoll)
+
+
+class _RebalanceOverride(PTransformOverride):
+    def matches(self, applied: AppliedPTransform) -> bool:
+        return isinstance(applied.transform, Reshuffle)
+
+    def get_replacement_transform_for_applied_ptransform(
+        self, applied: AppliedPTransform
+    ) -> ptransform.PTransform:
+        return _Rebalance()
+
+
+class _ListReceiver(Receiver):
+    def __init__(self) -> None:
+        self.values: list[WindowedValue] = []
+
+    def receive(self, windowed_value: WindowedValue) -> None:
+        self.values.append(windowed_value)
+
+
+class _Discard(Receiver):
+    """Outputs to a tag the ParDo did not declare are dropped, as on every Beam runner."""
+
+    def receive(self, windowed_value: WindowedValue) -> None:
+        pass
+
+
+class _Receivers(dict):
+    def __missing__(self, tag: Any) -> Receiver:
+        return _Discard()
+
+
+# ---- the tasks (run on the workers) ----------------------------------------------------
+
+
+def _impulse() -> list[WindowedValue]:
+    return [GlobalWindows.windowed_value(b"")]
+
+
+def _run_dofn(payload: bytes, part: Sequence[WindowedValue], *side_values: list[WindowedValue]) -> dict:
+    """One bundle: the DoFn's whole lifecycle over one partition; outputs by tag."""
+    fn, args, kwargs, views, windowing, tags, label = pickler.loads(payload)
+    sides = [SideInputMap(view, options, values) for (view, options), values in zip(views, side_values)]
+    receivers = _Receivers({tag: _ListReceiver() for tag in tags})
+    runner = DoFnRunner(fn, args, kwargs, sides, windowing, tagged_receivers=receivers, step_name=label)
+    runner.setup()
+    try:
+        runner.start()
+        for windowed in part:
+            runner.process(windowed)
+        runner.finish()
+    finally:
+        runner.teardown()
+    return {tag: receivers[tag].values for tag in tags}
+
+
+def _split_keys(part: Sequence[WindowedValue], buckets: int, coder: coders.Coder) -> tuple[list, ...]:
+    return partitions.split_by_key((wv.value for wv in part), buckets, coder.encode)
+
+
+def _group(*buckets: list) -> list[WindowedValue]:
+    return [
+        WindowedValue((key, values), _END_OF_GLOBAL, (GlobalWindow(),))
+        for key, values in partitions.group_encoded(*buckets)
+    ]
+
+
+def _discard(*_: Any) -> None:
+    """The end of a branch nothing reads: run it, bring nothing back."""
+    return None
+
+
+# ---- the translation (runs on the client) ----------------------------------------------
+
+
+class Unsupported(NotImplementedError):
+    """A pipeline feature this runner cannot execute exactly; the message names the transform."""
+
+
+class _Translate(PipelineVisitor):
+    """Builds the Dask task graph of a pipeline, transform by transform."""
+
+    def __init__(self, num_partitions: int):
+        import dask
+
+        self.delayed = dask.delayed
+        self.n = num_partitions
+        self.parts: dict[pvalue.PCollection, list[Any]] = {}
+        self.nodes: dict[str, Any] = {}
+        self.used: set[str] = set()
+
+    def _node(self, fn: Any, *args: Any, nout: int | None = None) -> Any:
+        for arg in args:
+            key = getattr(arg, "key", None)
+            if key is not None:
+                self.used.add(key)
+        node = self.delayed(fn, pure=False, nout=nout)(*args)
+        for one in node if nout else (node,):
+            self.nodes[one.key] = one
+        return node
+
+    def terminals(self) -> list[Any]:
+        """One small task per branch end, so the whole graph runs and little comes back."""
+        ends = [node for key, node in self.nodes.items() if key not in self.used]
+        return [self.delayed(_discard, pure=False)(node) for node in ends]
+
+    def visit_transform(self, applied: AppliedPTransform) -> None:
+        transform = applied.transform
+        for out in applied.outputs.values():
+            if isinstance(out, pvalue.PCollection):
+                _check_windowing(out, applied)
+        inputs = [p for p in applied.main_inputs.values() if isinstance(p, pvalue.PCollection)]
+        if isinstance(transform, beam.Impulse):
+            self._emit(applied, [self._node(_impulse)])
+        elif isinstance(transform, _Rebalance):
+            self._emit(applied, self._rebalance(self.parts[inputs[0]]))
+        elif isinstance(transform, beam.GroupByKey):
+            self._emit(applied, self._group_by_key(applied, self.parts[inputs[0]]))
+        elif isinstance(transform, beam.Flatten):
+            self._emit(applied, [part for p in applied.inputs for part in self.parts[p]])
+        elif isinstance(transform, beam.ParDo):
+            self._par_do(applied, self.parts[inputs[0]])
+        else:
+            raise Unsupported(
+                f"{type(transform).__name__} ({applied.full_label}) is not supported by lmforge's Dask runner"
+            )
+
+    def _emit(self, applied: AppliedPTransform, parts: list[Any]) -> None:
+        (out,) = applied.outputs.values()
+        self.parts[out] = parts
+
+    def _rebalance(self, parts: list[Any]) -> list[Any]:
+        if not parts:
+            return []
+        dealt = [
+            self._node(partitions.round_robin, part, self.n, i, nout=self.n) for i, part in enumerate(parts)
+        ]
+        return [self._node(partitions.concat, *(d[j] for d in dealt)) for j in range(self.n)]
+
+    def _group_by_key(self, applied: AppliedPTransform, parts: list[Any]) -> list[Any]:
+        coder = coders.FastPrimitivesCoder().as_deterministic_coder(applied.full_label)
+        if not parts:
+            return []
+        split = [self._node(_split_keys, part, self.n, coder, nout=self.n) for part in parts]
+        return [self._node(_group, *(s[j] for s in split)) for j in range(self.n)]
+
+    def _par_do(self, applied: AppliedPTransform, parts: list[Any]) -> None:
+        transform = applied.transform
+        fn = transform.fn
+        if DoFnSignature(fn).is_stateful_dofn():
+            raise Unsupported(
+                f"stateful DoFn {applied.full_label}: lmforge's Dask runner has no state or timers"
+            )
+        if DoFnSignature(fn).is_splittable_dofn():
+            raise Unsupported(f"splittable DoFn {applied.full_label}: not supported by lmforge's Dask runner")
+        views = [(type(si), si._view_options()) for si in transform.side_inputs]
+        tags = list(applied.outputs)
+        payload = pickler.dumps(
+            (
+                fn,
+                transform.args,
+                transform.kwargs,
+                views,
+                _main_input(applied).windowing,
+                tags,
+                applied.full_label,
+            )
+        )
+        sides = [self._node(partitions.concat, *self.parts[si.pvalue]) for si in transform.side_inputs]
+        results = [self._node(_run_dofn, payload, part, *sides) for part in parts]
+        for tag, out in applied.outputs.items():
+            self.parts[out] = [self._node(operator.getitem, r, tag) for r in results]
+
+
+def _main_input(applied: AppliedPTransform) -> pvalue.PCollection:
+    return next(p for p in applied.main_inputs.values() if isinstance(p, pvalue.PCollection))
+
+
+def _check_windowing(pcoll: pvalue.PCollection, applied: AppliedPTransform) -> None:
+    if not isinstance(pcoll.windowing.windowfn, GlobalWindows):
+        raise Unsupported(
+            f"{applied.full_label}: windowing {type(pcoll.windowing.windowfn).__name__} "
+            "(lmforge's Dask runner runs global windows only)"
+        )
+
+
+class DaskPipelineResult(PipelineResult):
+    """Waits on the branch ends; closes the client (and a cluster it started) when done."""
+
+    def __init__(self, client: Any, futures: list[Any], cluster: Any = None):
+        super().__init__(PipelineState.RUNNING)
+        self.client = client
+        self.futures = futures
+        self.cluster = cluster
+
+    def wait_until_finish(self, duration: int | None = None) -> str:
+        from distributed import wait
+
+        try:
+            wait(self.futures, timeout=None if duration is None else duration / 1000)
+            self.client.gather(self.futures)  # raises the first task's error, with its traceback
+            self._state = PipelineState.DONE
+        except BaseException:
+            self._state = PipelineState.FAILED
+            self.cancel()
+            raise
+        finally:
+            self._close()
+        return self._state
+
+    def cancel(self) -> str:
+        self.client.cancel(self.futures)
+        return PipelineState.CANCELLED
+
+    def _close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def metrics(self) -> Any:
+        raise NotImplementedError(
+            "lmforge's Dask runner does not collect Beam metrics; the counts are in the output's stats.json"
+        )
+
+
+class DaskRunner(PipelineRunner):
+    """Executes a pipeline on a ``dask.distributed`` cluster (``--dask_client_address``)."""
+
+    def run_pipeline(self, pipeline: beam.Pipeline, options: PipelineOptions) -> DaskPipelineResult:
+        dask_options = options.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
+        bag_kwargs = DaskOptions._extract_bag_kwargs(dask_options)
+        pipeline.replace_all([_RebalanceOverride()])
+        client, cluster = _connect(dask_options)
+        try:
+            threads = sum(client.nthreads().values())
+            n = partitions.default_partitions(threads, bag_kwargs.get("npartitions"))
+            translate = _Translate(n)
+            pipeline.visit(translate)
+            futures = client.compute(translate.terminals())
+        except BaseException:
+            DaskPipelineResult(client, [], cluster)._close()
+            raise
+        log.info("dask: %d worker thread(s), %d partitions, %d tasks", threads, n, len(translate.nodes))
+        return DaskPipelineResult(client, futures, cluster)
+
+
+def _connect(dask_options: dict[str, Any]) -> tuple[Any, Any]:
+    """A client of the cluster the options name, or of a local one on loopback started for this run."""
+    from distributed import Client, LocalCluster
+
+    if dask_options.get("address") or dask_options.get("scheduler_file"):
+        return Client(**dask_options), None
+    cluster = LocalCluster(host="127.0.0.1", dashboard_address=None, processes=True)
+    return Client(cluster, **dask_options), cluster
