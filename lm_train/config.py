@@ -48,6 +48,7 @@ __all__ = [
 MODELS = tuple(MODEL_REGISTRY)
 OBJECTIVES = OBJECTIVE_NAMES  # the classes of lm_train.objectives.OBJECTIVES
 POOLS = ("auto", "first", "mean", "last")
+CLASSIFY_HEADS = ("linear", "dense_gelu")  # lm_train.objectives.heads.HEADS
 FREEZE = re.compile(r"none|body|all_but_top_(\d+)")
 SCHEDULES = ("cosine", "wsd", "constant")
 DTYPES = ("auto", "float32", "bfloat16")
@@ -113,6 +114,7 @@ class ObjectiveConfig:
     head_bias: bool = (
         True  # classify: the label head has a bias (false: exports as LlamaForSequenceClassification)
     )
+    head: str = "linear"  # classify: linear | dense_gelu (d→d dense + GELU first; bert exports as EuroBERT's)
     beam_size: int = 1  # seq2seq: beams when decoding for evaluation (1: greedy)
     length_penalty: float = 0.6  # seq2seq: beam search ranks by log p / ((5 + len) / 6) ** this (GNMT)
     max_decode_len: int = 0  # seq2seq: most tokens decoded per example (0: model.max_target_len)
@@ -129,6 +131,7 @@ class ObjectiveConfig:
         one_of(self.init_embeddings, ("encoder", "decoder", "both"), "init_embeddings")
         require(0.0 < self.mask_prob < 1.0, "mask_prob must be in (0, 1)")
         one_of(self.pool, POOLS, "pool")
+        one_of(self.head, CLASSIFY_HEADS, "head")
         require(
             FREEZE.fullmatch(self.freeze) is not None,
             f"freeze must be none, body or all_but_top_N (N layers left trainable), not {self.freeze!r}",

@@ -54,6 +54,7 @@ def test_the_export_is_a_standard_llama_directory(exported):
     assert config["architectures"] == ["LlamaForCausalLM"] and config["num_hidden_layers"] == 2
     card = Path(exported, "README.md").read_text()
     assert "fingerprint" in card and "tokens seen" in card and "val_loss" in card
+    assert ", version " in card and '"mlp": "swiglu"' in card and "AutoModelForCausalLM" in card
 
 
 def test_auto_classes_load_it_with_equal_logits_and_ids(exported, swiglu_run):
@@ -185,3 +186,85 @@ def test_a_gpt_classifier_exports_as_llama_sequence_classification_with_its_labe
     capsys.readouterr()
     assert export_main(["--checkpoint", with_bias, "--out", str(tmp_path / "x")]) == 2
     assert "objective.head_bias=false" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory):
+    from lm_train.testing import keyword_task, write_task_dataset
+
+    out = tmp_path_factory.mktemp("task")
+    return str(write_task_dataset(out, keyword_task(60), ["no", "yes"], vocab_size=300))
+
+
+@pytest.mark.parametrize("pool", ["first", "mean"])
+def test_a_bert_classifier_with_the_dense_gelu_head_exports_as_eurobert_sequence_classification(
+    task_data, tmp_path, pool
+):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from lm_train.predict import load_classifier
+
+    run, out = str(tmp_path / "clf"), str(tmp_path / "hf")
+    args = ["model=bert", "objective=classify", "mlp=swiglu", "head=dense_gelu", f"pool={pool}", *TINY]
+    assert train_main(["--data", task_data, "--out", run, *args]) == 0
+    assert export_main(["--checkpoint", run, "--out", out]) == 0
+    config = json.loads(Path(out, "config.json").read_text())
+    assert config["architectures"] == ["EuroBertForSequenceClassification"]
+    assert config["id2label"] == {"0": "no", "1": "yes"}
+    assert config["classifier_pooling"] == {"first": "bos", "mean": "mean"}[pool]
+    clf = load_classifier(run, "text")
+    hf_tok = AutoTokenizer.from_pretrained(out)
+    hf = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    for text in ("the cat sat on a zebra", "斑马在草原上 🦓"):
+        ids = hf_tok(text, add_special_tokens=False)["input_ids"] + [clf.eos_id]
+        x = torch.tensor([ids])
+        with torch.no_grad():
+            ours = clf.model(x, torch.arange(len(ids))[None], torch.zeros_like(x), torch.tensor([len(ids)]))
+            assert torch.allclose(ours, hf(x).logits, atol=1e-4)
+    # the exported classifier's body starts a new fine-tuning run (its label head is the new task's)
+    again = str(tmp_path / "again")
+    assert train_main(["--data", task_data, "--out", again, *args, f"--init-from={out}"]) == 0
+
+
+def test_a_bert_classifier_with_a_linear_head_is_refused_naming_the_fix(task_data, tmp_path, capsys):
+    run = str(tmp_path / "clf")
+    args = ["model=bert", "objective=classify", "mlp=swiglu", *TINY, "max_steps=2"]
+    assert train_main(["--data", task_data, "--out", run, *args]) == 0
+    capsys.readouterr()
+    assert export_main(["--checkpoint", run, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "objective.head=dense_gelu" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+PARITY_TEXTS = [
+    "In the beginning God created the heaven and the earth.",
+    "天地玄黄，宇宙洪荒。日月盈昃，辰宿列张。",
+    "繁體中文與简体中文混排：「引號」、全角！？",
+    "emoji 🙂🚀 family 👨‍👩‍👧 flags 🇨🇳🇬🇧 skin 👍🏽",
+    "special tokens <|endoftext|> and <|pad|> inside text<|endoftext|>",
+    "  leading spaces, tabs\tand\r\nCRLF newlines\n\n\n",
+    "combining: e\u0301 vs \u00e9; zero\u200bwidth; nbsp\u00a0here",
+    "",
+]
+
+
+def test_auto_tokenizer_encodes_and_decodes_exactly_as_ours(exported, swiglu_run):
+    """With its default arguments (special tokens added, batches), as a user would call it."""
+    from transformers import AutoTokenizer
+
+    from lm_train.generate import load_run, load_tokenizer
+
+    _, _, state, rundir = load_run(swiglu_run)
+    tok = load_tokenizer(rundir, state)
+    hf_tok = AutoTokenizer.from_pretrained(exported)
+    ours = [e.ids for e in tok.encode_batch(PARITY_TEXTS)]
+    assert hf_tok(PARITY_TEXTS)["input_ids"] == ours
+    assert [hf_tok.encode(t) for t in PARITY_TEXTS] == ours
+    special = ours[4]
+    eos = tok.token_to_id("<|endoftext|>")
+    assert special.count(eos) == 2 and tok.token_to_id("<|pad|>") in special
+    assert (hf_tok.eos_token_id, hf_tok.pad_token_id) == (eos, tok.token_to_id("<|pad|>"))
+    for ids in ours:
+        assert hf_tok.decode(ids) == tok.decode(ids, skip_special_tokens=False)
+        assert hf_tok.decode(ids, skip_special_tokens=True) == tok.decode(ids, skip_special_tokens=True)

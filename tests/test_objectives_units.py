@@ -178,3 +178,20 @@ def test_objective_names_validate_without_torch_and_the_registry_builds_classes(
     assert TrainConfig(**{"classify.pool": "mean"}).objective.pool == "mean"
     with pytest.raises(ValueError, match="freeze must be none, body or all_but_top_N"):
         TrainConfig(freeze="top")
+
+
+def test_the_dense_gelu_head_is_one_of_the_config_heads_and_trains_at_the_head_rate():
+    from lm_train.config import CLASSIFY_HEADS
+    from lm_train.objectives.heads import HEADS, Classifier, DenseGeluHead
+    from lm_train.optim import param_groups
+
+    assert CLASSIFY_HEADS == HEADS
+    cfg = TrainConfig(n_layer=1, d_model=16, n_head=2, seq_len=8)
+    model = Classifier(cfg.model.build(50, 8), 3, "first", head="dense_gelu")
+    assert isinstance(model.task_head, DenseGeluHead)
+    x = torch.tensor([[1, 2, 3]])
+    out = model(x, torch.arange(3)[None], torch.zeros_like(x), torch.tensor([3]))
+    assert out.shape == (1, 3)
+    head_groups = [g for g in param_groups(model, 0.1, head_lr_scale=10.0) if g.get("lr_scale") == 10.0]
+    in_head = {id(p) for g in head_groups for p in g["params"]}
+    assert {id(p) for p in model.task_head.parameters()} == in_head and len(in_head) == 4

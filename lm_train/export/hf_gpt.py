@@ -83,6 +83,8 @@ def eurobert_config(
         classifier_pooling="bos",
     )
     config.pop("use_cache", None)
+    if config["mask_token_id"] is None:  # a classifier's tokenizer may have no mask token
+        config.pop("mask_token_id")
     return config
 
 

@@ -1,7 +1,8 @@
 """``--init-from`` a Hugging Face model directory: the inverse of the export, for the same architectures.
 
 A directory with ``config.json`` and ``model.safetensors`` whose architecture is one the export
-writes (``LlamaForCausalLM``, ``EuroBertForMaskedLM``) and whose maths ours computes (SiLU-gated
+writes (``LlamaForCausalLM``, ``EuroBertForMaskedLM`` and their sequence classifiers, whose
+body is read and whose label head is left to the new task) and whose maths ours computes (SiLU-gated
 MLP, no biases, one key/value head per query head, the model's RoPE base) is read back under our
 names: an exported model continues training here, and so does one of the same architecture
 made elsewhere. Its ``tokenizer.json`` must be the dataset's, byte for byte (same sha256), or
@@ -21,7 +22,13 @@ from lm_train.checkpoint import CheckpointError
 from lm_train.export.hf_gpt import gpt_state_dict
 from schemas import sha256_bytes
 
-ARCHITECTURES = ("LlamaForCausalLM", "EuroBertForMaskedLM")
+# the sequence classifiers are read as bodies: their label head is the task's, not the run's
+ARCHITECTURES = (
+    "LlamaForCausalLM",
+    "EuroBertForMaskedLM",
+    "LlamaForSequenceClassification",
+    "EuroBertForSequenceClassification",
+)
 
 
 def is_hf_dir(path: str) -> bool:

@@ -104,55 +104,58 @@ def masked_bert(
     return ExportPlan("EuroBertForMaskedLM", "AutoModelForMaskedLM", config, tensors, None, verify)
 
 
-def classify_gpt(
-    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
-) -> ExportPlan:
-    """A gpt classifier pooled at its last token, with a head without bias: Llama's own
-    sequence-classification model (``score`` on the last non-padding token, the text's eos)."""
+def load_classifier_model(
+    state: Mapping[str, Any], cfg: Any, ckpt_path: str, pool: str
+) -> tuple[Any, list[str]]:
+    """The run's classifier (body + task head), as trained, in eval mode, and its labels."""
     from lm_train.checkpoint import check_model_state
     from lm_train.models import build_model
-    from lm_train.objectives.heads import Classifier, resolve_pool
+    from lm_train.objectives.heads import Classifier
     from lm_train.predict import run_labels
 
-    check_exportable(cfg.model, "LlamaForSequenceClassification")
-    if resolve_pool(cfg.objective.pool, cfg.model.name) != "last":
-        raise UnsupportedExport(
-            f"objective.pool={cfg.objective.pool} has no transformers counterpart for a causal model; "
-            "LlamaForSequenceClassification reads the last token (pool=last)"
-        )
-    if cfg.objective.head_bias:
-        raise UnsupportedExport(
-            "the label head has a bias, LlamaForSequenceClassification's has none; "
-            "fine-tune with objective.head_bias=false to export it"
-        )
     labels = run_labels(dict(state), ckpt_path)
-    model = Classifier(build_model(cfg, state["vocab_size"]), len(labels), "last", 0.0, bias=False)
+    obj = cfg.objective
+    model = Classifier(build_model(cfg, state["vocab_size"]), len(labels), pool, 0.0, obj.head_bias, obj.head)
     check_model_state(state["model"], model, ckpt_path)
     model.load_state_dict(state["model"])
-    model.eval()
-    ids = special_ids(tok_info)
-    config = llama_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.body.d_ff, ids)
+    return model.eval(), labels
+
+
+def with_labels(config: dict[str, Any], architecture: str, labels: list[str]) -> dict[str, Any]:
     config.update(
-        architectures=["LlamaForSequenceClassification"],
+        architectures=[architecture],
         num_labels=len(labels),
         id2label={str(i): name for i, name in enumerate(labels)},
         label2id={name: i for i, name in enumerate(labels)},
     )
+    return config
+
+
+def body_tensors(model: Any, cfg: Any) -> dict[str, Tensor]:
+    """The classifier body's weights under Llama's names, without the unused vocabulary head."""
     tensors = llama_state_dict(
         model.body.state_dict(), cfg.model.n_layer, cfg.model.d_model, cfg.model.tie_embeddings
     )
     tensors.pop("lm_head.weight", None)
-    tensors["score.weight"] = model.task_head.weight.detach().float().contiguous().clone()
-    eos = ids["eos_token_id"]
+    return tensors
+
+
+def weight(t: Tensor) -> Tensor:
+    return t.detach().float().contiguous().clone()
+
+
+def classify_plan(
+    architecture: str, model: Any, config: dict, tensors: dict, eos: int | None, seq_len: int
+) -> ExportPlan:
+    """Label logits of each probe text (its tokens, then eos, as prepare_task encodes a text)."""
 
     def ours(x: Tensor) -> Tensor:
         n = x.shape[1]
-        positions = torch.arange(n).expand_as(x)
-        return model(x, positions, torch.zeros_like(x), torch.tensor([n]))
+        return model(x, torch.arange(n).expand_as(x), torch.zeros_like(x), torch.tensor([n]))
 
     def verify(directory: str, tokenizer: Any) -> check.Verification:
-        def examples(ids: list[list[int]]) -> list[list[int]]:  # as prepare_task encodes a text
-            return [row[: cfg.data.seq_len - 1] + ([eos] if eos is not None else []) for row in ids]
+        def examples(ids: list[list[int]]) -> list[list[int]]:
+            return [row[: seq_len - 1] + ([eos] if eos is not None else []) for row in ids]
 
         report, _, _ = check.load_and_compare(
             directory, tokenizer, "AutoModelForSequenceClassification", ours, examples
@@ -162,8 +165,79 @@ def classify_gpt(
         )
         return report
 
-    return ExportPlan(
-        "LlamaForSequenceClassification", "AutoModelForSequenceClassification", config, tensors, None, verify
+    return ExportPlan(architecture, "AutoModelForSequenceClassification", config, tensors, None, verify)
+
+
+def classify_gpt(
+    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
+) -> ExportPlan:
+    """A gpt classifier pooled at its last token, with one linear head without bias: Llama's own
+    sequence-classification model (``score`` on the last non-padding token, the text's eos)."""
+    from lm_train.objectives.heads import resolve_pool
+
+    check_exportable(cfg.model, "LlamaForSequenceClassification")
+    obj = cfg.objective
+    if resolve_pool(obj.pool, cfg.model.name) != "last":
+        raise UnsupportedExport(
+            f"objective.pool={obj.pool} has no transformers counterpart for a causal model; "
+            "LlamaForSequenceClassification reads the last token (pool=last)"
+        )
+    if obj.head != "linear" or obj.head_bias:
+        raise UnsupportedExport(
+            "LlamaForSequenceClassification's head is one linear layer without bias; "
+            "fine-tune with objective.head=linear objective.head_bias=false to export it"
+        )
+    model, labels = load_classifier_model(state, cfg, ckpt_path, "last")
+    ids = special_ids(tok_info)
+    config = llama_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.body.d_ff, ids)
+    with_labels(config, "LlamaForSequenceClassification", labels)
+    tensors = body_tensors(model, cfg)
+    tensors["score.weight"] = weight(model.task_head.weight)
+    return classify_plan(
+        "LlamaForSequenceClassification", model, config, tensors, ids["eos_token_id"], cfg.data.seq_len
+    )
+
+
+EUROBERT_POOLING = {"first": "bos", "mean": "mean"}  # our pool -> EuroBERT's classifier_pooling
+
+
+def classify_bert(
+    state: Mapping[str, Any], cfg: Any, tok_info: Mapping[str, Any], ckpt_path: str
+) -> ExportPlan:
+    """A bert classifier with the dense + GELU head, pooled at the first token or the mean:
+    ``EuroBertForSequenceClassification`` (``dense`` → GELU → ``classifier``, both with bias)."""
+    from lm_train.objectives.heads import resolve_pool
+
+    check_exportable(cfg.model, "EuroBertForSequenceClassification")
+    obj = cfg.objective
+    pool = resolve_pool(obj.pool, cfg.model.name)
+    if pool not in EUROBERT_POOLING:
+        raise UnsupportedExport(
+            f"objective.pool={obj.pool} has no EuroBERT counterpart; "
+            "EuroBertForSequenceClassification pools the first token (pool=first) or the mean (pool=mean)"
+        )
+    if obj.head != "dense_gelu" or not obj.head_bias:
+        raise UnsupportedExport(
+            "EuroBertForSequenceClassification's head is a dense layer, GELU, then the label layer, "
+            "both with bias; fine-tune with objective.head=dense_gelu objective.head_bias=true to export it"
+        )
+    model, labels = load_classifier_model(state, cfg, ckpt_path, pool)
+    ids = special_ids(tok_info)
+    config = eurobert_config(cfg.model, state["vocab_size"], cfg.data.seq_len, model.body.d_ff, ids)
+    with_labels(config, "EuroBertForSequenceClassification", labels)
+    config["classifier_pooling"] = EUROBERT_POOLING[pool]
+    tensors = body_tensors(model, cfg)
+    head = model.task_head
+    tensors.update(
+        {
+            "dense.weight": weight(head.dense.weight),
+            "dense.bias": weight(head.dense.bias),
+            "classifier.weight": weight(head.out.weight),
+            "classifier.bias": weight(head.out.bias),
+        }
+    )
+    return classify_plan(
+        "EuroBertForSequenceClassification", model, config, tensors, ids["eos_token_id"], cfg.data.seq_len
     )
 
 
@@ -177,6 +251,8 @@ def plan_export(
         return masked_bert(state, cfg, tok_info, ckpt_path)
     if model == "gpt" and objective == "classify":
         return classify_gpt(state, cfg, tok_info, ckpt_path)
+    if model == "bert" and objective == "classify":
+        return classify_bert(state, cfg, tok_info, ckpt_path)
     if model in ("rnn", "lstm", "gru", "seq2seq"):
         raise UnsupportedExport(
             f"model={model} has no standard architecture in transformers to export to; "

@@ -20,6 +20,7 @@ PROBE_TEXTS = (
     "In the beginning God created the heaven and the earth.",
     "床前明月光，疑是地上霜。",
     "lmforge 训练语言模型 🚀 — naïve café, 東京",
+    "two documents<|endoftext|>  spaced\tout\n\nlines 👩‍💻",
 )
 ATOL = 1e-4  # float32 logits: different kernels, same maths
 GREEDY_TOKENS = 12

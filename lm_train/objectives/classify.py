@@ -101,7 +101,14 @@ class Classify(Objective):
             head.requires_grad_(False)  # the vocabulary projection is unused: no gradient, no DDP hang
         freeze_body(body, self.cfg.objective.train_top_layers, model_cfg.n_layer)
         pool = resolve_pool(self.cfg.objective.pool, model_cfg.name)
-        return Classifier(body, len(self.labels), pool, model_cfg.dropout, self.cfg.objective.head_bias)
+        return Classifier(
+            body,
+            len(self.labels),
+            pool,
+            model_cfg.dropout,
+            self.cfg.objective.head_bias,
+            self.cfg.objective.head,
+        )
 
     def init_module(self, model: nn.Module) -> nn.Module:
         return model.body

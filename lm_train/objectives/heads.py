@@ -5,6 +5,10 @@ token: what a causal model or an RNN has read the whole text by), ``first`` (a
 bidirectional encoder's first token), or ``mean`` over the text. ``auto`` chooses per model
 family: ``first`` for bert, ``last`` for the others.
 
+The head is one linear layer (``head=linear``), or a ``d → d`` dense layer with GELU before
+it (``head=dense_gelu``: the shape of RoBERTa's and EuroBERT's classification heads, so a
+bert classifier exports as ``EuroBertForSequenceClassification``).
+
 Freezing counts layers bottom-up: the embedding is below layer 0, Transformer blocks
 ``blocks.i`` and RNN layers ``*_l{i}`` are layer ``i``, the final norm sits on top. With
 ``all_but_top_N`` the top N layers, the final norm and the head train; ``body`` trains the
@@ -63,20 +67,52 @@ def freeze_body(body: nn.Module, train_top_layers: int | None, n_layer: int) -> 
     return trainable
 
 
+HEADS = ("linear", "dense_gelu")
+
+
+def _linear(d_in: int, d_out: int, bias: bool) -> nn.Linear:
+    layer = nn.Linear(d_in, d_out, bias=bias)
+    nn.init.normal_(layer.weight, std=0.02)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class DenseGeluHead(nn.Module):
+    """pooled ``[B, d]`` -> dense ``d → d`` -> GELU (exact, erf) -> labels."""
+
+    def __init__(self, d_model: int, num_labels: int, bias: bool = True) -> None:
+        super().__init__()
+        self.dense = _linear(d_model, d_model, bias)
+        self.out = _linear(d_model, num_labels, bias)
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        return self.out(nn.functional.gelu(self.dense(pooled)))
+
+
 class Classifier(nn.Module):
     """``body`` (a language model without its vocabulary head in use) -> pooled -> label logits."""
 
     def __init__(
-        self, body: nn.Module, num_labels: int, pool: str, dropout: float = 0.0, bias: bool = True
+        self,
+        body: nn.Module,
+        num_labels: int,
+        pool: str,
+        dropout: float = 0.0,
+        bias: bool = True,
+        head: str = "linear",
     ) -> None:
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown classification head {head!r}; one of {', '.join(HEADS)}")
         self.body, self.pool = body, pool
         d_model = body.embed.weight.shape[1]
         self.drop = nn.Dropout(dropout)
-        self.task_head = nn.Linear(d_model, num_labels, bias=bias)
-        nn.init.normal_(self.task_head.weight, std=0.02)
-        if bias:
-            nn.init.zeros_(self.task_head.bias)
+        self.task_head: nn.Module = (
+            _linear(d_model, num_labels, bias)
+            if head == "linear"
+            else DenseGeluHead(d_model, num_labels, bias)
+        )
 
     def forward(
         self, input_ids: Tensor, position_ids: Tensor, segment_ids: Tensor, lengths: Tensor
@@ -93,4 +129,4 @@ class Classifier(nn.Module):
         return self.body.flops_per_token(seq_len) - 6.0 * self.body.embed.weight.numel()
 
 
-__all__ = ["Classifier", "freeze_body", "layer_of", "pool_hidden", "resolve_pool"]
+__all__ = ["HEADS", "Classifier", "DenseGeluHead", "freeze_body", "layer_of", "pool_hidden", "resolve_pool"]
