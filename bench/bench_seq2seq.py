@@ -27,10 +27,9 @@ import shutil
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-
 from bench.bench_embeddings import run_measured
 from bench.bench_finetune import write_pretrain_inputs
+from schemas import read_shard_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -70,7 +69,7 @@ def test_pairs(task_dir: Path) -> list[tuple[str, str]]:
     for shard in sorted(manifest["shards"], key=lambda s: s["path"]):
         if shard["split"] != "test":
             continue
-        table = pa.ipc.open_file(pa.memory_map(str(task_dir / shard["path"]))).read_all()
+        table = read_shard_table(str(task_dir / shard["path"]))
         src = [[t for t in row if t != eos] for row in table.column("tokens").to_pylist()]
         tgt = [[t for t in row if t != eos] for row in table.column("target").to_pylist()]
         pairs += list(zip(tok.decode_batch(src), tok.decode_batch(tgt)))

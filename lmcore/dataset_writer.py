@@ -62,7 +62,7 @@ class _HashingSink:
 
 
 def write_token_shard(path: str, table: pa.Table, compression: str | None = None) -> str:
-    """Write a token-shard table as an Arrow IPC file, atomically; returns its sha256.
+    """Write a token-shard table as an Arrow IPC stream, atomically; returns its sha256.
 
     The same bytes as ``schemas.token_shard_to_bytes(table, compression)``, streamed batch
     by batch: a shard never has to fit in memory twice. A full disk names the table's size
@@ -71,7 +71,7 @@ def write_token_shard(path: str, table: pa.Table, compression: str | None = None
     with storage.atomic_open(path, "wb", size=table.nbytes) as f:
         sink = _HashingSink(f)
         options = pa.ipc.IpcWriteOptions(compression=compression)
-        with pa.ipc.new_file(pa.PythonFile(sink, mode="w"), table.schema, options=options) as writer:
+        with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema, options=options) as writer:
             for batch in table.to_batches():
                 writer.write_batch(batch)
     return sink.sha256.hexdigest()

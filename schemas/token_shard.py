@@ -1,4 +1,10 @@
-"""The *token shard*: an uncompressed Arrow IPC file whose rows are tokenized documents.
+"""The *token shard*: an uncompressed Arrow IPC stream whose rows are tokenized documents.
+
+The container is the IPC *stream* format from version 2.0 on: memory-mappable like the
+*file* format versions 1.x used, as fast to write and open, and the format
+``datasets.Dataset.from_file`` memory-maps, so the shards open in ``datasets`` with no copy
+and no conversion. Readers accept both: a 1.x shard (``ARROW1`` magic) must be a file, a
+2.x shard a stream, and a shard whose container contradicts its declared version is refused.
 
 A shard holds exactly one record batch, so a memory-mapped shard exposes the whole
 concatenated token stream (``tokens`` list values) and the document offsets (the list
@@ -9,8 +15,8 @@ Optional columns, written by ``pipelines.prepare_task``: ``label`` (1.1; int32, 
 into the manifest's ``task.labels``) for classification, and ``target`` (1.2; a list of
 token ids of the same dtype as ``tokens``) for paired text, whose source side is the
 ``tokens`` column (``source`` already names the column of where a document came from).
-A shard declares the lowest version that describes it, so pretraining shards keep their
-bytes (and their datasets their fingerprints) across releases.
+The columns are those of 1.2; a shard declares 2.0, the lowest version with the stream
+container.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-TOKEN_SHARD_SCHEMA_VERSION = "1.2"  # the newest version this code reads and writes
-BASE_SCHEMA_VERSION = "1.0"  # what a shard without optional columns declares
+TOKEN_SHARD_SCHEMA_VERSION = "2.0"  # the newest version this code reads and writes
+BASE_SCHEMA_VERSION = "2.0"  # what a shard without optional columns declares: the stream container
+READ_MAJORS = ("1", "2")  # 1.x: IPC file container; 2.x: IPC stream container
+FILE_MAGIC = b"ARROW1"  # the first bytes of an IPC file (a stream starts with 0xFFFFFFFF)
 LABEL_COLUMN = "label"
 TARGET_COLUMN = "target"
 TOKEN_DTYPES = ("uint16", "uint32")
@@ -153,17 +161,45 @@ def optional_columns(schema: pa.Schema) -> tuple[str, ...]:
     return tuple(name for name in OPTIONAL_COLUMNS if name in schema.names)
 
 
-def check_schema_version(schema: pa.Schema) -> None:
-    """Refuse a shard written by a different major version of the contract."""
+def check_schema_version(schema: pa.Schema, container: str | None = None) -> None:
+    """Refuse a shard written by a major version of the contract this code does not read, or
+    (``container`` "file"/"stream", when known) whose container is not its version's."""
     declared = (schema.metadata or {}).get(b"lmforge.schema_version")
     if declared is None:
         return
-    major = declared.decode("utf-8", "replace").split(".")[0]
-    if major != TOKEN_SHARD_SCHEMA_VERSION.split(".")[0]:
+    text = declared.decode("utf-8", "replace")
+    major = text.split(".")[0]
+    if major not in READ_MAJORS:
         raise TokenShardError(
-            f"token shard schema version {declared.decode('utf-8', 'replace')!r}: this code reads major "
-            f"version {TOKEN_SHARD_SCHEMA_VERSION.split('.')[0]}"
+            f"token shard schema version {text!r}: this code reads major versions {', '.join(READ_MAJORS)}"
         )
+    expected = "file" if major == "1" else "stream"
+    if container is not None and container != expected:
+        raise TokenShardError(
+            f"token shard declares schema version {text} but is an Arrow IPC {container}; "
+            f"version {major}.x shards are IPC {expected}s"
+        )
+
+
+def shard_container(source: pa.NativeFile | pa.Buffer) -> str:
+    """ "file" or "stream": which Arrow IPC container ``source`` holds, from its first bytes."""
+    head = source[: len(FILE_MAGIC)].to_pybytes() if isinstance(source, pa.Buffer) else source.read_at(6, 0)
+    return "file" if head == FILE_MAGIC else "stream"
+
+
+def read_shard_table(source: str | pa.NativeFile | pa.Buffer) -> pa.Table:
+    """The table of a shard in either container (a path is memory-mapped), its version checked
+    against its container; compressed shards are decompressed on read."""
+    if isinstance(source, str):
+        source = pa.memory_map(source, "r")
+    container = shard_container(source)
+    try:
+        opened = pa.ipc.open_file(source) if container == "file" else pa.ipc.open_stream(source)
+        table = opened.read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TokenShardError(f"not a readable Arrow IPC {container}: {exc}") from None
+    check_schema_version(table.schema, container)
+    return table
 
 
 def validate_token_shard_table(
@@ -212,14 +248,14 @@ def validate_token_shard_table(
 
 
 def token_shard_to_bytes(table: pa.Table, compression: str | None = None) -> bytes:
-    """Serialise a shard table as an Arrow IPC *file*.
+    """Serialise a shard table as an Arrow IPC *stream*.
 
     Uncompressed by default (memory-mappable); ``compression="zstd"`` or ``"lz4"`` gives
     smaller files for remote storage, which readers must load with ``read_all`` instead.
     """
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression=compression)
-    with pa.ipc.new_file(sink, table.schema, options=options) as writer:
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         for batch in table.to_batches():
             writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
@@ -248,9 +284,7 @@ class TokenShard:
 
 def open_token_shard(source: str | pa.NativeFile | pa.Buffer) -> TokenShard:
     """Open a shard from a local path (memory-mapped), an Arrow file object or a buffer."""
-    if isinstance(source, str):
-        source = pa.memory_map(source, "r")
-    table = pa.ipc.open_file(source).read_all()
+    table = read_shard_table(source)
     validate_token_shard_table(table)
     labels = None
     if LABEL_COLUMN in table.schema.names:

@@ -142,15 +142,16 @@ def task_loop(demo: Path, data: Path, pretrained: Path, nproc: str) -> dict[str,
 
 def test_pairs(task: Path, n: int) -> list[tuple[str, str]]:
     """``n`` (source, target) texts spread over the pairs dataset's test split, decoded from its shards."""
-    import pyarrow as pa
     from tokenizers import Tokenizer
+
+    from schemas import read_shard_table
 
     manifest = json.loads((task / "manifest.json").read_text())
     tok = Tokenizer.from_file(str(task / "tokenizer.json"))
     eos = manifest["tokenizer"].get("eos_id")
     pairs: list[tuple[str, str]] = []
     for shard in sorted((s for s in manifest["shards"] if s["split"] == "test"), key=lambda s: s["path"]):
-        table = pa.ipc.open_file(pa.memory_map(str(task / shard["path"]))).read_all()
+        table = read_shard_table(str(task / shard["path"]))
         for src, tgt in zip(table.column("tokens").to_pylist(), table.column("target").to_pylist()):
             pairs.append((tok.decode([t for t in src if t != eos]), tok.decode([t for t in tgt if t != eos])))
     return pairs[:: max(1, len(pairs) // n)][:n]

@@ -155,13 +155,32 @@ for i, code in enumerate(blocks):
 print("ROWS " + json.dumps({
     "load_dataset": {k: namespace["ds"][k].num_rows for k in namespace["ds"]},
     "train": namespace["train"].num_rows,
+    "documents": namespace["docs"].num_rows,
+    "duckdb": sum(row[2] for row in namespace["per_source"]),
+    "polars": int(namespace["by_lang"]["docs"].sum()),
+    "polars_langs": sorted(l for l in namespace["by_lang"]["lang"].to_list() if l),
 }))
 """
 
 
-def test_every_python_block_of_the_hf_datasets_doc_runs_offline(dataset, tmp_path):
-    blocks = [b.replace("DIR", str(dataset)) for b in python_blocks(DOC.read_text())]
-    assert len(blocks) >= 7
+@pytest.fixture(scope="module")
+def documents(dataset) -> Path:
+    """``pipelines.clean`` of the dataset's first input: a folder of document Parquet."""
+    out = dataset.parent / "clean"
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "pipelines.clean", f"--input={dataset.parent / 'in' / 'a.jsonl'}"]
+    proc = subprocess.run(
+        [*cmd, f"--output={out}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_every_python_block_of_the_hf_datasets_doc_runs_offline(dataset, documents, tmp_path):
+    blocks = [
+        b.replace("DOCS", str(documents)).replace("DIR", str(dataset)) for b in python_blocks(DOC.read_text())
+    ]
+    assert len(blocks) >= 9
     (tmp_path / "blocks.json").write_text(json.dumps(blocks))
     (tmp_path / "harness.py").write_text(HARNESS)
     env = {
@@ -188,7 +207,12 @@ def test_every_python_block_of_the_hf_datasets_doc_runs_offline(dataset, tmp_pat
         for split in ("train", "validation")
     }
     assert rows["load_dataset"] == per_split
-    assert rows["train"] == per_split["train"]  # the last block that builds `train`: the converted copy
+    assert rows["train"] == per_split["train"]  # Option 3: Dataset.from_file on the committed shards
+    import pyarrow.parquet as pq
+
+    kept = sum(pq.ParquetFile(p).metadata.num_rows for p in (documents / "documents").glob("*.parquet"))
+    assert kept > 0 and rows["documents"] == rows["duckdb"] == rows["polars"] == kept
+    assert rows["polars_langs"] == ["en", "zh"]
 
 
 # -- the report on the same output ---------------------------------------------------------------

@@ -79,7 +79,7 @@ def prepare(
 
 
 def _doc_ids(path: Path) -> list[str]:
-    return pa.ipc.open_file(pa.memory_map(str(path))).read_all().column("doc_id").to_pylist()
+    return pa.ipc.open_stream(pa.memory_map(str(path))).read_all().column("doc_id").to_pylist()
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

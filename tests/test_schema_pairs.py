@@ -27,7 +27,7 @@ def _pairs_table(targets, dtype="uint16"):
 
 def test_pairs_shard_round_trips_source_as_tokens_and_target_column():
     table = _pairs_table([np.array([4, 5, 0]), np.array([6, 7, 8, 0])])
-    assert table.schema.metadata[b"lmforge.schema_version"] == b"1.2"
+    assert table.schema.metadata[b"lmforge.schema_version"] == b"2.0"
     assert table.schema.field(TARGET_COLUMN).type == table.schema.field("tokens").type
     validate_token_shard_table(table, vocab_size=9)
     assert table.column(TARGET_COLUMN).to_pylist() == [[4, 5, 0], [6, 7, 8, 0]]
@@ -47,9 +47,9 @@ def test_target_of_another_dtype_is_a_schema_mismatch():
         validate_token_shard_table(bad)
 
 
-def test_a_shard_without_optional_columns_still_declares_1_0():
+def test_a_shard_without_optional_columns_declares_the_stream_container_2_0():
     table = build_token_shard_table(["a"], ["s"], [None], [1], [np.array([1, 0])], "uint16")
-    assert table.schema.metadata[b"lmforge.schema_version"] == b"1.0"
+    assert table.schema.metadata[b"lmforge.schema_version"] == b"2.0"
 
 
 def test_pairs_task_info_round_trips_and_counts_examples():

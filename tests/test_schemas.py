@@ -115,10 +115,39 @@ def test_token_shard_memory_map_is_zero_copy(tmp_path, dtype):
     assert shard.tokens.base is not None
 
 
+def _as_ipc_file(table: pa.Table, version: bytes) -> bytes:
+    """A shard as an earlier release wrote it: the IPC file container, declaring ``version``."""
+    table = table.replace_schema_metadata({**table.schema.metadata, b"lmforge.schema_version": version})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_shards_are_ipc_streams_declaring_2_0_and_1x_file_shards_still_open(tmp_path):
+    table = _shard()
+    data = token_shard_to_bytes(table)
+    assert not data.startswith(b"ARROW1") and table.schema.metadata[b"lmforge.schema_version"] == b"2.0"
+    old = tmp_path / "old.arrow"
+    old.write_bytes(_as_ipc_file(table, b"1.0"))
+    shard = open_token_shard(str(old))
+    assert shard.document(1).tolist() == [4, 5, 0] and shard.tokens.base is not None
+
+
+def test_a_shard_whose_container_contradicts_its_version_is_refused(tmp_path):
+    path = tmp_path / "s.arrow"
+    path.write_bytes(_as_ipc_file(_shard(), b"2.0"))
+    with pytest.raises(TokenShardError, match=r"declares schema version 2\.0 but is an Arrow IPC file"):
+        open_token_shard(str(path))
+    path.write_bytes(b"not arrow at all")
+    with pytest.raises(TokenShardError, match="not a readable Arrow IPC stream"):
+        open_token_shard(str(path))
+
+
 def test_token_shard_readable_by_plain_pyarrow(tmp_path):
     path = tmp_path / "s.arrow"
     path.write_bytes(token_shard_to_bytes(_shard()))
-    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
     assert table.column("doc_id").to_pylist() == ["d0", "d1"]
     assert table.column("tokens").to_pylist() == [[1, 2, 3, 0], [4, 5, 0]]
     assert table.schema.metadata[b"lmforge.kind"] == b"token_shard"

@@ -50,13 +50,12 @@ def test_label_column_round_trips_and_declares_version_1_1():
     shard = open_token_shard(pa_buffer(token_shard_to_bytes(_table([2, 0]))))
     assert shard.labels.tolist() == [2, 0]
     assert shard.labels.dtype == np.int32
-    assert shard.table.schema.metadata[b"lmforge.schema_version"] == b"1.1"
+    assert shard.table.schema.metadata[b"lmforge.schema_version"] == b"2.0"
 
 
-def test_shard_without_labels_keeps_its_1_0_bytes_and_loads_without_labels():
+def test_shard_without_labels_loads_without_labels():
     table = _table()
     assert "label" not in table.schema.names
-    assert table.schema.metadata[b"lmforge.schema_version"] == b"1.0"
     assert open_token_shard(pa_buffer(token_shard_to_bytes(table))).labels is None
 
 
@@ -69,8 +68,8 @@ def test_label_ids_outside_the_label_list_are_refused():
 def test_shard_of_another_major_version_is_refused():
     table = _table([0, 1])
     meta = dict(table.schema.metadata)
-    meta[b"lmforge.schema_version"] = b"2.0"
-    with pytest.raises(TokenShardError, match="major version"):
+    meta[b"lmforge.schema_version"] = b"3.0"
+    with pytest.raises(TokenShardError, match="major versions 1, 2"):
         validate_token_shard_table(table.replace_schema_metadata(meta))
 
 

@@ -108,12 +108,12 @@ def test_layout_counts_and_manifest(dataset, corpus):
 
 def test_shards_open_with_plain_pyarrow_memory_map(dataset):
     for path in _shard_paths(dataset):
-        reader = pa.ipc.open_file(pa.memory_map(str(path)))
-        assert reader.num_record_batches == 1
-        col = reader.get_batch(0).column("tokens")
+        batches = list(pa.ipc.open_stream(pa.memory_map(str(path))))
+        assert len(batches) == 1
+        col = batches[0].column("tokens")
         tokens = col.values.to_numpy(zero_copy_only=True)
         offsets = col.offsets.to_numpy(zero_copy_only=True)
-        ids = reader.get_batch(0).column("doc_id").to_pylist()
+        ids = batches[0].column("doc_id").to_pylist()
         assert ids == sorted(ids) and offsets[-1] == len(tokens) and tokens[offsets[1:] - 1].max() == 0
 
 

@@ -23,7 +23,7 @@ import torch
 from lm_train.data.config import LoaderError
 from lm_train.data.order import _rng
 from lmcore import storage
-from schemas import Manifest, load_manifest
+from schemas import Manifest, load_manifest, read_shard_table
 
 STATE_FORMAT = "lmforge.task_loader/1"
 BUCKET_BATCHES = 16  # global batches per window sorted by length
@@ -52,7 +52,7 @@ def _read_table(url: str) -> pa.Table:
         if storage.is_local(url)
         else pa.py_buffer(storage.read_bytes(url))
     )
-    return pa.ipc.open_file(source).read_all()
+    return read_shard_table(source)
 
 
 def split_tables(manifest: Manifest, split: str, data: str, column: str, needs: str) -> Iterator[pa.Table]:

@@ -38,6 +38,7 @@ from schemas import (
     ShardInfo,
     TokenShardError,
     load_manifest,
+    read_shard_table,
     sha256_bytes,
     validate_token_shard_table,
 )
@@ -104,8 +105,8 @@ class Report:
 def _open_table(path: str) -> pa.Table:
     """Memory-map local shards (as the trainer does); read remote ones through fsspec."""
     if storage.is_local(path):
-        return pa.ipc.open_file(pa.memory_map(path.removeprefix("file://"), "r")).read_all()
-    return pa.ipc.open_file(pa.py_buffer(storage.read_bytes(path))).read_all()
+        return read_shard_table(path.removeprefix("file://"))
+    return read_shard_table(pa.py_buffer(storage.read_bytes(path)))
 
 
 def check_tokenizer(manifest: Manifest, report: Report) -> None:
@@ -237,8 +238,8 @@ def check_shard(
             return
     try:
         table = _open_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        report.fault(f"shard {shard.path!r} is not a readable Arrow IPC file: {exc}")
+    except (pa.ArrowInvalid, OSError, TokenShardError) as exc:
+        report.fault(f"shard {shard.path!r}: {exc}")
         return
     task = manifest.task
     pairs = task is not None and task.is_pairs
