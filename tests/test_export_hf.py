@@ -268,3 +268,32 @@ def test_auto_tokenizer_encodes_and_decodes_exactly_as_ours(exported, swiglu_run
     for ids in ours:
         assert hf_tok.decode(ids) == tok.decode(ids, skip_special_tokens=False)
         assert hf_tok.decode(ids, skip_special_tokens=True) == tok.decode(ids, skip_special_tokens=True)
+
+
+def test_a_recurrent_run_is_refused_in_one_line_naming_where_it_runs(dataset, tmp_path, capsys):
+    run = str(tmp_path / "gru")
+    args = [*TINY, "model=gru", "max_steps=2"]
+    assert train_main(["--data", dataset, "--out", run, *args]) == 0
+    capsys.readouterr()
+    assert export_main(["--checkpoint", run, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model=gru has no standard architecture in transformers" in err and len(err.splitlines()) == 1
+    assert "lm_train.embeddings" in err and not (tmp_path / "x").exists()
+
+
+def test_transformers_pipelines_run_the_export_as_users_call_them(exported, swiglu_run):
+    """``pipeline("text-generation")`` is how lm-evaluation-harness-style tools and users start."""
+    from transformers import pipeline
+
+    from lm_train.export.verify import greedy_ours
+    from lm_train.generate import load_run, load_tokenizer
+
+    ours, _, state, rundir = load_run(swiglu_run)
+    tok = load_tokenizer(rundir, state)
+    generate = pipeline("text-generation", model=exported, device="cpu")
+    prompt = "In the beginning"
+    out = generate(prompt, max_new_tokens=6, do_sample=False, return_full_text=False)[0]["generated_text"]
+    eos = tok.token_to_id("<|endoftext|>")
+    with torch.no_grad():
+        mine = greedy_ours(lambda x: ours.logits(ours(x)), tok.encode(prompt).ids, 6, eos)
+    assert out == tok.decode(mine)
