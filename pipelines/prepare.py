@@ -231,6 +231,7 @@ def _execute(options: Any, opts: Any, config: PipelineConfig, plan: versions.Run
     from lmcore import storage
     from lmcore.faults import crash_point
     from pipelines.dataset import versions
+    from pipelines.stage.listings import forget_listings
     from pipelines.stage.runner import make_pipeline
 
     out = opts.output
@@ -249,6 +250,7 @@ def _execute(options: Any, opts: Any, config: PipelineConfig, plan: versions.Run
     pipeline = make_pipeline(options)
     build(pipeline, opts, config, plan)
     pipeline.run().wait_until_finish()
+    forget_listings()  # the workers wrote the version; listings cached before would hide it
     return time.monotonic() - started
 
 

@@ -21,9 +21,15 @@ primitive, windowing or a stateful DoFn is refused with its name, never run diff
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import operator
+import os
+import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -42,8 +48,11 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.stage import partitions
+from pipelines.stage.listings import forget_listings
 
 log = logging.getLogger("lmforge")
+# The code a worker must share with the client: a different version would write other bytes.
+CODE_PACKAGES = ("pipelines", "lmcore", "schemas")
 
 _END_OF_GLOBAL = GlobalWindow().max_timestamp()
 
@@ -94,6 +103,7 @@ def _impulse() -> list[WindowedValue]:
 
 def _run_dofn(payload: bytes, part: Sequence[WindowedValue], *side_values: list[WindowedValue]) -> dict:
     """One bundle: the DoFn's whole lifecycle over one partition; outputs by tag."""
+    forget_listings()
     fn, args, kwargs, views, windowing, tags, label = pickler.loads(payload)
     sides = [SideInputMap(view, options, values) for (view, options), values in zip(views, side_values)]
     receivers = _Receivers({tag: _ListReceiver() for tag in tags})
@@ -255,6 +265,7 @@ class DaskPipelineResult(PipelineResult):
             wait(self.futures, timeout=None if duration is None else duration / 1000)
             self.client.gather(self.futures)  # raises the first task's error, with its traceback
             self._state = PipelineState.DONE
+            forget_listings()
         except BaseException:
             self._state = PipelineState.FAILED
             self.cancel()
@@ -278,6 +289,61 @@ class DaskPipelineResult(PipelineResult):
         )
 
 
+class CodeMismatch(RuntimeError):
+    """The workers run other lmforge code than the client: their outputs would differ."""
+
+
+def code_state(
+    packages: Sequence[str] = CODE_PACKAGES, started: float | None = None
+) -> tuple[str, list[str]]:
+    """(sha256 of the packages' source files, the modules loaded before their file last changed).
+
+    A worker that imported a module and kept running while the file was edited or
+    reinstalled still runs the old code, which the file hash alone would not show.
+    """
+    digest = hashlib.sha256()
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        root = Path(spec.origin).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    since = time.time() if started is None else started
+    stale = [
+        mod_name
+        for mod_name, module in list(sys.modules.items())
+        if mod_name.split(".")[0] in packages
+        and getattr(module, "__file__", None)
+        and os.path.exists(module.__file__)
+        and os.path.getmtime(module.__file__) > since
+    ]
+    return digest.hexdigest(), sorted(stale)
+
+
+def _worker_code_state() -> tuple[str, list[str]]:
+    import psutil
+
+    return code_state(started=psutil.Process().create_time())
+
+
+def check_workers_code(client: Any) -> None:
+    """Refuse to run when a worker's lmforge code is not the client's (``CodeMismatch``)."""
+    mine, _ = code_state(started=time.time())
+    problems = []
+    for worker, (theirs, stale) in sorted(client.run(_worker_code_state).items()):
+        if theirs != mine:
+            problems.append(f"{worker} has other source files for {', '.join(CODE_PACKAGES)}")
+        elif stale:
+            problems.append(f"{worker} imported {stale[0]} before the file changed ({len(stale)} module(s))")
+    if problems:
+        raise CodeMismatch(
+            "the Dask workers do not run this lmforge code: "
+            + "; ".join(problems)
+            + ". Install the same lmforge on every worker and restart them (client.restart() or the worker processes)"
+        )
+
+
 class DaskRunner(PipelineRunner):
     """Executes a pipeline on a ``dask.distributed`` cluster (``--dask_client_address``)."""
 
@@ -287,6 +353,7 @@ class DaskRunner(PipelineRunner):
         pipeline.replace_all([_RebalanceOverride()])
         client, cluster = _connect(dask_options)
         try:
+            check_workers_code(client)
             threads = sum(client.nthreads().values())
             n = partitions.default_partitions(threads, bag_kwargs.get("npartitions"))
             translate = _Translate(n)

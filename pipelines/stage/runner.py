@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pipelines.stage.listings import forget_listings
 from pipelines.stage.options import Command, is_dask_runner, parse_options, quiet_beam_import
 
 if TYPE_CHECKING:
@@ -255,6 +256,7 @@ def _run_locked(
         build(pipeline, ours, config)
         try:
             pipeline.run().wait_until_finish()
+            forget_listings()  # the workers wrote; this process's cached listings predate that
         except Exception as exc:
             line = explain_failure(exc)
             if line is None:
