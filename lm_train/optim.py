@@ -55,9 +55,19 @@ def param_groups(model: nn.Module, weight_decay: float, head_lr_scale: float = 1
     return [g for g in out if g["params"]]  # a frozen body leaves its groups empty
 
 
+def fused_supported(model: nn.Module) -> bool:
+    """The fused AdamW kernel (one pass per tensor instead of a dozen ops) takes CPU and CUDA
+    floating-point parameters; the same update in maths as the per-tensor loop."""
+    params = list(model.parameters())
+    return bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.bfloat16, torch.float16)
+        for p in params
+    )
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig | OptimConfig) -> torch.optim.AdamW:
     cfg = optim_section(cfg)
-    fused = next(model.parameters()).is_cuda
+    fused = fused_supported(model)
     head_scale = cfg.head_lr / cfg.lr if cfg.head_lr > 0 else 1.0
     return torch.optim.AdamW(
         param_groups(model, cfg.weight_decay, head_scale),

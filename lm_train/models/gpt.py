@@ -29,10 +29,24 @@ def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[Tensor, Tens
     return angles.cos().float(), angles.sin().float()
 
 
+def rope_rotation(cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+    """Full-width factors for ``apply_rope``: ``(cos | cos)`` and ``(-sin | sin)`` over the head dim.
+
+    Built once per forward pass, so each layer rotates with two multiplies and one add.
+    """
+    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)
+
+
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate pairs (first half, second half) of ``x [B, H, T, D]`` by per-position angles ``[B, 1, T, D/2]``."""
-    x1, x2 = x.float().chunk(2, dim=-1)
-    out = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    """Rotate pairs (first half, second half) of ``x [..., D]`` by per-position angles.
+
+    ``cos``/``sin`` broadcast against ``x`` and hold the full-width factors of
+    ``rope_rotation``: ``(x1, x2) -> (x1·cos - x2·sin, x2·cos + x1·sin)``, bit for bit the
+    half-split formula (negation and the order of a two-term sum are exact).
+    """
+    xf = x.float()
+    x1, x2 = xf.chunk(2, dim=-1)
+    out = xf * cos + torch.cat((x2, x1), dim=-1) * sin
     return out.type_as(x)
 
 
@@ -74,9 +88,12 @@ class Attention(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None, flex_mask=None) -> Tensor:
+        """``cos``/``sin``: ``[B, T, 1, 1, head_dim]`` from ``rope_rotation``; q and k rotate in one pass."""
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim)
+        qk = apply_rope(qkv[:, :, :2], cos, sin)
+        q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)
+        v = qkv[:, :, 2].transpose(1, 2)
         if flex_mask is not None:  # pragma: no cover - CUDA only
             from torch.nn.attention.flex_attention import flex_attention
 
@@ -156,8 +173,10 @@ class GPT(LanguageModel):
         tie_embeddings: bool = True,
         attention: str = "sdpa",
         mlp: str = "gelu",
+        document_mask: bool = True,
     ) -> None:
         super().__init__()
+        self.document_mask = document_mask
         self.vocab_size, self.n_layer, self.n_head, self.d_model = vocab_size, n_layer, n_head, d_model
         self.max_seq_len, self.attention, self.mlp = max_seq_len, attention, mlp
         self.d_ff = d_ff or default_d_ff(d_model, mlp)
@@ -192,8 +211,8 @@ class GPT(LanguageModel):
             position_ids = torch.arange(t, device=input_ids.device).expand(b, t)
         if not input_ids.is_cuda and int(position_ids.max()) >= self.max_seq_len:  # no GPU sync
             raise ValueError(f"position {int(position_ids.max())} exceeds max_seq_len {self.max_seq_len}")
-        cos = self.rope_cos[position_ids][:, None]
-        sin = self.rope_sin[position_ids][:, None]
+        cos, sin = rope_rotation(self.rope_cos[position_ids], self.rope_sin[position_ids])
+        cos, sin = cos[:, :, None, None], sin[:, :, None, None]  # against [B, T, 2 (q, k), H, D]
         mask, flex_mask = self.attention_masks(segment_ids, input_ids.is_cuda)
         x = self.drop(self.embed(input_ids))
         for block in self.blocks:
@@ -202,8 +221,8 @@ class GPT(LanguageModel):
 
     def attention_masks(self, segment_ids: Tensor | None, is_cuda: bool) -> tuple[Tensor | None, Any]:
         """(SDPA mask, FlexAttention block mask) keeping attention inside each document; both
-        None for a row of one document (SDPA's own causal path)."""
-        if is_single_document(segment_ids):
+        None for a row of one document (SDPA's own causal path) or without ``document_mask``."""
+        if not self.document_mask or is_single_document(segment_ids):
             return None, None
         if self.attention == "flex" and is_cuda:
             return None, _flex_block_mask(segment_ids)  # pragma: no cover - CUDA only

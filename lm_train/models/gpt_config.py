@@ -28,6 +28,7 @@ class GPTConfig(ModelConfig):
     tie_embeddings: bool = True  # output head shares the input embedding matrix
     attention: str = "auto"  # auto | sdpa (block-diagonal mask) | flex (FlexAttention, CUDA)
     mlp: str = "gelu"  # gelu (GPT-2's MLP) | swiglu (gated, Llama's; d_ff 0: 8/3 × d_model)
+    document_mask: bool = True  # attention stays inside each packed document (false: the whole row)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,6 +54,7 @@ class GPTConfig(ModelConfig):
             tie_embeddings=self.tie_embeddings,
             attention="sdpa" if self.attention == "auto" else self.attention,
             mlp=self.mlp,
+            document_mask=self.document_mask,
         )
 
     def for_device(self, device_type: str, compiled: bool) -> GPTConfig:

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lm_train.models.base import LanguageModel
 from lm_train.objectives.base import AutocastFactory, Batch, Objective
+from lm_train.objectives.linear_ce import fused_applies, linear_cross_entropy
 
 # Contract metric name -> the name in metrics.jsonl eval records.
 RECORD_NAMES = {
@@ -29,12 +31,25 @@ RECORD_NAMES = {
 def causal_lm_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     """Next-token cross-entropy summed over ``loss_mask``; returns ``(loss_sum, num_tokens)``."""
     hidden = model(batch["input_ids"], batch.get("position_ids"), batch.get("segment_ids"))
-    logits = model_logits(model, hidden)
+    inner = inner_model(model)
+    mask = batch["loss_mask"].reshape(-1).float()
+    weight = plain_head_weight(inner)
+    if weight is not None and fused_applies(hidden, weight):
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        return linear_cross_entropy(flat, weight, batch["targets"].reshape(-1), mask), mask.sum()
+    logits = inner.logits(hidden)
     per_token = F.cross_entropy(
         logits.float().view(-1, logits.shape[-1]), batch["targets"].view(-1), reduction="none"
     )
-    mask = batch["loss_mask"].view(-1).to(per_token.dtype)
     return (per_token * mask).sum(), mask.sum()
+
+
+def plain_head_weight(inner: nn.Module) -> Tensor | None:
+    """The head's weight when ``logits()`` is just ``hidden @ weight.T`` (the fused loss applies)."""
+    head = getattr(inner, "head", None)
+    if type(inner).logits is not LanguageModel.logits or not isinstance(head, nn.Linear):
+        return None
+    return head.weight if head.bias is None else None
 
 
 def per_token_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
@@ -44,14 +59,19 @@ def per_token_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     return F.cross_entropy(logits.float().transpose(1, 2), batch["targets"], reduction="none")
 
 
-def model_logits(model: nn.Module, hidden: Tensor) -> Tensor:
-    """``logits()`` of the model under DDP / torch.compile wrappers too."""
+def inner_model(model: nn.Module) -> nn.Module:
+    """The module with ``logits()`` under DDP / torch.compile wrappers."""
     inner = model
     while not hasattr(inner, "logits"):
         inner = getattr(inner, "module", None) or getattr(inner, "_orig_mod", None)
         if inner is None:
             raise TypeError("model has no logits() method")
-    return inner.logits(hidden)
+    return inner
+
+
+def model_logits(model: nn.Module, hidden: Tensor) -> Tensor:
+    """``logits()`` of the model under DDP / torch.compile wrappers too."""
+    return inner_model(model).logits(hidden)
 
 
 def causal_metrics(loss_sum: float, num_tokens: float, num_bytes: float) -> dict[str, Any]:
