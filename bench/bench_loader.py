@@ -1,5 +1,9 @@
 """Benchmark lm_train.data: throughput vs raw memmap slicing, time to first batch, memory, data wait.
 
+Throughput is measured side by side with a raw memmap slicing loop in the same process
+(rounds taking turns), and reported as the loader's share of it; data wait beside a busy
+stand-in step of today's trainer step time and of a tenth of it.
+
     python -m bench.bench_loader [--quick] [--keep]
 
 Full: a synthetic 1 M-document / ~1 B-token dataset (~2 GB, uint16) under /tmp, deleted
@@ -20,6 +24,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+GOALS = {"concat": 0.5, "best_fit": 0.3}  # share of the raw memmap loop's tokens/s
 
 
 def _busy_step(seconds: float) -> None:
@@ -38,29 +43,58 @@ def _busy_step(seconds: float) -> None:
 
 
 def _best_rate(step, args: argparse.Namespace, rounds: int = 5) -> float:
-    """Batches per second of the best of ``rounds`` rounds of ``args.batches // rounds`` steps.
+    """Batches per second of the best of ``rounds`` rounds of ``args.batches // rounds`` steps."""
+    return _best_rates({"x": step}, args, rounds)["x"]
 
-    Both the raw loop and the loader are measured this way on shared cores, so a burst of
-    other work during one round does not decide the comparison.
-    """
+
+def _best_rates(steps: dict, args: argparse.Namespace, rounds: int = 5) -> dict[str, float]:
+    """Batches per second of each step function: the best of ``rounds`` rounds, the functions
+    taking turns round by round in one process, so a burst of other work on the shared cores
+    hits both sides of a comparison alike instead of deciding it."""
     per = max(1, args.batches // rounds)
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(per):
-            step()
-        best = min(best, time.perf_counter() - t0)
-    return per / best
+    best = dict.fromkeys(steps, float("inf"))
+    for r in range(rounds):
+        names = list(steps) if r % 2 == 0 else list(reversed(steps))
+        for name in names:
+            step = steps[name]
+            t0 = time.perf_counter()
+            for _ in range(per):
+                step()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: per / t for name, t in best.items()}
+
+
+def _raw_loop(args: argparse.Namespace):
+    """The reference: random windows of ``seq_len + 1`` tokens sliced out of the memory-mapped
+    shards, split into inputs and targets, handed over as tensors."""
+    import numpy as np
+    import torch
+
+    from schemas import load_manifest, open_token_shard
+
+    m = load_manifest(args.data)
+    shards = [open_token_shard(m.path_of(s.path)).tokens for s in m.shards_for("train")]
+    rng = np.random.default_rng(0)
+    width = args.seq_len + 1
+
+    def raw_batch() -> None:
+        batch = np.empty((args.batch, width), np.int64)
+        for i in range(args.batch):
+            tok = shards[rng.integers(len(shards))]
+            s = int(rng.integers(0, len(tok) - width))
+            batch[i] = tok[s : s + width]
+        x, y = np.ascontiguousarray(batch[:, :-1]), np.ascontiguousarray(batch[:, 1:])
+        torch.from_numpy(x), torch.from_numpy(y)  # delivered as tensors, like the loader's
+
+    return raw_batch
 
 
 def _child(args: argparse.Namespace) -> dict:
     """One measurement in this process (called via --child)."""
-    import numpy as np
     import psutil
     import torch
 
     from lm_train.data import LoaderConfig, PackedLoader
-    from schemas import load_manifest, open_token_shard
 
     proc = psutil.Process()
     torch.set_num_threads(1)  # the simulated step uses one core, like a GPU-bound training loop
@@ -71,23 +105,10 @@ def _child(args: argparse.Namespace) -> dict:
         packing=args.packing,
         num_workers=args.workers,
         index_cache_dir=args.index_dir,
+        **({"prefetch_factor": args.prefetch} if args.prefetch else {}),
     )
     if args.what == "raw":
-        m = load_manifest(args.data)
-        shards = [open_token_shard(m.path_of(s.path)).tokens for s in m.shards_for("train")]
-        rng = np.random.default_rng(0)
-        width = args.seq_len + 1
-
-        def raw_batch() -> None:
-            batch = np.empty((args.batch, width), np.int64)
-            for i in range(args.batch):
-                tok = shards[rng.integers(len(shards))]
-                s = int(rng.integers(0, len(tok) - width))
-                batch[i] = tok[s : s + width]
-            x, y = np.ascontiguousarray(batch[:, :-1]), np.ascontiguousarray(batch[:, 1:])
-            torch.from_numpy(x), torch.from_numpy(y)  # delivered as tensors, like the loader's
-
-        out["tokens_per_s"] = _best_rate(raw_batch, args) * args.batch * args.seq_len
+        out["tokens_per_s"] = _best_rate(_raw_loop(args), args) * args.batch * args.seq_len
         return out
     t0 = time.perf_counter()
     loader = PackedLoader(args.data, "train", cfg)
@@ -108,9 +129,15 @@ def _child(args: argparse.Namespace) -> dict:
     )
     if args.what == "start":
         return out
-    if not args.step_ms:  # throughput: best of several rounds, as for the raw loop
-        rate = _best_rate(lambda: next(it), args)
-        out.update(tokens_per_s=rate * loader.micro_batch_size * args.seq_len, ms_per_batch=1000 / rate)
+    if not args.step_ms:  # throughput: side by side with the raw memmap loop, rounds taking turns
+        rates = _best_rates({"loader": lambda: next(it), "raw": _raw_loop(args)}, args)
+        tokens = loader.micro_batch_size * args.seq_len
+        out.update(
+            tokens_per_s=rates["loader"] * tokens,
+            ms_per_batch=1000 / rates["loader"],
+            raw_memmap_tokens_per_s=rates["raw"] * tokens,
+            vs_raw=rates["loader"] / rates["raw"],
+        )
     else:  # data wait: the loader beside a stand-in training step
         t1 = time.perf_counter()
         n, wait = 0, 0.0
@@ -172,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--step-ms", type=float, default=0.0)
+    ap.add_argument("--prefetch", type=int, default=0, help="LoaderConfig.prefetch_factor (0: its default)")
     ap.add_argument("--index-dir", default="")
     args = ap.parse_args(argv)
     if args.child:
@@ -216,31 +244,42 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{packing:9s} first batch: index not cached {cold['first_batch_s']:.2f}s, cached {warm['first_batch_s']:.2f}s "
                       f"(index {cold['index_bytes'] / 2**20:.1f} MiB)")  # fmt: skip
             n = 500 if args.quick else 1000
-            raw = run(str(d), "raw", batches=n)
-            r["raw_memmap_tokens_per_s"] = raw["tokens_per_s"]
             for packing in ("concat", "best_fit"):
                 it = run(str(d), "iterate", packing=packing, batches=n, index_dir=idx)
                 r[packing] = it
-                ratio = it["tokens_per_s"] / raw["tokens_per_s"]
-                r[f"{packing}_vs_raw"] = ratio
-                print(f"{packing:9s} {it['tokens_per_s'] / 1e6:.1f} M tok/s vs raw memmap {raw['tokens_per_s'] / 1e6:.1f} M tok/s "
-                      f"= {100 * ratio:.0f}%  ({it['ms_per_batch']:.2f} ms/batch of {8 * 2048} tokens); padding "
-                      f"{100 * it['padding_rate']:.2f}%, truncation {100 * it['truncation_rate']:.3f}%, "
+                r[f"{packing}_raw_memmap_tokens_per_s"] = it["raw_memmap_tokens_per_s"]
+                r[f"{packing}_vs_raw"] = it["vs_raw"]
+                print(f"{packing:9s} {it['tokens_per_s'] / 1e6:.1f} M tok/s vs raw memmap {it['raw_memmap_tokens_per_s'] / 1e6:.1f} M tok/s "
+                      f"side by side = {100 * it['vs_raw']:.0f}% (goal {GOALS[packing]:.0%})  ({it['ms_per_batch']:.3f} ms/batch of "
+                      f"{8 * 2048} tokens); padding {100 * it['padding_rate']:.2f}%, truncation {100 * it['truncation_rate']:.3f}%, "
                       f"anonymous {it['anon_mb']:.0f} MiB, USS {it['uss_mb']:.0f} MiB (incl. mmap'd pages)")  # fmt: skip
-            for workers in (0, 1):  # in the training process, and in one DataLoader worker
+            for packing in (
+                "concat",
+                "best_fit",
+            ):  # the trainer benchmark's shape: small batches, fixed costs
+                it = run(
+                    str(d), "iterate", packing=packing, batches=5 * n, index_dir=idx, seq_len=64, batch=12
+                )
+                r[f"{packing}_seq64_batch12_vs_raw"] = it["vs_raw"]
+                r[f"{packing}_seq64_batch12_ms_per_batch"] = it["ms_per_batch"]
+                print(f"{packing:9s} at seq 64 x batch 12: {it['ms_per_batch'] * 1000:.0f} us/batch, "
+                      f"{100 * it['vs_raw']:.0f}% of the raw memmap loop")  # fmt: skip
+            # Today's trainer step (50 ms) and ten times its rate (5 ms), batches built in-process or in one worker.
+            for step_ms, workers in ((50, 0), (50, 1), (5, 1)):
                 wait = run(
                     str(d),
                     "iterate",
                     packing="best_fit",
-                    batches=60,
-                    step_ms=50,
+                    batches=60 if step_ms == 50 else 400,
+                    step_ms=step_ms,
                     workers=workers,
                     index_dir=idx,
                 )
-                r[f"data_wait_fraction_50ms_step_{workers}_workers"] = wait["data_wait_fraction"]
+                r[f"data_wait_fraction_{step_ms}ms_step_{workers}_workers"] = wait["data_wait_fraction"]
                 print(
-                    f"data wait with a busy 50 ms training step, {workers} DataLoader workers: "
+                    f"data wait with a busy {step_ms} ms training step, {workers} DataLoader workers: "
                     f"{100 * wait['data_wait_fraction']:.2f}% of the time"
+                    + (" (goal < 1%)" if step_ms == 5 else "")
                 )
             results["datasets"][str(num_docs)] = r
             if not args.keep:

@@ -42,6 +42,7 @@ write_synthetic_dataset('$DATA', num_docs=24000, mean_len=1000, sigma=1.0, vocab
 "
 fi
 
+FAILED=""
 run_variant() {
   local name=$1; shift
   local run="$OUT/$name"
@@ -52,7 +53,9 @@ run_variant() {
     --data "$DATA" --out "$run" --config lm_train/configs/gpt2-small.yaml \
     max_steps="$STEPS" log_every=10 eval_every=0 ckpt_every=0 grad_accum=1 batch_size=16 \
     warmup_steps=10 tensorboard=false "$@" 2>&1 | tail -n 25
-  echo "== $name: exit ${PIPESTATUS[0]} after $(( $(date +%s) - started ))s"
+  local rc=${PIPESTATUS[0]}
+  echo "== $name: exit $rc after $(( $(date +%s) - started ))s"
+  [ "$rc" -eq 0 ] || FAILED="$FAILED $name"
 }
 
 run_variant compile_flex compile=true attention=flex
@@ -85,3 +88,7 @@ for name in ("compile_flex", "compile_sdpa", "eager_sdpa"):
 print(json.dumps(summary, indent=2))
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 PYEOF
+if [ -n "$FAILED" ]; then
+  echo "gpu_check: failed variant(s):$FAILED" >&2
+  exit 1
+fi

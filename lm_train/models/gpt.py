@@ -222,10 +222,12 @@ class GPT(LanguageModel):
     def attention_masks(self, segment_ids: Tensor | None, is_cuda: bool) -> tuple[Tensor | None, Any]:
         """(SDPA mask, FlexAttention block mask) keeping attention inside each document; both
         None for a row of one document (SDPA's own causal path) or without ``document_mask``."""
-        if not self.document_mask or is_single_document(segment_ids):
+        if not self.document_mask or segment_ids is None:
             return None, None
-        if self.attention == "flex" and is_cuda:
+        if self.attention == "flex" and is_cuda:  # no single-document check: it would sync the GPU
             return None, _flex_block_mask(segment_ids)  # pragma: no cover - CUDA only
+        if is_single_document(segment_ids):
+            return None, None
         return document_causal_mask(segment_ids), None
 
     def flops_per_token(self, seq_len: int) -> float:
