@@ -221,6 +221,21 @@ def test_a_bert_classifier_with_the_dense_gelu_head_exports_as_eurobert_sequence
         with torch.no_grad():
             ours = clf.model(x, torch.arange(len(ids))[None], torch.zeros_like(x), torch.tensor([len(ids)]))
             assert torch.allclose(ours, hf(x).logits, atol=1e-4)
+    # pipeline("text-classification") tokenizes with special tokens: the text, then eos, as we read it
+    from transformers import pipeline
+
+    text = "the quick zebra"
+    ids = hf_tok(text)["input_ids"]
+    assert ids[-1] == clf.eos_id and ids[:-1] == hf_tok(text, add_special_tokens=False)["input_ids"]
+    best = pipeline("text-classification", model=out, device="cpu")(text)[0]
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        probs = clf.model(
+            x, torch.arange(len(ids))[None], torch.zeros_like(x), torch.tensor([len(ids)])
+        ).softmax(-1)[0]
+    assert best["label"] == ["no", "yes"][int(probs.argmax())] and best["score"] == pytest.approx(
+        float(probs.max()), abs=1e-5
+    )
     # the exported classifier's body starts a new fine-tuning run (its label head is the new task's)
     again = str(tmp_path / "again")
     assert train_main(["--data", task_data, "--out", again, *args, f"--init-from={out}"]) == 0

@@ -195,3 +195,14 @@ def test_the_dense_gelu_head_is_one_of_the_config_heads_and_trains_at_the_head_r
     head_groups = [g for g in param_groups(model, 0.1, head_lr_scale=10.0) if g.get("lr_scale") == 10.0]
     in_head = {id(p) for g in head_groups for p in g["params"]}
     assert {id(p) for p in model.task_head.parameters()} == in_head and len(in_head) == 4
+
+
+def test_a_text_longer_than_seq_len_is_cut_but_still_ends_with_its_eos():
+    from lm_train.data.task import TaskExamples, build_rows
+
+    eos = 0
+    tokens = np.array([5, 6, 7, 8, 9, eos, 3, eos], np.int64)  # a 6-token and a 2-token example
+    examples = TaskExamples(tokens, np.array([0, 6, 8]), np.array([1, 0]))
+    rows = build_rows(examples, np.array([0, 1]), seq_len=4, pad_id=1, pad_to=None)
+    assert rows["input_ids"].tolist() == [[5, 6, 7, eos], [3, eos, 1, 1]]
+    assert rows["lengths"].tolist() == [4, 2] and rows["segment_ids"].tolist() == [[0, 0, 0, 0], [0, 0, 1, 1]]

@@ -110,14 +110,21 @@ def build_rows(
     examples: TaskExamples, ids: np.ndarray, seq_len: int, pad_id: int, pad_to: int | None
 ) -> dict[str, np.ndarray]:
     """A batch of examples ``ids`` (-1: a padding row, label -1): tokens cut to ``seq_len``, padded
-    to ``pad_to`` (or the longest row); ``segment_ids`` is 1 on padding so attention skips it."""
-    lengths = np.where(ids >= 0, np.minimum(examples.lengths[np.maximum(ids, 0)], seq_len), 1)
+    to ``pad_to`` (or the longest row); ``segment_ids`` is 1 on padding so attention skips it.
+
+    A cut example keeps its last token (the end-of-text id) in its last place: every row ends
+    as the model saw short texts end, which is where ``pool=last`` reads, and what a tokenizer
+    that truncates before appending eos (an exported classifier's) gives."""
+    full = np.where(ids >= 0, examples.lengths[np.maximum(ids, 0)], 1)
+    lengths = np.minimum(full, seq_len)
     width = pad_to or int(lengths.max(initial=1))
     input_ids = np.full((len(ids), width), pad_id, np.int64)
-    for row, (i, n) in enumerate(zip(ids.tolist(), lengths.tolist())):
+    for row, (i, n, m) in enumerate(zip(ids.tolist(), lengths.tolist(), full.tolist())):
         if i >= 0:
             start = examples.offsets[i]
             input_ids[row, :n] = examples.tokens[start : start + n]
+            if m > n:
+                input_ids[row, n - 1] = examples.tokens[start + m - 1]
     positions = np.broadcast_to(np.arange(width, dtype=np.int64), input_ids.shape).copy()
     segment_ids = (positions >= lengths[:, None]).astype(np.int32)
     labels = np.where(ids >= 0, examples.labels[np.maximum(ids, 0)], -1)

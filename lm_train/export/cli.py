@@ -103,6 +103,10 @@ def export_run(args: argparse.Namespace) -> dict[str, Any]:
         }
     )
     roles = hf_dir.special_tokens(tok_info)
+    if plan.append_eos and "eos_token" in roles and tok_info.get("eos_id") is not None:
+        tokenizer_bytes = hf_dir.with_eos_appended(
+            tokenizer_bytes, roles["eos_token"], int(tok_info["eos_id"])
+        )
     hf_dir.write_hf_dir(
         staging,
         plan.config,

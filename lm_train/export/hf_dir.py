@@ -4,7 +4,10 @@ Every file is written to a temporary name and renamed (``lmcore.storage.atomic_w
 ``config.json`` last, so a directory that has one is complete. The tokenizer is our own
 ``tokenizer.json`` byte for byte (``PreTrainedTokenizerFast`` reads it as is), with
 ``tokenizer_config.json`` naming its special tokens; documents were encoded without added
-tokens and ended with ``<|endoftext|>``, so ``add_bos_token``/``add_eos_token`` are off.
+tokens and ended with ``<|endoftext|>``, so ``add_bos_token``/``add_eos_token`` are off. A
+classifier read each text followed by ``<|endoftext|>``: its export's ``tokenizer.json`` gains
+a post-processor that appends it when special tokens are added (``tok(text)``, what
+``pipeline("text-classification")`` calls), and is otherwise ours.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ def special_tokens(tokenizer_info: Mapping[str, Any]) -> dict[str, str]:
         if text in SPECIAL_ROLES:
             roles[SPECIAL_ROLES[text]] = text
     return roles
+
+
+def with_eos_appended(tokenizer_bytes: bytes, eos_token: str, eos_id: int) -> bytes:
+    """Our tokenizer.json whose ``tok(text)`` ends with eos (``add_special_tokens=False`` unchanged)."""
+    from tokenizers import Tokenizer, processors
+
+    tok = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
+    eos = processors.TemplateProcessing(
+        single=f"$A {eos_token}", pair=f"$A {eos_token} $B {eos_token}", special_tokens=[(eos_token, eos_id)]
+    )
+    tok.post_processor = eos if tok.post_processor is None else processors.Sequence([tok.post_processor, eos])
+    return tok.to_str().encode("utf-8")
 
 
 def tokenizer_config(roles: Mapping[str, str], max_length: int) -> dict[str, Any]:

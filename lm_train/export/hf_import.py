@@ -64,6 +64,28 @@ def refusal(config: dict[str, Any], model: nn.Module) -> str | None:
     return None
 
 
+def without_post_processor(tokenizer_json: bytes) -> Any:
+    spec = json.loads(tokenizer_json)
+    spec.pop("post_processor", None)
+    return spec
+
+
+def same_but_post_processor(theirs: bytes | None, data: str) -> bool:
+    """``theirs`` is the dataset's tokenizer but for the post-processor (a classifier export's,
+    which appends eos when special tokens are added: ids without special tokens are the same)."""
+    from lmcore import storage
+    from schemas import load_manifest
+
+    if theirs is None:
+        return False
+    try:
+        manifest = load_manifest(data)
+        ours = storage.read_bytes(manifest.path_of(manifest.tokenizer.file))
+        return without_post_processor(theirs) == without_post_processor(ours)
+    except (OSError, ValueError):
+        return False
+
+
 def hf_state_dict(path: str, model: nn.Module, tokenizer_sha256: str | None, data: str) -> dict[str, Tensor]:
     """The directory's weights under our GPT/BERT names, refused (``CheckpointError``, one line for the trainer) when its
     architecture or tokenizer is not ``model``'s."""
@@ -75,8 +97,9 @@ def hf_state_dict(path: str, model: nn.Module, tokenizer_sha256: str | None, dat
         raise CheckpointError(f"--init-from {path}: {problem}")
     tok_path = os.path.join(path, "tokenizer.json")
     if tokenizer_sha256 is not None:
-        found = sha256_bytes(Path(tok_path).read_bytes()) if os.path.isfile(tok_path) else None
-        if found != tokenizer_sha256:
+        theirs_tok = Path(tok_path).read_bytes() if os.path.isfile(tok_path) else None
+        found = sha256_bytes(theirs_tok) if theirs_tok is not None else None
+        if found != tokenizer_sha256 and not same_but_post_processor(theirs_tok, data):
             raise CheckpointError(
                 f"--init-from {path}: its tokenizer.json (sha256 {found}) is not {data}'s ({tokenizer_sha256}); "
                 "tokenize the data with that tokenizer"

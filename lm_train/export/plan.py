@@ -32,6 +32,7 @@ class ExportPlan:
     tensors: dict[str, Tensor]
     generation_config: dict[str, Any] | None
     verify: Callable[[str, Any], check.Verification]
+    append_eos: bool = False  # classifiers: the exported tokenizer ends ``tok(text)`` with eos
 
 
 def special_ids(tok_info: Mapping[str, Any]) -> dict[str, int | None]:
@@ -157,15 +158,19 @@ def classify_plan(
         def examples(ids: list[list[int]]) -> list[list[int]]:
             return [row[: seq_len - 1] + ([eos] if eos is not None else []) for row in ids]
 
-        report, _, _ = check.load_and_compare(
+        report, _, rows = check.load_and_compare(
             directory, tokenizer, "AutoModelForSequenceClassification", ours, examples
         )
+        check.verify_default_encoding(directory, rows)
         report.notes.append(
-            "classifier: label logits of each text (its tokens, then eos, as prepare_task encodes it)"
+            "classifier: label logits of each text (its tokens, then eos, as prepare_task encodes it); "
+            "AutoTokenizer's default call appends that eos"
         )
         return report
 
-    return ExportPlan(architecture, "AutoModelForSequenceClassification", config, tensors, None, verify)
+    return ExportPlan(
+        architecture, "AutoModelForSequenceClassification", config, tensors, None, verify, append_eos=True
+    )
 
 
 def classify_gpt(

@@ -78,6 +78,19 @@ def load_and_compare(
     return report, hf, rows
 
 
+def verify_default_encoding(directory: str, rows: Sequence[list[int]]) -> None:
+    """A classifier's ``AutoTokenizer(text)`` gives the ids it was trained on: the text, then eos."""
+    import transformers
+
+    hf_tok = transformers.AutoTokenizer.from_pretrained(directory)
+    for text, row in zip(PROBE_TEXTS, rows):
+        got = hf_tok(text)["input_ids"]
+        if len(got) <= len(row) and got != row:  # rows are cut to the context; longer ones are not compared
+            raise VerifyError(
+                f"AutoTokenizer({text!r}) gives {got[-6:]} at its end, the classifier read {row[-6:]}"
+            )
+
+
 def fit(ids: Sequence[list[int]], max_len: int) -> list[list[int]]:
     """Each text cut so that it and ``GREEDY_TOKENS`` generated after its first half fit the context."""
     keep = max(2, min(max_len, 2 * (max_len - GREEDY_TOKENS)))
@@ -131,7 +144,8 @@ def verify_greedy(
             out = hf_model.generate(
                 torch.tensor([prompt]),
                 attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-                max_new_tokens=GREEDY_TOKENS,
+                max_length=len(prompt)
+                + GREEDY_TOKENS,  # not max_new_tokens: the export's own max_length stays
                 do_sample=False,
                 eos_token_id=eos,
                 pad_token_id=pad if pad is not None else eos,
