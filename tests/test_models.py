@@ -125,3 +125,26 @@ def test_swiglu_mlp_is_gated_and_sized_like_llama():
     assert torch.equal(mlp(x), expected)
     with pytest.raises(ValueError, match="mlp"):
         TrainConfig.from_dict({"model": "gpt", "mlp": "relu"})
+
+
+def test_document_mask_off_attends_across_documents_and_on_stays_inside():
+    torch.manual_seed(0)
+    cfg = TrainConfig(model="gpt", n_layer=1, n_head=2, d_model=16, seq_len=16, document_mask=False)
+    assert cfg.model.document_mask is False
+    off = build_model(cfg, VOCAB).eval()
+    on = GPT(VOCAB, n_layer=1, n_head=2, d_model=16, max_seq_len=16).eval()
+    on.load_state_dict(off.state_dict())
+    ids, pos, seg = _packed_row([6, 10])
+    whole_row = on(ids, pos, None)  # no segments: plain causal attention
+    torch.testing.assert_close(off(ids, pos, seg), whole_row)
+    assert not torch.allclose(on(ids, pos, seg)[:, 6:], whole_row[:, 6:])
+
+
+def test_rope_matches_the_half_split_formula():
+    from lm_train.models.gpt import apply_rope, rope_rotation, rope_tables
+
+    cos, sin = rope_tables(8, 10, 10000.0)
+    x = torch.randn(2, 10, 8)
+    x1, x2 = x.chunk(2, dim=-1)
+    want = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    assert torch.equal(apply_rope(x, *rope_rotation(cos, sin)), want)

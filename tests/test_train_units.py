@@ -533,3 +533,24 @@ def test_the_tokenizer_file_must_be_the_recorded_one_and_hold_the_vocabulary():
     with pytest.raises(TokenizerError, match="not an HF tokenizers file"):
         vocab_size_of(b'{"model": 1}', "t")
     assert vocab_size_of(b'{"synthetic": true, "vocab_size": 1024}', "t") == 1024
+
+
+def test_adamw_is_fused_on_cpu_and_matches_the_per_tensor_loop():
+    cfg = TrainConfig(model="gpt", n_layer=1, n_head=2, d_model=16, seq_len=8)
+    torch.manual_seed(0)
+    a = GPT(64, n_layer=1, n_head=2, d_model=16, max_seq_len=8)
+    b = GPT(64, n_layer=1, n_head=2, d_model=16, max_seq_len=8)
+    b.load_state_dict(a.state_dict())
+    fused = build_optimizer(a, cfg)
+    assert fused.defaults["fused"]
+    loop = torch.optim.AdamW(
+        param_groups(b, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2)
+    )
+    for _ in range(3):
+        for m in (a, b):
+            for p in m.parameters():
+                p.grad = torch.ones_like(p) * 0.1
+        fused.step()
+        loop.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
