@@ -13,7 +13,8 @@ list of ``WindowedValue``. Impulse is one partition; a ParDo runs ``DoFnRunner``
 partition (setup, start, process, finish, teardown; every tagged output kept apart), its
 side inputs one task each that every partition depends on; GroupByKey splits each partition
 by the stable hash of the key's deterministic encoding and groups bucket by bucket;
-Reshuffle deals elements round-robin; Flatten concatenates partition lists. Every split
+Reshuffle deals elements round-robin, and so does the ParDo right after it with its outputs
+(the fan-out: one input file yields many chunks); Flatten concatenates partition lists. Every split
 is a pure function of its input (``pipelines.stage.partitions``), so Dask may recompute
 any task after a worker dies and the result is the same. Global windows only; any other
 primitive, windowing or a stateful DoFn is refused with its name, never run differently.
@@ -151,15 +152,20 @@ class _Translate(PipelineVisitor):
         self.delayed = dask.delayed
         self.n = num_partitions
         self.parts: dict[pvalue.PCollection, list[Any]] = {}
-        self.nodes: dict[str, Any] = {}
-        self.used: set[str] = set()
+        self.nodes: dict[Any, Any] = {}
+        self.used: set[Any] = set()
+        self.label = ""
+        self.run = os.urandom(4).hex()  # a run's keys never meet another run's on a shared cluster
 
     def _node(self, fn: Any, *args: Any, nout: int | None = None) -> Any:
+        """A task; its key names the transform, so Dask's dashboard and task stream show the steps."""
         for arg in args:
             key = getattr(arg, "key", None)
             if key is not None:
                 self.used.add(key)
-        node = self.delayed(fn, pure=False, nout=nout)(*args)
+        name = f"{self.label} {getattr(fn, '__name__', 'task').strip('_')}"
+        key = (name, self.run, len(self.nodes))
+        node = self.delayed(fn, pure=False, nout=nout)(*args, dask_key_name=key)
         for one in node if nout else (node,):
             self.nodes[one.key] = one
         return node
@@ -167,10 +173,14 @@ class _Translate(PipelineVisitor):
     def terminals(self) -> list[Any]:
         """One small task per branch end, so the whole graph runs and little comes back."""
         ends = [node for key, node in self.nodes.items() if key not in self.used]
-        return [self.delayed(_discard, pure=False)(node) for node in ends]
+        return [
+            self.delayed(_discard, pure=False)(node, dask_key_name=("end", self.run, i))
+            for i, node in enumerate(ends)
+        ]
 
     def visit_transform(self, applied: AppliedPTransform) -> None:
         transform = applied.transform
+        self.label = applied.full_label
         for out in applied.outputs.values():
             if isinstance(out, pvalue.PCollection):
                 _check_windowing(out, applied)
@@ -233,8 +243,12 @@ class _Translate(PipelineVisitor):
         )
         sides = [self._node(partitions.concat, *self.parts[si.pvalue]) for si in transform.side_inputs]
         results = [self._node(_run_dofn, payload, part, *sides) for part in parts]
+        fan_out = isinstance(_main_input(applied).producer.transform, _Rebalance)
         for tag, out in applied.outputs.items():
-            self.parts[out] = [self._node(operator.getitem, r, tag) for r in results]
+            outs = [self._node(operator.getitem, r, tag) for r in results]
+            # After a Reshuffle comes the fan-out (a file read yields its chunks): deal what it
+            # yields over the partitions, or every later step of a big file stays on one worker.
+            self.parts[out] = self._rebalance(outs) if fan_out else outs
 
 
 def _main_input(applied: AppliedPTransform) -> pvalue.PCollection:
