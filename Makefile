@@ -17,7 +17,7 @@ TRAIN_ARGS ?=
 PREPARE_ARGS ?=
 DIR    ?= $(OUT)
 
-.PHONY: setup test demo lint format bench bench-data prepare train report verify clean-venv
+.PHONY: setup test demo lint format bench bench-data prepare train report verify clean-venv cluster
 
 setup: $(STAMP)
 
@@ -56,6 +56,18 @@ bench-data: setup $(REALTEXT)
 $(REALTEXT): bench/realtext/build_corpus.py bench/realtext/setup.sh
 	bash bench/realtext/setup.sh
 	$(PY) -m bench.realtext.build_corpus
+
+# A local dask.distributed cluster on loopback for --runner=DaskRunner (deploy/README.md):
+# a scheduler and WORKERS worker processes of one thread each; Ctrl-C stops them all.
+WORKERS   ?= 2
+DASK_PORT ?= 8786
+cluster: setup
+	@echo "cluster: scheduler tcp://127.0.0.1:$(DASK_PORT), $(WORKERS) worker process(es); Ctrl-C stops them"
+	@echo "cluster: $(PY) -m pipelines.prepare --input=... --output=... --runner=DaskRunner --dask_client_address=127.0.0.1:$(DASK_PORT)"
+	@$(VENV)/bin/dask scheduler --host 127.0.0.1 --port $(DASK_PORT) --no-dashboard & s=$$!; \
+	OMP_NUM_THREADS=1 $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nworkers $(WORKERS) --nthreads 1 \
+	  --host 127.0.0.1 --no-dashboard & w=$$!; \
+	trap 'kill $$w 2>/dev/null; wait $$w; kill $$s 2>/dev/null; wait $$s' INT TERM EXIT; wait $$w
 
 prepare: setup
 	$(PY) -m pipelines.prepare $(foreach i,$(INPUT),--input=$(i)) --output=$(OUT) $(if $(CONFIG),--config=$(CONFIG)) $(PREPARE_ARGS)
