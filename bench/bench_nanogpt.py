@@ -189,6 +189,65 @@ def run_ours(cmd: list[str], out: Path, env: dict[str, str]) -> dict:
     }
 
 
+def model_alone(nanogpt: Path | None, data: str, threads: int, rounds: int = 6, reps: int = 10) -> dict:
+    """Forward + loss + backward of the models alone (no optimizer, no loader), best of
+    interleaved rounds: nanoGPT's ``model.py`` imported from its checkout, and ours without
+    and with document masks on the same packed rows."""
+    import torch
+
+    from lm_train.data import LoaderConfig, PackedLoader
+    from lm_train.models.gpt import GPT
+    from lm_train.objectives.causal_lm import causal_lm_loss
+
+    torch.set_num_threads(threads)
+    s = SHAPE
+    loader = PackedLoader(
+        data, "train", LoaderConfig(seq_len=s["seq_len"], global_batch_size=s["batch_size"])
+    )
+    batch = next(iter(loader))
+    vocab = loader.tokenizer.vocab_size
+    torch.manual_seed(0)
+    kw = {
+        "n_layer": s["n_layer"],
+        "n_head": s["n_head"],
+        "d_model": s["d_model"],
+        "max_seq_len": s["seq_len"],
+    }
+    masked, unmasked = GPT(vocab, **kw), GPT(vocab, **kw, document_mask=False)
+    steps = {
+        "ours_no_document_mask": lambda: causal_lm_loss(unmasked, batch)[0].backward(),
+        "ours": lambda: causal_lm_loss(masked, batch)[0].backward(),
+    }
+    if nanogpt is not None:
+        sys.path.insert(0, str(nanogpt))
+        from model import GPT as NanoGPT  # nanoGPT's own model.py, from its checkout
+        from model import GPTConfig as NanoConfig
+
+        nano = NanoGPT(NanoConfig(block_size=s["seq_len"], vocab_size=vocab, n_layer=s["n_layer"],
+                                  n_head=s["n_head"], n_embd=s["d_model"], dropout=0.0, bias=False))  # fmt: skip
+        x, y = batch["input_ids"], batch["targets"]
+        steps["nanogpt"] = lambda: nano(x, y)[1].backward()
+    best = dict.fromkeys(steps, float("inf"))
+    for r in range(rounds):
+        for name in list(steps) if r % 2 == 0 else list(reversed(steps)):
+            steps[name]()  # warm
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                steps[name]()
+            best[name] = min(best[name], (time.perf_counter() - t0) / reps)
+    out = {f"{k}_ms": round(1000 * v, 1) for k, v in best.items()}
+    out["document_mask_cost"] = round(best["ours"] / best["ours_no_document_mask"] - 1, 3)
+    if nanogpt is not None:
+        out["ours_vs_nanogpt_speed"] = round(best["nanogpt"] / best["ours"], 3)
+        out["ours_no_document_mask_vs_nanogpt_speed"] = round(
+            best["nanogpt"] / best["ours_no_document_mask"], 3
+        )
+    out["how"] = (
+        f"forward + loss + backward, best of {rounds} interleaved rounds of {reps}, {threads} thread(s)"
+    )
+    return out
+
+
 def summary(runs: list[dict]) -> dict:
     tps = [r["tokens_per_s"] for r in runs]
     return {
@@ -216,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch threads of each trainer (the same for both)"
     )
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--model-only",
+        action="store_true",
+        help="only the models alone; merged into an existing nanogpt.json",
+    )
     args = ap.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
     steps = args.steps or (60 if args.quick else 600)
@@ -225,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
         nanogpt = None
     elif nanogpt is None:
         print("bench_nanogpt: no nanoGPT checkout (--nanogpt-dir or NANOGPT_DIR); skipping the nanoGPT row")
+    if args.model_only:
+        with tempfile.TemporaryDirectory(prefix="lmforge-bench-nanogpt-") as tmp:
+            alone = model_alone(nanogpt, args.data or prepare_sample(Path(tmp) / "sample"), args.threads)
+        print(json.dumps(alone))
+        path = RESULTS / "nanogpt.json"
+        result = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**result, "model_alone": alone}, indent=2) + "\n")
+        return 0
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     env.pop("RANK", None)
     tmp = Path(tempfile.mkdtemp(prefix="lmforge-bench-nanogpt-"))
@@ -233,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         val_tokens = len(split_tokens(data, "validation"))
         evals = eval_batches(val_tokens)
         dataset = write_nanogpt_dataset(data, tmp / "nano", nanogpt) if nanogpt else {}
+        alone = model_alone(nanogpt, data, args.threads, rounds=2 if args.quick else 6)
+        print("models alone:", json.dumps(alone), flush=True)
         rows: dict[str, list[dict]] = {"nanogpt": [], "ours": [], "ours_no_document_mask": []}
         for r in range(rounds):
             jobs = (
@@ -271,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "ours": summary(rows["ours"]),
         "ours_no_document_mask": summary(rows["ours_no_document_mask"]),
+        "model_alone": alone,
         "reproduce": "NANOGPT_DIR=/path/to/nanoGPT .venv/bin/python -m bench.bench_nanogpt"
         + (" --quick" if args.quick else ""),
         "note": "2 shared CPU cores; ratios are taken within a round, load_avg is the 1-minute load during each run",

@@ -12,6 +12,9 @@
    ``--data DIR`` (a dataset made by ``pipelines.prepare``); without it, a fallback
    dataset is tokenized by ``lm_train.testing`` from the same sample files.
 
+A plain loop around our own model shows our overheads, not how fast the model is: the
+comparison with another implementation on identical work is ``bench.bench_nanogpt``.
+
 Writes ``bench/results/train.json``.
 """
 
