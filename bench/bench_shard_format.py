@@ -57,7 +57,7 @@ def write_shards(texts: list[str], out: Path) -> dict:
     import pyarrow as pa
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from schemas.token_shard import build_token_shard_table, token_shard_to_bytes
+    from schemas.token_shard import build_token_shard_table
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -82,20 +82,16 @@ def write_shards(texts: list[str], out: Path) -> dict:
             [encoded[i] for i in rows],
             "uint16",
         )
-        t0 = time.perf_counter()
-        data = token_shard_to_bytes(table)
-        (out / "file" / f"train-{n:05d}.arrow").write_bytes(data)
-        timing["file"] += time.perf_counter() - t0
-        sizes["file"] += len(data)
-        t0 = time.perf_counter()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            for batch in table.to_batches():
-                writer.write_batch(batch)
-        data = sink.getvalue().to_pybytes()
-        (out / "stream" / f"train-{n:05d}.arrow").write_bytes(data)
-        timing["stream"] += time.perf_counter() - t0
-        sizes["stream"] += len(data)
+        for kind, new in (("file", pa.ipc.new_file), ("stream", pa.ipc.new_stream)):
+            t0 = time.perf_counter()
+            sink = pa.BufferOutputStream()
+            with new(sink, table.schema) as writer:
+                for batch in table.to_batches():
+                    writer.write_batch(batch)
+            data = sink.getvalue().to_pybytes()
+            (out / kind / f"train-{n:05d}.arrow").write_bytes(data)
+            timing[kind] += time.perf_counter() - t0
+            sizes[kind] += len(data)
     return {
         "documents": len(texts),
         "text_mb": round(sum(len(t.encode()) for t in texts) / 1e6, 1),
@@ -166,8 +162,11 @@ def datasets_route(kind: str, how: str, folder: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-mb", type=float, default=40.0, help="MB of real text to tokenize")
+    parser.add_argument("--quick", action="store_true", help="8 MB of text (make bench BENCH_ARGS=--quick)")
     parser.add_argument("--keep", action="store_true", help="keep the shards (prints where)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.max_mb = min(args.max_mb, 8.0)
     work = Path(tempfile.mkdtemp(prefix="shard-format-"))
     try:
         print(f"shard_format: tokenizing {args.max_mb:g} MB of real text", flush=True)
@@ -182,7 +181,16 @@ def main(argv: list[str] | None = None) -> int:
             for how in ("load_dataset", "from_file", "mmap_table"):
                 print(f"shard_format: datasets {how} on IPC {kind}s", flush=True)
                 routes[f"{kind}/{how}"] = datasets_route(kind, how, work)
+        stream, file = routes["stream/from_file"], routes["file/load_dataset"]
+        headline = (
+            f"{made['text_mb']:g} MB of real text: IPC stream vs file {made['bytes']['stream'] / made['bytes']['file']:.4f}x bytes, "
+            f"our open {ours['stream']['open_and_touch_all_s'] / ours['file']['open_and_touch_all_s']:.2f}x; "
+            f"datasets from_file on streams {stream.get('open_s')} s, no cache, against load_dataset on files "
+            f"{file.get('open_s')} s and a {file.get('cache_mb')} MB cache; from_file on files: "
+            f"{'refused' if not routes['file/from_file']['ok'] else 'works'}"
+        )
         result = {
+            "headline": headline,
             "corpus": "bench/data/realtext JSONL sources, round-robin",
             **made,
             "reader_best_of_5": ours,
