@@ -147,6 +147,63 @@ def sample(tmp_path_factory, s3_endpoint):
 
 
 @pytest.mark.slow
+def test_beam_semantics_on_the_cluster(cluster):
+    """Tagged outputs kept apart, finish_bundle output, side inputs, GroupByKey, metrics; state refused."""
+    import apache_beam as beam
+    from apache_beam.metrics import Metrics
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+    from apache_beam.transforms.userstate import BagStateSpec
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    from pipelines.stage.dask_runner import DaskRunner, Unsupported
+
+    class Split(beam.DoFn):
+        def process(self, x):
+            Metrics.counter("t", "seen").inc()
+            yield beam.pvalue.TaggedOutput("odd", x) if x % 2 else x
+
+        def finish_bundle(self):
+            yield WindowedValue(-1, 0, (GlobalWindow(),))
+
+    class Keep(beam.DoFn):
+        state = BagStateSpec("s", beam.coders.VarIntCoder())
+
+        def process(self, kv, state=beam.DoFn.StateParam(state)):  # noqa: B008 (Beam declares state so)
+            yield kv
+
+    address, _ = cluster
+    options = PipelineOptions([f"--dask_client_address={address}", "--dask_npartitions=3"])
+    p = beam.Pipeline(runner=DaskRunner(), options=options)
+    out = p | beam.Create(range(10)) | beam.Reshuffle() | beam.ParDo(Split()).with_outputs("odd", main="even")
+    evens = out.even | beam.Filter(lambda x: x >= 0)
+    total = evens | "Sum" >> beam.CombineGlobally(sum)
+    assert_that(evens | beam.Map(lambda x, t: (x, t), beam.pvalue.AsSingleton(total)),
+                equal_to([(x, 20) for x in (0, 2, 4, 6, 8)]), label="Evens")  # fmt: skip
+    bundles = out.even | beam.Filter(lambda x: x < 0) | "Bundles" >> beam.combiners.Count.Globally()
+    assert_that(bundles, equal_to([3]), label="OneFinishPerBundle")  # 3 partitions after the Reshuffle
+    grouped = (
+        out.odd
+        | beam.Map(lambda x: (x % 3, x))
+        | beam.GroupByKey()
+        | beam.MapTuple(lambda k, v: (k, sorted(v)))
+    )
+    assert_that(grouped, equal_to([(0, [3, 9]), (1, [1, 7]), (2, [5])]), label="Odds")
+    result = p.run()
+    result.wait_until_finish()
+    assert [m.committed for m in result.metrics().query(MetricsFilter().with_name("seen"))["counters"]] == [
+        10
+    ]
+
+    p = beam.Pipeline(runner=DaskRunner(), options=options)
+    p | beam.Create([("a", 1)]) | beam.ParDo(Keep())
+    with pytest.raises(Unsupported, match="stateful DoFn"):
+        p.run()
+
+
+@pytest.mark.slow
 def test_prepare_on_the_cluster_is_byte_identical(cluster, sample, tmp_path):
     address, _ = cluster
     inputs, config, reference = sample

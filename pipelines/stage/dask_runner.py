@@ -37,15 +37,19 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.coders import coders
 from apache_beam.internal import pickler
+from apache_beam.metrics.execution import MetricsContainer
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor, PTransformOverride
 from apache_beam.runners.common import DoFnRunner, DoFnSignature, Receiver
 from apache_beam.runners.dask.dask_runner import DaskOptions
+from apache_beam.runners.direct.direct_metrics import DirectMetrics
 from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineState
+from apache_beam.runners.worker import statesampler
 from apache_beam.transforms import ptransform
 from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.transforms.util import Reshuffle
 from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+from apache_beam.utils import counters
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.stage import partitions
@@ -56,6 +60,7 @@ log = logging.getLogger("lmforge")
 CODE_PACKAGES = ("pipelines", "lmcore", "schemas")
 
 _END_OF_GLOBAL = GlobalWindow().max_timestamp()
+METRICS = "__lmforge_metrics__"  # the entry of a bundle's result that holds its Beam metrics
 
 
 class _Rebalance(beam.PTransform):
@@ -109,15 +114,22 @@ def _run_dofn(payload: bytes, part: Sequence[WindowedValue], *side_values: list[
     sides = [SideInputMap(view, options, values) for (view, options), values in zip(views, side_values)]
     receivers = _Receivers({tag: _ListReceiver() for tag in tags})
     runner = DoFnRunner(fn, args, kwargs, sides, windowing, tagged_receivers=receivers, step_name=label)
-    runner.setup()
+    container = MetricsContainer(label)
+    sampler = statesampler.StateSampler(label, counters.CounterFactory())
+    statesampler.set_current_tracker(sampler)  # Beam's Metrics.counter(...) reports to ``container``
     try:
-        runner.start()
-        for windowed in part:
-            runner.process(windowed)
-        runner.finish()
+        with sampler.scoped_state(label, "process", metrics_container=container):
+            runner.setup()
+            try:
+                runner.start()
+                for windowed in part:
+                    runner.process(windowed)
+                runner.finish()
+            finally:
+                runner.teardown()
     finally:
-        runner.teardown()
-    return {tag: receivers[tag].values for tag in tags}
+        statesampler.set_current_tracker(None)
+    return {**{tag: receivers[tag].values for tag in tags}, METRICS: container.get_cumulative()}
 
 
 def _split_keys(part: Sequence[WindowedValue], buckets: int, coder: coders.Coder) -> tuple[list, ...]:
@@ -155,6 +167,7 @@ class _Translate(PipelineVisitor):
         self.nodes: dict[Any, Any] = {}
         self.used: set[Any] = set()
         self.label = ""
+        self.metrics: list[Any] = []  # one per bundle: its MetricUpdates, brought back at the end
         self.run = os.urandom(4).hex()  # a run's keys never meet another run's on a shared cluster
 
     def _node(self, fn: Any, *args: Any, nout: int | None = None) -> Any:
@@ -172,7 +185,8 @@ class _Translate(PipelineVisitor):
 
     def terminals(self) -> list[Any]:
         """One small task per branch end, so the whole graph runs and little comes back."""
-        ends = [node for key, node in self.nodes.items() if key not in self.used]
+        metrics = {m.key for m in self.metrics}
+        ends = [node for key, node in self.nodes.items() if key not in self.used and key not in metrics]
         return [
             self.delayed(_discard, pure=False)(node, dask_key_name=("end", self.run, i))
             for i, node in enumerate(ends)
@@ -243,6 +257,7 @@ class _Translate(PipelineVisitor):
         )
         sides = [self._node(partitions.concat, *self.parts[si.pvalue]) for si in transform.side_inputs]
         results = [self._node(_run_dofn, payload, part, *sides) for part in parts]
+        self.metrics += [self._node(operator.getitem, r, METRICS) for r in results]
         fan_out = isinstance(_main_input(applied).producer.transform, _Rebalance)
         for tag, out in applied.outputs.items():
             outs = [self._node(operator.getitem, r, tag) for r in results]
@@ -266,18 +281,25 @@ def _check_windowing(pcoll: pvalue.PCollection, applied: AppliedPTransform) -> N
 class DaskPipelineResult(PipelineResult):
     """Waits on the branch ends; closes the client (and a cluster it started) when done."""
 
-    def __init__(self, client: Any, futures: list[Any], cluster: Any = None):
+    def __init__(
+        self, client: Any, futures: list[Any], cluster: Any = None, metric_futures: Sequence[Any] = ()
+    ):
         super().__init__(PipelineState.RUNNING)
         self.client = client
         self.futures = futures
         self.cluster = cluster
+        self.metric_futures = list(metric_futures)
+        self._metrics = DirectMetrics()
 
     def wait_until_finish(self, duration: int | None = None) -> str:
         from distributed import wait
 
         try:
-            wait(self.futures, timeout=None if duration is None else duration / 1000)
+            wait([*self.futures, *self.metric_futures], timeout=None if duration is None else duration / 1000)
             self.client.gather(self.futures)  # raises the first task's error, with its traceback
+            for updates in self.client.gather(self.metric_futures):
+                self._metrics.commit_logical(None, updates)  # each bundle's final result, once
+                self._metrics.commit_physical(None, updates)
             self._state = PipelineState.DONE
             forget_listings()
         except BaseException:
@@ -289,7 +311,7 @@ class DaskPipelineResult(PipelineResult):
         return self._state
 
     def cancel(self) -> str:
-        self.client.cancel(self.futures)
+        self.client.cancel([*self.futures, *self.metric_futures])
         return PipelineState.CANCELLED
 
     def _close(self) -> None:
@@ -297,10 +319,9 @@ class DaskPipelineResult(PipelineResult):
         if self.cluster is not None:
             self.cluster.close()
 
-    def metrics(self) -> Any:
-        raise NotImplementedError(
-            "lmforge's Dask runner does not collect Beam metrics; the counts are in the output's stats.json"
-        )
+    def metrics(self) -> DirectMetrics:
+        """Beam metrics of the finished run (counters, distributions, gauges), summed over bundles."""
+        return self._metrics
 
 
 class CodeMismatch(RuntimeError):
@@ -372,12 +393,14 @@ class DaskRunner(PipelineRunner):
             n = partitions.default_partitions(threads, bag_kwargs.get("npartitions"))
             translate = _Translate(n)
             pipeline.visit(translate)
-            futures = client.compute(translate.terminals())
+            ends = translate.terminals()
+            computed = client.compute([*ends, *translate.metrics])  # one graph: shared steps run once
+            futures, metric_futures = computed[: len(ends)], computed[len(ends) :]
         except BaseException:
             DaskPipelineResult(client, [], cluster)._close()
             raise
         log.info("dask: %d worker thread(s), %d partitions, %d tasks", threads, n, len(translate.nodes))
-        return DaskPipelineResult(client, futures, cluster)
+        return DaskPipelineResult(client, futures, cluster, metric_futures)
 
 
 def _connect(dask_options: dict[str, Any]) -> tuple[Any, Any]:
