@@ -7,7 +7,7 @@ each: wall time, CPU time of every process involved, the peak RSS of the largest
 for Dask the CPU time of each worker (``client.run`` before and after), which shows
 whether the work spreads over the workers or piles onto one. On 2 cores the cluster is
 not expected to be faster; the ratios say what it costs. Every run's output is checked
-byte for byte against the first's.
+byte for byte against the first's (manifests less ``code_version``, the git commit).
 
     python -m bench.bench_dask [--quick] [--max-mb 120] [--corpus bench/data/realtext]
 """
@@ -53,13 +53,34 @@ def pick_inputs(corpus: Path, max_mb: float) -> tuple[list[Path], float]:
     return files, round(mb, 2)
 
 
-def tree_digest(root: Path) -> str:
-    """sha256 over every output file's name and bytes (the lock excepted)."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != ".lmforge.lock":
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+def comparable(path: Path) -> bytes:
+    """A file's bytes; a manifest without ``code_version`` (the git commit, which moves when
+    anyone commits between two runs of a benchmark)."""
+    data = path.read_bytes()
+    if path.name.startswith("manifest") and path.suffix == ".json":
+        manifest = json.loads(data)
+        manifest.pop("code_version", None)
+        data = json.dumps(manifest, sort_keys=True).encode()
+    return data
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 of every output file (the lock excepted), by path under ``root``."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(comparable(path)).hexdigest()[:16]
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != ".lmforge.lock"
+    }
+
+
+def differing(rows: dict[str, dict]) -> dict[str, list[str]]:
+    """Per run, the output files whose bytes differ from the first run's."""
+    first = next(iter(rows.values()))["files"]
+    out = {}
+    for name, row in rows.items():
+        files = row["files"]
+        out[name] = sorted(k for k in first.keys() | files.keys() if first.get(k) != files.get(k))
+    return out
 
 
 def run_prepare(files: list[Path], out: Path, config: Path, flags: list[str]) -> dict[str, Any]:
@@ -87,7 +108,7 @@ def run_prepare(files: list[Path], out: Path, config: Path, flags: list[str]) ->
         "kept": manifest["counts"]["kept"],
         "input_docs": manifest["counts"]["input"],
         "tokens": sum(s["num_tokens"] for s in manifest["shards"]),
-        "output_sha256": tree_digest(out),
+        "files": file_digests(out),
     }
 
 
@@ -197,9 +218,13 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_prepare(files, out, config, flags)
                 row.update(cpu_s=row["client_cpu_s"], peak_rss_mb=row["client_peak_rss_mb"])
             runs[name] = row
-            print(name, json.dumps(row), flush=True)
+            print(name, json.dumps({k: v for k, v in row.items() if k != "files"}), flush=True)
             shutil.rmtree(out, ignore_errors=True)
-    result["identical_outputs"] = len({row["output_sha256"] for row in runs.values()}) == 1
+    result["differing_files"] = differing(runs)
+    result["identical_outputs"] = not any(result["differing_files"].values())
+    result["output_files"] = len(next(iter(runs.values()))["files"])
+    for row in runs.values():
+        row.pop("files")
     result["ratios"] = ratios(runs)
     result["load_avg_at_end"] = round(os.getloadavg()[0], 2)
     result["headline"] = headline(result)
