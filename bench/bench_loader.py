@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{100 * wait['data_wait_fraction']:.2f}% of the time"
                     + (" (goal < 1%)" if step_ms == 5 else "")
                 )
+            r["load_avg_1min_after"] = os.getloadavg()[0]  # the machine is shared: how busy it was
             results["datasets"][str(num_docs)] = r
             if not args.keep:
                 shutil.rmtree(d, ignore_errors=True)

@@ -293,10 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="lmforge-bench-nanogpt-") as tmp:
             alone = model_alone(nanogpt, args.data or prepare_sample(Path(tmp) / "sample"), args.threads)
         print(json.dumps(alone))
+        RESULTS.mkdir(exist_ok=True)
         path = RESULTS / "nanogpt.json"
         result = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**result, "model_alone": alone}, indent=2) + "\n")
         return 0
+    RESULTS.mkdir(exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     env.pop("RANK", None)
     tmp = Path(tempfile.mkdtemp(prefix="lmforge-bench-nanogpt-"))
@@ -307,14 +309,16 @@ def main(argv: list[str] | None = None) -> int:
         dataset = write_nanogpt_dataset(data, tmp / "nano", nanogpt) if nanogpt else {}
         alone = model_alone(nanogpt, data, args.threads, rounds=2 if args.quick else 6)
         print("models alone:", json.dumps(alone), flush=True)
+        setup = {
+            **SHAPE, **OPTIM, "steps": steps, "rounds": rounds, "threads": args.threads,
+            "eval_batches": evals, "validation_tokens": val_tokens, **dataset,
+            "dataset": args.data or "bundled sample (pipelines.prepare data/sample/raw, 100 validation documents)",
+            "cpu_count": os.cpu_count(),
+        }  # fmt: skip
         rows: dict[str, list[dict]] = {"nanogpt": [], "ours": [], "ours_no_document_mask": []}
         for r in range(rounds):
-            jobs = (
-                ["nanogpt", "ours", "ours_no_document_mask"] if nanogpt else ["ours", "ours_no_document_mask"]
-            )
-            if r % 2:
-                jobs.reverse()
-            for job in jobs:
+            jobs = ["nanogpt", "ours", "ours_no_document_mask"][0 if nanogpt else 1 :]
+            for job in jobs if r % 2 == 0 else reversed(jobs):
                 out = tmp / f"{job}-{r}"
                 if job == "nanogpt":
                     res = run_nanogpt(nanogpt_cmd(nanogpt, out, steps, evals), tmp / "nano", env)
@@ -326,50 +330,45 @@ def main(argv: list[str] | None = None) -> int:
                       f"{res['median_step_ms']:.1f} ms), val loss {res['val_loss']:.4f}, "
                       f"load {res['load_avg']:.2f}", flush=True)  # fmt: skip
                 shutil.rmtree(out, ignore_errors=True)
+            result = build_result(rows, setup, alone, nanogpt, args.quick, r + 1)
+            (RESULTS / "nanogpt.json").write_text(json.dumps(result, indent=2) + "\n")  # after every round
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(result.get("headline", "nanoGPT row skipped"))
+    print(f"wrote {RESULTS / 'nanogpt.json'}")
+    return 0
+
+
+def build_result(
+    rows: dict[str, list[dict]], setup: dict, alone: dict, nanogpt: Path | None, quick: bool, done: int
+) -> dict:
+    """The results file's content after ``done`` rounds: each row, the ratios within rounds, a headline."""
     result: dict = {
-        "quick": args.quick,
-        "setup": {
-            **SHAPE,
-            **OPTIM,
-            "steps": steps,
-            "rounds": rounds,
-            "threads": args.threads,
-            "eval_batches": evals,
-            "validation_tokens": val_tokens,
-            **dataset,
-            "dataset": args.data
-            or "bundled sample (pipelines.prepare data/sample/raw, 100 validation documents)",
-            "cpu_count": os.cpu_count(),
-        },
+        "quick": quick,
+        "setup": {**setup, "rounds_completed": done},
         "ours": summary(rows["ours"]),
         "ours_no_document_mask": summary(rows["ours_no_document_mask"]),
         "model_alone": alone,
         "reproduce": "NANOGPT_DIR=/path/to/nanoGPT .venv/bin/python -m bench.bench_nanogpt"
-        + (" --quick" if args.quick else ""),
+        + (" --quick" if quick else ""),
         "note": "2 shared CPU cores; ratios are taken within a round, load_avg is the 1-minute load during each run",
     }
-    if nanogpt:
-        result["nanogpt"] = {**summary(rows["nanogpt"]), "checkout": str(nanogpt)}
-        for job in ("ours", "ours_no_document_mask"):
-            ratios = [o["tokens_per_s"] / n["tokens_per_s"] for o, n in zip(rows[job], rows["nanogpt"])]
-            result[job]["ratio_vs_nanogpt_per_round"] = [round(x, 3) for x in ratios]
-            result[job]["ratio_vs_nanogpt"] = round(statistics.median(ratios), 3)
-        o, n = result["ours"], result["nanogpt"]
-        result["headline"] = (
-            f"lm_train {o['tokens_per_s_median_of_rounds']:,} tok/s vs nanoGPT "
-            f"{n['tokens_per_s_median_of_rounds']:,} ({o['ratio_vs_nanogpt']:.2f}x; without document masks "
-            f"{result['ours_no_document_mask']['ratio_vs_nanogpt']:.2f}x), val loss after {steps} steps "
-            f"{statistics.median(o['val_loss']):.3f} vs {statistics.median(n['val_loss']):.3f}"
-        )
-    else:
+    if nanogpt is None:
         result["nanogpt"] = {"skipped": "no nanoGPT checkout (--nanogpt-dir or NANOGPT_DIR)"}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "nanogpt.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(result.get("headline", "nanoGPT row skipped"))
-    print(f"wrote {RESULTS / 'nanogpt.json'}")
-    return 0
+        return result
+    result["nanogpt"] = {**summary(rows["nanogpt"]), "checkout": str(nanogpt)}
+    for job in ("ours", "ours_no_document_mask"):
+        ratios = [o["tokens_per_s"] / n["tokens_per_s"] for o, n in zip(rows[job], rows["nanogpt"])]
+        result[job]["ratio_vs_nanogpt_per_round"] = [round(x, 3) for x in ratios]
+        result[job]["ratio_vs_nanogpt"] = round(statistics.median(ratios), 3)
+    o, n = result["ours"], result["nanogpt"]
+    result["headline"] = (
+        f"lm_train {o['tokens_per_s_median_of_rounds']:,} tok/s vs nanoGPT "
+        f"{n['tokens_per_s_median_of_rounds']:,} ({o['ratio_vs_nanogpt']:.2f}x; without document masks "
+        f"{result['ours_no_document_mask']['ratio_vs_nanogpt']:.2f}x), val loss after {setup['steps']} steps "
+        f"{statistics.median(o['val_loss']):.3f} vs {statistics.median(n['val_loss']):.3f}"
+    )
+    return result
 
 
 if __name__ == "__main__":
