@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 PROSE, CODE, LIST, TABLE, HEADING = "prose", "code", "list", "table", "heading"
 ALL_KINDS = frozenset({PROSE, CODE, LIST, TABLE, HEADING})
@@ -47,6 +48,7 @@ RULE_LINE = re.compile(r"^\s*([=\-~^*#+_.:`'\"])\1{2,}\s*$|^\s*[+|][-=+|: ]{3,}[
 PROMPT = re.compile(r"^(?:\$|#|>>>|\.\.\.|%|>|In \[\d+\]:|C:\\>)\s")
 # Characters that make up code rather than prose.
 CODE_SYMBOLS = re.compile(r"[{}()\[\];=<>*&|\\/_#@$^~]")
+_DROP_CODE_SYMBOLS = str.maketrans("", "", "{}()[];=<>*&|\\/_#@$^~")  # counts CODE_SYMBOLS in C
 MAN_HEADER = re.compile(r"^([\w.:-]+\(\w+\))\s.*\s\1$")  # "LS(1)  User Commands  LS(1)"
 # A line that opens or is a statement in common programming and shell languages.
 CODE_START = re.compile(
@@ -74,7 +76,7 @@ class Line:
 
 def display_width(s: str) -> int:
     """Columns a terminal gives ``s``: wide (CJK) characters count two."""
-    return len(s) + len(CJK_WIDE.findall(s))
+    return len(s) if s.isascii() else len(s) + len(CJK_WIDE.findall(s))
 
 
 def indent_of(s: str) -> int:
@@ -85,8 +87,18 @@ def _letters(s: str) -> int:
     return len(LETTER.findall(s))
 
 
+CACHED_LINE_CHARS = 512  # longer lines are judged afresh, so the caches stay small
+
+
 def line_kind(raw: str) -> str:
-    """The kind of one physical line on its own (prose unless something says otherwise)."""
+    """The kind of one physical line on its own (prose unless something says otherwise).
+
+    Cached: a page's lines are judged again after a cut, and boilerplate repeats across pages.
+    """
+    return _line_kind_cached(raw) if len(raw) <= CACHED_LINE_CHARS else _line_kind(raw)
+
+
+def _line_kind(raw: str) -> str:
     s = raw.strip()
     if not s:
         return PROSE
@@ -102,7 +114,7 @@ def line_kind(raw: str) -> str:
         return LIST
     if CHANGELOG_ENTRY.match(s):
         return HEADING
-    symbols = len(CODE_SYMBOLS.findall(s))
+    symbols = len(s) - len(s.translate(_DROP_CODE_SYMBOLS))  # len(CODE_SYMBOLS.findall(s))
     if symbols >= 3 and symbols > 0.15 * len(s) and not CJK_START.search(s):
         return CODE
     if s[-1] in "{};)" and s.endswith(("{", "};", ");", "}")) and _letters(s) < 0.6 * len(s):
@@ -120,7 +132,11 @@ def line_kind(raw: str) -> str:
 
 
 def is_code_line(s: str) -> bool:
-    """Does one stripped line read as a statement rather than prose?"""
+    """Does one stripped line read as a statement rather than prose? (Cached, as ``line_kind``.)"""
+    return _is_code_line_cached(s) if len(s) <= CACHED_LINE_CHARS else _is_code_line(s)
+
+
+def _is_code_line(s: str) -> bool:
     if PROMPT.match(s) or s.startswith(("@", "#!", "//", "/*", "*/", "<?", "# ")):
         return True
     if s.endswith(("{", "}", ";", "};", "*/")) or SYNOPSIS.search(s):
@@ -129,6 +145,10 @@ def is_code_line(s: str) -> bool:
     if CODE_START.match(s) and (s.endswith(":") or "(" in s or "=" in s or words <= 4):
         return True
     return words <= 8 and bool(CALL.match(s) or ASSIGNMENT.match(s))
+
+
+_line_kind_cached = lru_cache(maxsize=1 << 16)(_line_kind)
+_is_code_line_cached = lru_cache(maxsize=1 << 16)(_is_code_line)
 
 
 def _mark_code_blocks(raw_lines: list[str], kinds: list[str]) -> None:

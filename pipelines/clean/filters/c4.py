@@ -55,19 +55,25 @@ def c4_line_reason(s: str, lang: str | None, t: Thresholds) -> str | None:
 
 
 def c4_lines(
-    text: str, lang: str | None, t: Thresholds, judged: frozenset[str] = blocks.ALL_KINDS
+    text: str,
+    lang: str | None,
+    t: Thresholds,
+    judged: frozenset[str] = blocks.ALL_KINDS,
+    logical: list[blocks.Line] | None = None,
 ) -> tuple[str, dict[str, int]]:
     """C4's line clean-up over logical lines: (kept text, UTF-8 bytes removed per rule).
 
     Only logical lines of a kind in ``judged`` are judged (the ``docs`` preset judges
     prose only); a kept logical line keeps its physical lines as they were, so wrapped
     paragraphs, indentation and code survive byte for byte. Whitespace the rebuild drops
-    (trailing spaces, runs of blank lines) is counted as ``whitespace``.
+    (trailing spaces, runs of blank lines) is counted as ``whitespace``. ``logical``: the
+    text's logical lines when the caller has them already (the page builds them once and
+    keeps them when nothing is cut).
     """
     raw = text.split("\n")
     terminal = tuple(t.terminal_punctuation)
     if t.c4_join_wrapped_lines:
-        logical = blocks.logical_lines(raw, terminal)
+        logical = blocks.logical_lines(raw, terminal) if logical is None else logical
     else:  # each physical line alone, as C4 was published
         logical = [
             blocks.Line(i, i, blocks.line_kind(ln), ln.strip()) for i, ln in enumerate(raw) if ln.strip()
@@ -131,5 +137,6 @@ def c4_page_judge(page: Page, t: Thresholds) -> str | None:
 
 def c4_line_cut(page: Page, t: Thresholds) -> LineCut:
     """The line clean-up over the lines the preset judges; the sentences left are measured."""
-    cleaned, removed = c4_lines(page.text, page.lang, t, page.preset.judged)
+    logical = page.logical if t.c4_join_wrapped_lines else None
+    cleaned, removed = c4_lines(page.text, page.lang, t, page.preset.judged, logical)
     return LineCut(cleaned, removed, {"sentences": sentence_count(cleaned)})
