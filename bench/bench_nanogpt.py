@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,13 +149,19 @@ def tokens_per_step() -> int:
     return SHAPE["batch_size"] * SHAPE["seq_len"]
 
 
-def run_nanogpt(cmd: list[str], work: Path, env: dict[str, str]) -> dict:
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], what: str) -> tuple[Any, float, float]:
+    """(the finished process, wall seconds, mean load average while it ran); raises if it failed."""
     with LoadSampler() as load:
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
     if res.returncode:
-        raise RuntimeError(f"nanoGPT failed:\n{res.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{res.stderr[-3000:]}")
+    return res, wall, load.mean
+
+
+def run_nanogpt(cmd: list[str], work: Path, env: dict[str, str]) -> dict:
+    res, wall, load_mean = timed_run(cmd, work, env, "nanoGPT")
     ms = [float(x) for x in re.findall(r"^iter \d+: loss [\d.]+, time ([\d.]+)ms", res.stdout, re.M)]
     vals = re.findall(r"^step \d+: train loss [\d.]+, val loss ([\d.]+)", res.stdout, re.M)
     step_s = statistics.median(ms[1:]) / 1000  # iteration 0 holds the first evaluation
@@ -163,19 +170,14 @@ def run_nanogpt(cmd: list[str], work: Path, env: dict[str, str]) -> dict:
         "median_step_ms": 1000 * step_s,
         "val_loss": float(vals[-1]),
         "wall_s": wall,
-        "load_avg": load.mean,
+        "load_avg": load_mean,
     }
 
 
 def run_ours(cmd: list[str], out: Path, env: dict[str, str]) -> dict:
     from lm_train.metrics import read_metrics
 
-    with LoadSampler() as load:
-        t0 = time.perf_counter()
-        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-    if res.returncode:
-        raise RuntimeError(f"lm_train.train failed:\n{res.stderr[-3000:]}")
+    _, wall, load_mean = timed_run(cmd, ROOT, env, "lm_train.train")
     recs = read_metrics(str(out / "metrics.jsonl"))
     steps = [r for r in recs if r["kind"] == "train"][1:]  # the first step holds start-up
     step_s = statistics.median(r["step_time_s"] for r in steps)
@@ -185,7 +187,7 @@ def run_ours(cmd: list[str], out: Path, env: dict[str, str]) -> dict:
         "val_loss": [r for r in recs if r["kind"] == "eval"][-1]["val_loss"],
         "data_wait_frac": statistics.median(r["data_wait_frac"] for r in steps),
         "wall_s": wall,
-        "load_avg": load.mean,
+        "load_avg": load_mean,
     }
 
 
