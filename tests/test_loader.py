@@ -191,6 +191,57 @@ def test_worker_count_does_not_change_the_stream(dataset, tmp_path):
     assert all(_same(a, b) for a, b in zip(base, with_workers))
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_whole_epoch_is_the_same_with_workers_across_hand_over_chunks(dataset, tmp_path, workers):
+    """An epoch spans several chunks per worker and ends in a partial one; a resume starts mid-chunk."""
+    base = list(_loader(dataset, tmp_path, num_epochs=1))
+    assert len(base) > 3 * 16  # more batches than three workers' first chunks
+    got = list(_loader(dataset, tmp_path, num_epochs=1, num_workers=workers))
+    assert len(got) == len(base) and all(_same(a, b) for a, b in zip(base, got))
+    resumed = _loader(dataset, tmp_path, num_epochs=1, num_workers=workers)
+    resumed.load_state_dict({**resumed.state_dict(), "consumed_samples": 5 * 8})
+    rest = list(resumed)
+    assert len(rest) == len(base) - 5 and all(_same(a, b) for a, b in zip(base[5:], rest))
+
+
+def test_chunks_are_dealt_to_workers_in_the_order_they_are_handed_back():
+    from lm_train.data.loader import chunk_starts
+
+    for start, stop, chunk, workers in [(0, 50, 4, 3), (7, 61, 16, 2), (3, 4, 5, 4), (0, 0, 2, 1)]:
+        per_worker = [list(chunk_starts(start, stop, chunk, w, workers)) for w in range(workers)]
+        interleaved = [c for group in zip(*per_worker) for c in group]
+        leftovers = [p[len(per_worker[-1]) :] for p in per_worker]
+        interleaved += [c for p in leftovers for c in p]
+        steps = [u for first in interleaved for u in range(first, min(first + chunk, stop))]
+        assert steps == list(range(start, stop))
+
+
+def test_handoff_keeps_order_bounds_the_buffer_and_releases_a_blocked_producer():
+    from lm_train.data.ring import Handoff
+
+    box = Handoff(depth=4)
+    produced: list[int] = []
+
+    def produce() -> None:
+        for i in range(100):
+            if not box.put(i):
+                return
+            produced.append(i)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    deadline = time.monotonic() + 5
+    while len(produced) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert len(produced) == 4  # full: the producer waits
+    assert [box.get() for _ in range(50)] == list(range(50))  # in order, waiting for items as needed
+    box.close()  # the consumer stops early: the producer returns instead of waiting forever
+    t.join(timeout=5)
+    assert not t.is_alive() and len(box.items) <= 4
+
+
 def test_state_from_another_dataset_or_setting_is_refused(dataset, tmp_path):
     other = tmp_path / "other"
     write_synthetic_dataset(str(other), num_docs=50, mean_len=40, seed=7)

@@ -6,8 +6,8 @@ slice ``r`` of each. A global step is ``grad_accum`` consecutive micro-steps, so
 samples of a step do not depend on how they are split across ranks and accumulation.
 ``consumed_samples`` counts positions handed out by every rank together; resuming sets it
 and computes the next batch directly (nothing is replayed). DataLoader worker ``w`` of
-``W`` builds micro-steps ``u ≡ w (mod W)``; the DataLoader hands them back in order, so
-the sequence is the same for any worker count.
+``W`` builds the chunks of consecutive micro-steps ``c ≡ w (mod W)``; the DataLoader hands
+them back in order, so the sequence is the same for any worker count.
 """
 
 from __future__ import annotations
@@ -133,23 +133,51 @@ def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 class _MicroSteps(IterableDataset):
-    """Micro-steps ``start, start + 1, ...``; DataLoader worker ``w`` of ``W`` builds ``u ≡ w (mod W)``
-    and passes its batches through ``ring`` (see ``lm_train.data.ring``)."""
+    """Micro-steps ``start, start + 1, ...`` cut into chunks of ``chunk`` consecutive ones;
+    DataLoader worker ``w`` of ``W`` builds chunks ``c ≡ w (mod W)``, writes their batches
+    into ``ring`` (see ``lm_train.data.ring``) and hands over one DataLoader item per chunk.
 
-    def __init__(self, plan: _Plan, start: int, stop: int | None, ring: BatchRing | None = None) -> None:
-        self.plan, self.start, self.stop, self.ring = plan, start, stop, ring
+    The DataLoader's own hand-over (a pickled item through a pipe, its bookkeeping in the
+    training process) costs more than building a small batch, so it is paid once per chunk.
+    """
+
+    def __init__(
+        self, plan: _Plan, start: int, stop: int | None, ring: BatchRing | None = None, chunk: int = 1
+    ) -> None:
+        self.plan, self.start, self.stop, self.ring, self.chunk = plan, start, stop, ring, chunk
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        u, k = self.start + wid, 0
-        while self.stop is None or u < self.stop:
-            batch = self.plan.batch(u)
-            if info is None:
-                yield _to_torch(batch)
-            else:
-                yield wid, k, self.ring.write(wid, k, batch)
-            u, k = u + nw, k + 1
+        if info is None:
+            u = self.start
+            while self.stop is None or u < self.stop:
+                yield _to_torch(self.plan.batch(u))
+                u += 1
+            return
+        wid, nw, k = info.id, info.num_workers, 0
+        for first in chunk_starts(self.start, self.stop, self.chunk, wid, nw):
+            last = first + self.chunk if self.stop is None else min(first + self.chunk, self.stop)
+            items = []
+            for u in range(first, last):
+                items.append((k, self.ring.write(wid, k, self.plan.batch(u))))
+                k += 1
+            yield wid, items
+
+
+def chunk_starts(start: int, stop: int | None, chunk: int, worker: int, workers: int) -> Iterator[int]:
+    """First micro-step of each chunk worker ``worker`` of ``workers`` builds: chunk ``c``
+    covers ``[start + c·chunk, start + (c+1)·chunk)`` and goes to worker ``c mod workers``,
+    the order in which the DataLoader hands items back, so the stream is the same for any
+    worker count and chunk size."""
+    first = start + worker * chunk
+    while stop is None or first < stop:
+        yield first
+        first += workers * chunk
+
+
+def handover_chunk(rows: int, seq_len: int) -> int:
+    """Micro-batches per DataLoader item: about 64 k tokens' worth, 1 to 16."""
+    return max(1, min(16, 65536 // max(1, rows * seq_len)))
 
 
 def _worker_init(_wid: int) -> None:
@@ -322,24 +350,23 @@ class PackedLoader:
         start = self._consumed // per
         stop = None if end is None else -(-end // per)
         workers = self.config.num_workers
-        ring = None
         if workers:
-            slots = self.config.prefetch_factor + 2  # see lm_train.data.ring: never reused while read
+            chunk = handover_chunk(self.micro_batch_size, self.config.seq_len)
+            in_flight = max(2, -(-self.config.prefetch_factor // chunk))  # chunks per worker
+            # A slot is rewritten only after ``in_flight + 2`` more chunks: see lm_train.data.ring.
+            slots = (in_flight + 2) * chunk
             ring = BatchRing(workers, slots, max_batch_bytes(self.micro_batch_size, self.config.seq_len))
-        ds = _MicroSteps(self._plan(), start, stop, ring)
-        if workers:
-            it = iter(
-                DataLoader(
-                    ds,
-                    batch_size=None,
-                    num_workers=self.config.num_workers,
-                    prefetch_factor=self.config.prefetch_factor,
-                    worker_init_fn=_worker_init,
-                )
+            ds = _MicroSteps(self._plan(), start, stop, ring, chunk)
+            chunks = DataLoader(
+                ds,
+                batch_size=None,
+                num_workers=workers,
+                prefetch_factor=in_flight,
+                worker_init_fn=_worker_init,
             )
-            it = read_in_background(it, ring, depth=self.config.prefetch_factor)
+            it = read_in_background(iter(chunks), ring, depth=max(self.config.prefetch_factor, 2 * chunk))
         else:
-            it = iter(ds)
+            it = iter(_MicroSteps(self._plan(), start, stop))
         u = start
         while True:
             t0 = time.perf_counter()
