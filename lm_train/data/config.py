@@ -40,7 +40,7 @@ class LoaderConfig:
     seed: int = 0
     packing: str = "concat"  # "concat" | "best_fit"
     num_workers: int = 0  # torch DataLoader worker processes (0: build batches in-process)
-    prefetch_factor: int = 2  # micro-batches buffered per worker (at least two hand-over chunks)
+    prefetch_factor: int = 2  # micro-batches buffered per worker (at least four hand-over chunks)
     mix_by: str = "source"  # group samples by "source", by "dataset", or "none" (one pool)
     weights: Mapping[str, float] | None = field(default=None)  # group -> weight; None: natural sizes
     num_epochs: int | None = None  # None: endless stream; n: stop after n epochs (last rows padded)

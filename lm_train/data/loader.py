@@ -352,7 +352,8 @@ class PackedLoader:
         workers = self.config.num_workers
         if workers:
             chunk = handover_chunk(self.micro_batch_size, self.config.seq_len)
-            in_flight = max(2, -(-self.config.prefetch_factor // chunk))  # chunks per worker
+            # Chunks per worker in flight: enough to ride out a worker the OS did not run for a while.
+            in_flight = max(4, -(-self.config.prefetch_factor // chunk))
             # A slot is rewritten only after ``in_flight + 2`` more chunks: see lm_train.data.ring.
             slots = (in_flight + 2) * chunk
             ring = BatchRing(workers, slots, max_batch_bytes(self.micro_batch_size, self.config.seq_len))
