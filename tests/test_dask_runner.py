@@ -65,8 +65,30 @@ def test_splits_are_pure_and_lose_nothing():
     assert sorted(map(repr, grouped)) == sorted(
         map(repr, [(0, [0, 4, 8]), (1, [1, 5, 9]), (2, [2, 6, 10]), (3, [3, 7]), ((1, "a"), [-1])])
     )
-    assert partitions.default_partitions(2) == 4 and partitions.default_partitions(0) == 2
+    assert partitions.default_partitions(2) == 8 and partitions.default_partitions(0) == 2
     assert partitions.default_partitions(2, requested=7) == 7
+
+
+def test_bench_attributes_task_time_to_stages_and_names_serial_steps():
+    from bench.bench_dask import task_breakdown
+
+    def rec(key, worker, seconds):
+        return {
+            "key": key,
+            "worker": worker,
+            "startstops": [{"action": "compute", "start": 0, "stop": seconds}],
+        }
+
+    records = [
+        rec(("Clean/Clean/ParDo(CleanChunkFn) run_dofn", "r", 1), "tcp://a", 3.0),
+        rec(("Clean/Clean/ParDo(CleanChunkFn) run_dofn", "r", 2), "tcp://b", 2.0),
+        rec(("TokenDataset/Tokenizer/TrainBPE run_dofn", "r", 3), "tcp://b", 1.5),
+        rec(("TokenDataset/Tokenizer/TrainBPE run_dofn", "r", 4), "tcp://a", 0.01),
+        rec("getitem-0123", "tcp://a", 0.001),
+    ]
+    out = task_breakdown(records, {"tcp://a": "worker0", "tcp://b": "worker1"})
+    assert out["task_compute_s"]["Clean"] == {"worker0": 3.0, "worker1": 2.0}
+    assert out["serial_steps_s"] == {"TokenDataset/Tokenizer/TrainBPE": 1.51} and out["tasks"] == 5
 
 
 # ---- the cluster ------------------------------------------------------------------------------

@@ -12,12 +12,18 @@ The translation: a collection is a list of Dask tasks, one per partition, each h
 list of ``WindowedValue``. Impulse is one partition; a ParDo runs ``DoFnRunner`` over each
 partition (setup, start, process, finish, teardown; every tagged output kept apart), its
 side inputs one task each that every partition depends on; GroupByKey splits each partition
-by the stable hash of the key's deterministic encoding and groups bucket by bucket;
-Reshuffle deals elements round-robin, and so does the ParDo right after it with its outputs
-(the fan-out: one input file yields many chunks); Flatten concatenates partition lists. Every split
-is a pure function of its input (``pipelines.stage.partitions``), so Dask may recompute
-any task after a worker dies and the result is the same. Global windows only; any other
-primitive, windowing or a stateful DoFn is refused with its name, never run differently.
+by its key's deterministic encoding and groups bucket by bucket: up to
+``partitions.MAX_PLANNED_KEYS`` keys are placed heaviest first from every partition's
+key weights (a few keys of very different size would otherwise hash unevenly), more by the
+key's stable hash. Reshuffle deals elements over the partitions by weight, planned from all
+partitions at once, and so does the ParDo right after it with its outputs (the fan-out:
+one input file yields chunks of very different size). Flatten concatenates partition lists.
+Partition j of a dealt or grouped collection, and the ParDos on it, prefer worker thread
+j mod threads (a loose restriction: stolen when idle, moved when the worker dies). Every
+split and plan is a pure function of its input (``pipelines.stage.partitions``), so Dask
+may recompute any task after a worker dies and the result is the same. Global windows
+only; any other primitive, windowing or a stateful DoFn is refused with its name, never
+run differently.
 """
 
 from __future__ import annotations
@@ -132,8 +138,26 @@ def _run_dofn(payload: bytes, part: Sequence[WindowedValue], *side_values: list[
     return {**{tag: receivers[tag].values for tag in tags}, METRICS: container.get_cumulative()}
 
 
-def _split_keys(part: Sequence[WindowedValue], buckets: int, coder: coders.Coder) -> tuple[list, ...]:
-    return partitions.split_by_key((wv.value for wv in part), buckets, coder.encode)
+def _weigh(part: Sequence[WindowedValue]) -> list[int]:
+    return partitions.weights_of([wv.value for wv in part])
+
+
+def _plan_deal(buckets: int, *weights: list[int]) -> list[list[int]]:
+    return partitions.plan_deal(weights, buckets)
+
+
+def _key_weights(part: Sequence[WindowedValue], coder: coders.Coder) -> dict[bytes, int] | None:
+    return partitions.key_weights((wv.value for wv in part), coder.encode)
+
+
+def _plan_keys(buckets: int, *summaries: dict[bytes, int] | None) -> dict[bytes, int] | None:
+    return partitions.plan_keys(summaries, buckets)
+
+
+def _split_keys(
+    part: Sequence[WindowedValue], buckets: int, coder: coders.Coder, plan: dict[bytes, int] | None
+) -> tuple[list, ...]:
+    return partitions.split_by_plan((wv.value for wv in part), buckets, coder.encode, plan)
 
 
 def _group(*buckets: list) -> list[WindowedValue]:
@@ -158,11 +182,14 @@ class Unsupported(NotImplementedError):
 class _Translate(PipelineVisitor):
     """Builds the Dask task graph of a pipeline, transform by transform."""
 
-    def __init__(self, num_partitions: int):
+    def __init__(self, num_partitions: int, slots: Sequence[str] = ()):
         import dask
 
+        self.dask = dask
         self.delayed = dask.delayed
         self.n = num_partitions
+        self.slots = list(slots)  # one worker address per worker thread
+        self.homes: dict[Any, str] = {}  # task key -> the worker its partition was placed on
         self.parts: dict[pvalue.PCollection, list[Any]] = {}
         self.nodes: dict[Any, Any] = {}
         self.used: set[Any] = set()
@@ -170,18 +197,34 @@ class _Translate(PipelineVisitor):
         self.metrics: list[Any] = []  # one per bundle: its MetricUpdates, brought back at the end
         self.run = os.urandom(4).hex()  # a run's keys never meet another run's on a shared cluster
 
-    def _node(self, fn: Any, *args: Any, nout: int | None = None) -> Any:
-        """A task; its key names the transform, so Dask's dashboard and task stream show the steps."""
+    def _node(self, fn: Any, *args: Any, nout: int | None = None, home: str | None = None) -> Any:
+        """A task; its key names the transform, so Dask's dashboard and task stream show the steps.
+
+        ``home``: the worker it should run on (loosely: another one takes it when that one is
+        gone, or steals it when idle).
+        """
         for arg in args:
             key = getattr(arg, "key", None)
             if key is not None:
                 self.used.add(key)
         name = f"{self.label} {getattr(fn, '__name__', 'task').strip('_')}"
         key = (name, self.run, len(self.nodes))
-        node = self.delayed(fn, pure=False, nout=nout)(*args, dask_key_name=key)
+        if home is None:
+            node = self.delayed(fn, pure=False, nout=nout)(*args, dask_key_name=key)
+        else:
+            with self.dask.annotate(workers=[home], allow_other_workers=True):
+                node = self.delayed(fn, pure=False, nout=nout)(*args, dask_key_name=key)
         for one in node if nout else (node,):
             self.nodes[one.key] = one
+            if home is not None:
+                self.homes[one.key] = home
         return node
+
+    def _home(self, j: int) -> str | None:
+        """Where partition ``j`` of a dealt or grouped collection runs: partitions round the worker
+        threads. Left to Dask, every partition goes where most of its input lies; after a read
+        that ran on one worker (short tasks), that is one worker for all of them."""
+        return partitions.home_of(j, self.slots)
 
     def terminals(self) -> list[Any]:
         """One small task per branch end, so the whole graph runs and little comes back."""
@@ -221,17 +264,21 @@ class _Translate(PipelineVisitor):
     def _rebalance(self, parts: list[Any]) -> list[Any]:
         if not parts:
             return []
+        plan = self._node(_plan_deal, self.n, *(self._node(_weigh, part) for part in parts))
         dealt = [
-            self._node(partitions.round_robin, part, self.n, i, nout=self.n) for i, part in enumerate(parts)
+            self._node(partitions.deal, part, self.n, plan, i, nout=self.n) for i, part in enumerate(parts)
         ]
-        return [self._node(partitions.concat, *(d[j] for d in dealt)) for j in range(self.n)]
+        return [
+            self._node(partitions.concat, *(d[j] for d in dealt), home=self._home(j)) for j in range(self.n)
+        ]
 
     def _group_by_key(self, applied: AppliedPTransform, parts: list[Any]) -> list[Any]:
         coder = coders.FastPrimitivesCoder().as_deterministic_coder(applied.full_label)
         if not parts:
             return []
-        split = [self._node(_split_keys, part, self.n, coder, nout=self.n) for part in parts]
-        return [self._node(_group, *(s[j] for s in split)) for j in range(self.n)]
+        plan = self._node(_plan_keys, self.n, *(self._node(_key_weights, part, coder) for part in parts))
+        split = [self._node(_split_keys, part, self.n, coder, plan, nout=self.n) for part in parts]
+        return [self._node(_group, *(s[j] for s in split), home=self._home(j)) for j in range(self.n)]
 
     def _par_do(self, applied: AppliedPTransform, parts: list[Any]) -> None:
         transform = applied.transform
@@ -256,11 +303,13 @@ class _Translate(PipelineVisitor):
             )
         )
         sides = [self._node(partitions.concat, *self.parts[si.pvalue]) for si in transform.side_inputs]
-        results = [self._node(_run_dofn, payload, part, *sides) for part in parts]
+        results = [
+            self._node(_run_dofn, payload, part, *sides, home=self.homes.get(part.key)) for part in parts
+        ]
         self.metrics += [self._node(operator.getitem, r, METRICS) for r in results]
         fan_out = isinstance(_main_input(applied).producer.transform, _Rebalance)
         for tag, out in applied.outputs.items():
-            outs = [self._node(operator.getitem, r, tag) for r in results]
+            outs = [self._node(operator.getitem, r, tag, home=self.homes.get(r.key)) for r in results]
             # After a Reshuffle comes the fan-out (a file read yields its chunks): deal what it
             # yields over the partitions, or every later step of a big file stays on one worker.
             self.parts[out] = self._rebalance(outs) if fan_out else outs
@@ -389,9 +438,10 @@ class DaskRunner(PipelineRunner):
         client, cluster = _connect(dask_options)
         try:
             check_workers_code(client)
-            threads = sum(client.nthreads().values())
+            nthreads = client.nthreads()
+            threads = sum(nthreads.values())
             n = partitions.default_partitions(threads, bag_kwargs.get("npartitions"))
-            translate = _Translate(n)
+            translate = _Translate(n, partitions.worker_slots(nthreads))
             pipeline.visit(translate)
             ends = translate.terminals()
             computed = client.compute([*ends, *translate.metrics])  # one graph: shared steps run once
