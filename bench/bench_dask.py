@@ -5,7 +5,9 @@ FnApiRunner with 2 threads, FnApiRunner with 2 processes, and ``--runner=DaskRun
 LocalCluster of 1 and of 2 worker processes (1 thread each, loopback, started here). For
 each: wall time, CPU time of every process involved, the peak RSS of the largest one, and
 for Dask the CPU time of each worker (``client.run`` before and after), which shows
-whether the work spreads over the workers or piles onto one. On 2 cores the cluster is
+whether the work spreads over the workers or piles onto one, and from the scheduler's task
+stream the seconds each stage computed on each worker, and the steps that ran as one task
+(``serial_steps_s``: inherently serial work, such as training the tokenizer on its sample). On 2 cores the cluster is
 not expected to be faster; the ratios say what it costs. Every run's output is checked
 byte for byte against the first's (manifests less ``code_version``, the git commit).
 
@@ -124,6 +126,49 @@ def _worker_usage() -> dict[str, float]:
     }
 
 
+SERIAL_SHARE = 0.9  # a step whose largest task did this share of its compute ran serially
+SERIAL_MIN_S = 0.2  # ... and is worth naming
+
+
+def step_of(key: Any) -> str:
+    """The Beam step of a task key (``("Clean/Clean/ParDo(CleanChunkFn) run_dofn", run, i)``)."""
+    name = key[0] if isinstance(key, (tuple, list)) else str(key)
+    return name.rsplit(" ", 1)[0] if " " in name else "(dask internal)"
+
+
+def task_breakdown(records: list[dict], names: dict[str, str]) -> dict[str, Any]:
+    """Compute seconds per top-level stage and worker, and the steps one task did nearly alone.
+
+    ``records``: the scheduler's task stream (``client.get_task_stream``); ``names``: worker
+    address -> the name used in the results. Seconds are the tasks' wall time on a worker
+    thread (with 1 thread per worker, the worker's busy time).
+    """
+    stages: dict[str, dict[str, float]] = {}
+    steps: dict[str, list[float]] = {}
+    for rec in records:
+        worker = names.get(rec.get("worker"), str(rec.get("worker")))
+        seconds = sum(ss["stop"] - ss["start"] for ss in rec["startstops"] if ss["action"] == "compute")
+        step = step_of(rec["key"])
+        stage = stages.setdefault(step.split("/")[0], {})
+        stage[worker] = stage.get(worker, 0.0) + seconds
+        steps.setdefault(step, []).append(seconds)
+    serial = {
+        step: round(sum(times), 2)
+        for step, times in sorted(steps.items())
+        if sum(times) >= SERIAL_MIN_S and max(times) >= SERIAL_SHARE * sum(times)
+    }
+    ordered = sorted(stages.items(), key=lambda kv: -sum(kv[1].values()))
+    return {
+        "task_compute_s": {
+            stage: {w: round(v, 1) for w, v in sorted(per.items())}
+            for stage, per in ordered
+            if sum(per.values()) >= 0.05
+        },
+        "serial_steps_s": serial,
+        "tasks": len(records),
+    }
+
+
 def run_on_cluster(files: list[Path], out: Path, config: Path, workers: int) -> dict[str, Any]:
     """prepare on a fresh LocalCluster of ``workers`` processes; adds the workers' and scheduler's usage."""
     import psutil
@@ -133,16 +178,18 @@ def run_on_cluster(files: list[Path], out: Path, config: Path, workers: int) -> 
     with LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster, Client(cluster) as client:  # fmt: skip
+        client.get_task_stream(count=0)  # starts the scheduler's task stream record
         before = client.run(_worker_usage)
         me = psutil.Process().cpu_times()
+        started = time.time()
         row = run_prepare(
             files, out, config, ["--runner=DaskRunner", f"--dask_client_address={cluster.scheduler_address}"]
         )
         after = client.run(_worker_usage)
         mine = psutil.Process().cpu_times()
-    per_worker = {
-        f"worker{i}": round(after[w]["cpu_s"] - before[w]["cpu_s"], 1) for i, w in enumerate(sorted(after))
-    }
+        records = client.get_task_stream(start=started - 1)
+    names = {w: f"worker{i}" for i, w in enumerate(sorted(after))}
+    per_worker = {names[w]: round(after[w]["cpu_s"] - before[w]["cpu_s"], 1) for w in sorted(after)}
     scheduler = (mine.user + mine.system) - (me.user + me.system)
     row.update(
         per_worker_cpu_s=per_worker,
@@ -150,9 +197,8 @@ def run_on_cluster(files: list[Path], out: Path, config: Path, workers: int) -> 
         scheduler_cpu_s=round(scheduler, 1),
         cpu_s=round(row["client_cpu_s"] + sum(per_worker.values()) + scheduler, 1),
         peak_rss_mb=round(max([row["client_peak_rss_mb"], *(u["peak_rss_mb"] for u in after.values())]), 1),
-        worker_peak_rss_mb={
-            f"worker{i}": round(after[w]["peak_rss_mb"], 1) for i, w in enumerate(sorted(after))
-        },
+        worker_peak_rss_mb={names[w]: round(after[w]["peak_rss_mb"], 1) for w in sorted(after)},
+        **task_breakdown(records, names),
     )
     return row
 
@@ -179,7 +225,10 @@ def headline(result: dict) -> str:
         f"prepare on {result['input_mb']} MB of real text: {walls}; Dask/FnApiRunner wall "
         f"{r.get('dask_1_worker_over_fn_threads_2_wall')}× (1 worker vs threads), "
         f"{r.get('dask_2_workers_over_fn_processes_2_wall')}× (2 workers vs 2 processes); "
-        f"2-worker CPU split {two.get('per_worker_cpu_s')}; outputs identical: {result['identical_outputs']}"
+        f"2-worker CPU split {two.get('per_worker_cpu_s')} (balance {two.get('worker_balance')}), "
+        f"serial steps {sum(two.get('serial_steps_s', {}).values()):.1f} s "
+        f"({', '.join(two.get('serial_steps_s', {})) or 'none'}); "
+        f"outputs identical: {result['identical_outputs']}"
     )
 
 
@@ -212,11 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for name, flags, workers in plan:
             out = Path(tmp) / name
+            load = round(os.getloadavg()[0], 2)
             if workers:
                 row = run_on_cluster(files, out, config, workers)
             else:
                 row = run_prepare(files, out, config, flags)
                 row.update(cpu_s=row["client_cpu_s"], peak_rss_mb=row["client_peak_rss_mb"])
+            row.update(load_avg_before=load, load_avg_after=round(os.getloadavg()[0], 2))
             runs[name] = row
             print(name, json.dumps({k: v for k, v in row.items() if k != "files"}), flush=True)
             shutil.rmtree(out, ignore_errors=True)
