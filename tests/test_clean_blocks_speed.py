@@ -22,10 +22,31 @@ LINES = [
 
 def test_symbol_count_equals_the_regex() -> None:
     rng = random.Random(0)
-    alphabet = "{}()[];=<>*&|\\/_#@$^~ab c中"
+    alphabet = "{}()[];=<>*&|\\/_#@$^~ab c中é\ud800\U0001f600"
     for _ in range(2000):
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
-        assert len(s) - len(s.translate(blocks._DROP_CODE_SYMBOLS)) == len(blocks.CODE_SYMBOLS.findall(s))
+        assert blocks.code_symbols(s) == len(blocks.CODE_SYMBOLS.findall(s))
+
+
+def test_line_start_alternatives_decide_as_the_checks_in_turn() -> None:
+    def in_turn(s: str) -> str | None:
+        if blocks.PROMPT.match(s):
+            return blocks.CODE
+        if blocks.BULLET.match(s) or (s[0] == "-" and blocks.OPTION.match(s)) or blocks.SIGN_OFF.match(s):
+            return blocks.LIST
+        if blocks.MAN_NAME.match(s):
+            return blocks.LIST
+        return blocks.HEADING if blocks.CHANGELOG_ENTRY.match(s) else None
+
+    rng = random.Random(1)
+    pieces = ["$ ", "# ", ">>> ", "- ", "--all", "-v", "1. ", "(a) ", "一、", "• ", "ls", " - ", "pkg (1.0-1) unstable; urgency=low",
+              "-- Jane <j@x.org>  Mon, 1 Jan 2024", "In [3]: ", "word", " ", "x", "C:\\> ", "…"]  # fmt: skip
+    lines = [*LINES, *("".join(rng.choice(pieces) for _ in range(rng.randint(1, 5))) for _ in range(3000))]
+    for line in lines:
+        s = line.strip()
+        if s:
+            start = blocks.LINE_START.match(s)
+            assert (start.lastgroup if start else None) == in_turn(s), s
 
 
 def test_cached_and_uncached_line_kinds_agree() -> None:

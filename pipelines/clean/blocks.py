@@ -48,7 +48,16 @@ RULE_LINE = re.compile(r"^\s*([=\-~^*#+_.:`'\"])\1{2,}\s*$|^\s*[+|][-=+|: ]{3,}[
 PROMPT = re.compile(r"^(?:\$|#|>>>|\.\.\.|%|>|In \[\d+\]:|C:\\>)\s")
 # Characters that make up code rather than prose.
 CODE_SYMBOLS = re.compile(r"[{}()\[\];=<>*&|\\/_#@$^~]")
-_DROP_CODE_SYMBOLS = str.maketrans("", "", "{}()[];=<>*&|\\/_#@$^~")  # counts CODE_SYMBOLS in C
+_CODE_SYMBOL_BYTES = b"{}()[];=<>*&|\\/_#@$^~"  # CODE_SYMBOLS, counted in C
+
+
+def code_symbols(s: str) -> int:
+    """``len(CODE_SYMBOLS.findall(s))``: the symbols are ASCII, and no other character's UTF-8
+    bytes are ASCII, so deleting their bytes counts them (``bytes.translate`` is a C table)."""
+    b = s.encode("utf-8", "surrogatepass")
+    return len(b) - len(b.translate(None, _CODE_SYMBOL_BYTES))
+
+
 MAN_HEADER = re.compile(r"^([\w.:-]+\(\w+\))\s.*\s\1$")  # "LS(1)  User Commands  LS(1)"
 # A line that opens or is a statement in common programming and shell languages.
 CODE_START = re.compile(
@@ -61,6 +70,18 @@ CALL = re.compile(r"^[\w.\[\]'\"]+\(.*\)[;:,]?$")
 ASSIGNMENT = re.compile(r"^[\w.\[\]'\"]+(?:\s*,\s*[\w.]+)*\s*(?:[-+*/%|&^]|<<|>>)?=\s*\S")
 SYNOPSIS = re.compile(r"\[\s*-{1,2}\w|\[[A-Z_]{2,}\]|\[-\w+\s*\|")  # "cmd [-v] [OPTION]... [-a | -b]"
 COLUMN_GAP = re.compile(r"(?<![.!?:;。！？])\S {2,}\S")
+# PROMPT, then BULLET / OPTION / SIGN_OFF / MAN_NAME, then CHANGELOG_ENTRY as one match at
+# the start of a line (the first alternative that matches wins, as the checks in turn would):
+# one call into ``re`` instead of six for every prose line.
+LINE_START = re.compile(
+    "|".join(
+        [
+            f"(?P<{CODE}>{PROMPT.pattern})",
+            f"(?P<{LIST}>{BULLET.pattern}|{OPTION.pattern}|{SIGN_OFF.pattern}|{MAN_NAME.pattern})",
+            f"(?P<{HEADING}>{CHANGELOG_ENTRY.pattern})",
+        ]
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -106,15 +127,12 @@ def _line_kind(raw: str) -> str:
         return HEADING
     if s.count("|") >= 2 or s.count("\t") >= 2 or (not s.isascii() and TABLE_CHARS.search(s)):
         return TABLE
-    if PROMPT.match(s):
-        return CODE
-    if BULLET.match(s) or (s[0] == "-" and OPTION.match(s)) or SIGN_OFF.match(s):
-        return LIST
-    if MAN_NAME.match(s):  # "ls - list directory contents": a term and its definition
-        return LIST
-    if CHANGELOG_ENTRY.match(s):
-        return HEADING
-    symbols = len(s) - len(s.translate(_DROP_CODE_SYMBOLS))  # len(CODE_SYMBOLS.findall(s))
+    # a prompt; a bullet, option, changelog sign-off or "ls - list directory contents" (a
+    # term and its definition); a Debian changelog entry
+    start = LINE_START.match(s)
+    if start is not None:
+        return start.lastgroup  # type: ignore[return-value]
+    symbols = code_symbols(s)
     if symbols >= 3 and symbols > 0.15 * len(s) and not CJK_START.search(s):
         return CODE
     if s[-1] in "{};)" and s.endswith(("{", "};", ");", "}")) and _letters(s) < 0.6 * len(s):
@@ -141,7 +159,7 @@ def _is_code_line(s: str) -> bool:
         return True
     if s.endswith(("{", "}", ";", "};", "*/")) or SYNOPSIS.search(s):
         return True
-    words = len(s.split())
+    words = len(s.split(None, 8))  # the word count where it is at most 8 (all the tests below need)
     if CODE_START.match(s) and (s.endswith(":") or "(" in s or "=" in s or words <= 4):
         return True
     return words <= 8 and bool(CALL.match(s) or ASSIGNMENT.match(s))
@@ -151,19 +169,22 @@ _line_kind_cached = lru_cache(maxsize=1 << 16)(_line_kind)
 _is_code_line_cached = lru_cache(maxsize=1 << 16)(_is_code_line)
 
 
-def _mark_code_blocks(raw_lines: list[str], kinds: list[str]) -> None:
-    """Blocks (between blank lines) made mostly of statements are code, all their lines."""
+def _mark_code_blocks(raw_lines: list[str], kinds: list[str], stripped: list[str] | None = None) -> None:
+    """Blocks (between blank lines) made mostly of statements are code, all their lines.
+
+    ``stripped``: the lines stripped, when the caller has them."""
+    lines = [ln.strip() for ln in raw_lines] if stripped is None else stripped
     start = 0
-    n = len(raw_lines)
+    n = len(lines)
     while start < n:
-        if not raw_lines[start].strip():
+        if not lines[start]:
             start += 1
             continue
         end = start
-        while end < n and raw_lines[end].strip():
+        while end < n and lines[end]:
             end += 1
         idx = [i for i in range(start, end) if kinds[i] in (PROSE, CODE)]
-        code = [i for i in idx if kinds[i] == CODE or is_code_line(raw_lines[i].strip())]
+        code = [i for i in idx if kinds[i] == CODE or is_code_line(lines[i])]
         if idx and (len(code) == len(idx) or (len(idx) >= 2 and 2 * len(code) >= len(idx))):
             for i in idx:
                 kinds[i] = CODE
@@ -253,36 +274,38 @@ def logical_lines(raw_lines: list[str], terminal: tuple[str, ...], width: int | 
     treated accordingly: the underlined title is a heading, the indented block after
     ``::`` is code.
     """
+    stripped = [ln.strip() for ln in raw_lines]  # once: every pass below reads them
     width = wrap_width(raw_lines) if width is None else width
     kinds = [line_kind(ln) for ln in raw_lines]
-    _mark_code_blocks(raw_lines, kinds)
+    _mark_code_blocks(raw_lines, kinds, stripped)
     # rst: "Title\n=====": the title is a heading; "...::" + indented block: code
     code_after = -1
-    for i, ln in enumerate(raw_lines):
-        s = ln.strip()
-        if RULE_LINE.match(s) and i > 0 and raw_lines[i - 1].strip():
+    for i, s in enumerate(stripped):
+        if not s:
+            continue
+        if s[0] in RULE_START and i > 0 and stripped[i - 1] and RULE_LINE.match(s):
             kinds[i - 1] = HEADING
-        if code_after >= 0 and s and indent_of(ln) > code_after:
+        if code_after >= 0 and indent_of(raw_lines[i]) > code_after:
             kinds[i] = CODE
-        elif s:
-            code_after = indent_of(ln) if s.endswith("::") else -1
+        else:
+            code_after = indent_of(raw_lines[i]) if s.endswith("::") else -1
     out: list[Line] = []
     parts: list[str] = []
     first = -1
-    for i, ln in enumerate(raw_lines):
-        if not ln.strip():
+    for i, s in enumerate(stripped):
+        if not s:
             if parts:
                 out.append(Line(first, i - 1, kinds[first], _join(parts)))
                 parts = []
             continue
         if parts and _continues(
-            raw_lines[i - 1], ln, kinds[first], kinds[i], width, terminal, first == i - 1
+            raw_lines[i - 1], raw_lines[i], kinds[first], kinds[i], width, terminal, first == i - 1
         ):
-            parts.append(ln.strip())
+            parts.append(s)
             continue
         if parts:
             out.append(Line(first, i - 1, kinds[first], _join(parts)))
-        parts, first = [ln.strip()], i
+        parts, first = [s], i
     if parts:
         out.append(Line(first, len(raw_lines) - 1, kinds[first], _join(parts)))
     return [_as_heading(ln, raw_lines, terminal) for ln in out]
