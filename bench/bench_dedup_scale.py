@@ -1,6 +1,8 @@
-"""Scale of the dedup stage: generated ~1 KB documents deduplicated end to end inside Beam.
+"""Scale of the dedup stage: generated ~1 KB documents, and the real-text corpus, deduplicated
+end to end inside Beam.
 
     .venv/bin/python -m bench.bench_dedup_scale [--quick] [--docs 100000 1000000] [--runner fnapi|mp2|mt2]
+        [--no-real] [--only-real] [--corpus bench/data/realtext]
 
 First (untimed) the corpus is generated with numpy and written as document Parquet files,
 the format the clean stage hands to dedup: 8% of the documents are near duplicates (a
@@ -13,6 +15,15 @@ Runners: ``fnapi`` = Beam's in-process FnApiRunner (one SDK worker; dedup's own 
 pool uses the second core); ``mp2`` = ``--direct_running_mode=multi_processing
 --direct_num_workers=2``; ``mt2`` = the multi-threading mode with 2 workers. Peak memory
 is the largest sum of RSS over this process and its children, sampled every 0.2 s.
+
+Real text (``real-<runner>`` in the results; skipped with a message when ``make bench-data``
+has not built ``bench/data/realtext/``): every document of the corpus as the clean stage
+would hand it over (HTML pages as extracted text), written to document Parquet files
+(untimed), then the same ``pipelines.dedup`` run, and side by side in the same run the
+reference, plain datasketch ``MinHashLSH(threshold=0.8, num_perm=128)`` over word/char
+5-grams without verification (``bench_dedup_quality.run_minhashlsh``; single-threaded, as
+datasketch is). Generated text is short, unique and uniform; real text is long, repetitive
+and shares boilerplate, which is where candidate verification costs.
 Results go to ``bench/results/dedup_scale.json``.
 """
 
@@ -30,7 +41,8 @@ import apache_beam as beam
 import numpy as np
 import psutil
 
-RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "dedup_scale.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "dedup_scale.json"
 CHUNK = 1000
 WORDS_PER_DOC = 170  # ~1 KB of text
 
@@ -160,13 +172,114 @@ def run_once(input_dir: Path, runner: str) -> dict:
     }
 
 
-def main() -> None:
+REAL_QUICK_EVERY = 10  # --quick: every 10th document of the real corpus
+REAL_GOAL_MB_S = 8.0  # issue #21: dedup >= 8 MB/s (wall) on 2 cores
+
+
+def real_documents(corpus: Path, every: int = 1) -> list[dict] | None:
+    """The real corpus as dedup's input documents (HTML as extracted text, empty ones left
+    out), or None (with a message) when it has not been built."""
+    from bench.bench_clean_real import read_inputs, realtext_manifest
+
+    manifest = realtext_manifest(corpus, "dedup_scale real text")
+    if manifest is None:
+        return None
+    docs = []
+    for name, by_id in read_inputs(corpus, manifest).items():
+        lang = manifest["sources"][name]["lang"]
+        for doc_id, d in by_id.items():
+            if d["text"].strip():
+                docs.append({"id": doc_id, "text": d["text"], "lang": lang if lang in ("en", "zh") else None})
+    docs.sort(key=lambda d: d["id"])
+    return docs[::every]
+
+
+def write_real_input(docs: list[dict], directory: Path, per_file: int = 1000) -> float:
+    """Document Parquet files (the clean stage's output format); returns MB of text."""
+    from pipelines.io.documents import documents_to_parquet_bytes
+
+    for f, first in enumerate(range(0, len(docs), per_file)):
+        part = [
+            {"id": d["id"], "text": d["text"], "lang": d["lang"], "source": d["id"].split("/")[0], "meta": {}}
+            for d in docs[first : first + per_file]
+        ]
+        (directory / f"part-{f:05d}.parquet").write_bytes(documents_to_parquet_bytes(part))
+    return sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
+
+
+def run_reference(docs: list[dict]) -> dict:
+    """datasketch MinHashLSH on the same documents: wall and CPU seconds, documents removed."""
+    from bench.bench_dedup_quality import run_minhashlsh
+
+    cpu0 = time.process_time()
+    out = run_minhashlsh([{"id": d["id"], "text": d["text"], "lang": d["lang"] or "en"} for d in docs])
+    return {
+        "seconds": round(out.seconds, 1),
+        "cpu_s": round(time.process_time() - cpu0, 1),
+        "removed": len(out.removed),
+    }
+
+
+def real_rows(corpus: Path, runners: list[str], quick: bool) -> dict[str, dict]:
+    """``real-<runner>`` rows: ours and the reference on the real corpus, in one run."""
+    docs = real_documents(corpus, REAL_QUICK_EVERY if quick else 1)
+    if docs is None:
+        return {}
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="lmforge-dedup-real-") as d:
+        mb = write_real_input(docs, Path(d))
+        load_before = round(psutil.getloadavg()[0], 2)
+        ref = run_reference(docs)
+        for runner in runners:
+            res = run_once(Path(d), runner)
+            counts = res["stats"]["counts"]
+            ours = mb / res["seconds"]
+            theirs = mb / ref["seconds"]
+            rows[f"real-{runner}"] = {
+                "corpus": str(corpus.relative_to(ROOT)) if corpus.is_relative_to(ROOT) else str(corpus),
+                "mode": "quick" if quick else "full",
+                "docs": len(docs),
+                "text_mb": round(mb, 1),
+                "runner": runner,
+                "wall_s": res["seconds"],
+                "mb_per_s": round(ours, 2),
+                "cpu_s": res["cpu_s"],
+                "mb_per_cpu_s": round(mb / res["cpu_s"], 2),
+                "peak_rss_gb": res["peak_rss_gb"],
+                "kept": counts["kept"],
+                "duplicates": counts["duplicates"],
+                "balanced": res["stats"]["balanced"],
+                "reference": {
+                    "tool": "datasketch MinHashLSH(threshold=0.8, num_perm=128), word/char 5-grams, no verification",
+                    "wall_s": ref["seconds"],
+                    "cpu_s": ref["cpu_s"],
+                    "mb_per_s": round(theirs, 2),
+                    "removed": ref["removed"],
+                },
+                "ratio_vs_reference": round(ours / theirs, 3),
+                "goal": f">= {REAL_GOAL_MB_S} MB/s on 2 cores",
+                "goal_met": ours >= REAL_GOAL_MB_S,
+                "cpu_load_1min_before": load_before,
+                "cpu_load_1min_after": round(psutil.getloadavg()[0], 2),
+                "command": f"python -m bench.bench_dedup_scale --only-real --runner {' '.join(runners)}"
+                + (" --quick" if quick else ""),
+            }
+            print(json.dumps(rows[f"real-{runner}"]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.realtext.build_corpus import DEFAULT_OUT
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="20k documents only (< 1 min)")
     ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--runner", choices=["fnapi", "mp2", "mt2"], nargs="+", default=["fnapi"])
-    args = ap.parse_args()
-    sizes = [20_000] if args.quick else args.docs
+    ap.add_argument("--no-real", action="store_true", help="skip the real-text corpus")
+    ap.add_argument("--only-real", action="store_true", help="the real-text corpus only")
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_OUT, help="the real-text corpus (make bench-data)")
+    args = ap.parse_args(argv)
+    sizes = [] if args.only_real else [20_000] if args.quick else args.docs
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # runs keyed by runner-docs
     results.setdefault("runs", {})
     for n in sizes:
@@ -194,6 +307,8 @@ def main() -> None:
                 }
                 results["runs"][f"{runner}-{n}"] = row
                 print(json.dumps(row))
+    if not args.no_real:
+        results["runs"].update(real_rows(args.corpus.resolve(), args.runner, args.quick))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {RESULTS}")

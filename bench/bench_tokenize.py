@@ -11,10 +11,15 @@
 4. *End to end*: ``python -m pipelines.tokenize`` (train the BPE, tokenize, write shards,
    stats, manifest) on the sample corpus and on a generated corpus of >= 100 MB (quick:
    10 MB), as a subprocess: MB/s of document text and peak RSS.
+5. *Real text*: 1-2 on English and Chinese documents of the real-text corpus (``make
+   bench-data``; skipped with a message when it is missing), with a BPE trained on part of
+   them: the goal (pipeline >= 80 % of ``encode_batch_fast``) is measured here too, since
+   generated text repeats a few paragraphs and real text does not.
 
 The generated corpus is built deterministically from the sample texts (documents are
 seeded shuffles of sample paragraphs) in a temporary directory, never committed.
-Results: ``bench/results/tokenize.json``.
+Results: ``bench/results/tokenize.json``; ``--only real`` (etc.) re-measures some sections
+and keeps the others from the file.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from bench.realtext.build_corpus import DEFAULT_OUT, shown
 from pipelines.io.config import ReadConfig
 from pipelines.io.readers import ReadDocuments
 from pipelines.stage.runner import make_pipeline
@@ -44,6 +50,7 @@ from pipelines.tokenize.tokenize_docs import TokenizeFn
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "raw" / "jsonl"
 RESULTS = ROOT / "bench" / "results"
+SECTIONS = ("throughput", "long_text", "end_to_end", "real")
 SAMPLE_FILES = ("kjv-old-testament.jsonl.gz", "kjv-new-testament.jsonl.gz", "fortunes-zh.jsonl.gz")
 
 
@@ -134,6 +141,101 @@ def in_pipeline(
     return time.perf_counter() - start, result[0] if result else 0
 
 
+def throughput(tok_json: str, path: Path, cfg: TokenizeConfig, rounds: int) -> dict:
+    """Plain loops vs ``TokenizeFn`` vs a Beam pipeline on the documents of the JSONL ``path``:
+    interleaved rounds, best of each (the machine is shared, so single timings are noisy)."""
+    bench_recs = [json.loads(line) for line in path.open(encoding="utf-8")]
+    chunks = chunks_of(bench_recs)
+    nbytes = sum(len(r["text"].encode("utf-8")) for r in bench_recs)
+    times: dict[str, list[float]] = {"plain": [], "fast": [], "dofn": [], "pipe": [], "read_only": []}
+    pipe_tokens = 0
+    load = [round(os.getloadavg()[0], 2)]
+    for _ in range(rounds):
+        times["plain"].append(plain_loop(tok_json, chunks, fast=False))
+        times["fast"].append(plain_loop(tok_json, chunks, fast=True))
+        times["dofn"].append(dofn_direct(tok_json, chunks, cfg))
+        t, pipe_tokens = in_pipeline(tok_json, path, cfg)
+        times["pipe"].append(t)
+        times["read_only"].append(in_pipeline(tok_json, path, cfg, tokenize=False)[0])
+    load.append(round(os.getloadavg()[0], 2))
+    best = {k: min(v) for k, v in times.items()}
+    steady = max(best["pipe"] - best["read_only"], 1e-9)
+    return {
+        "text_mb": round(mb(nbytes), 2),
+        "docs": len(bench_recs),
+        "tokens": pipe_tokens,
+        "plain_encode_batch_mb_s": round(mb(nbytes) / best["plain"], 3),
+        "plain_encode_batch_fast_mb_s": round(mb(nbytes) / best["fast"], 3),
+        "tokenize_fn_direct_mb_s": round(mb(nbytes) / best["dofn"], 3),
+        "beam_pipeline_mb_s": round(mb(nbytes) / best["pipe"], 3),
+        "beam_read_only_pipeline_s": round(best["read_only"], 2),
+        "beam_pipeline_steady_mb_s": round(mb(nbytes) / steady, 3),
+        "pipeline_vs_encode_batch": round(best["plain"] / best["pipe"], 3),
+        "pipeline_steady_vs_encode_batch": round(best["plain"] / steady, 3),
+        "pipeline_vs_encode_batch_fast": round(best["fast"] / best["pipe"], 3),
+        "dofn_vs_encode_batch": round(best["plain"] / best["dofn"], 3),
+        "all_times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "load_avg_1min": load,
+        "goal": ">= 0.8 of encode_batch_fast",
+        "goal_met": best["fast"] / best["pipe"] >= 0.8,
+    }
+
+
+REAL_LANGS = ("en", "zh")
+REAL_MB = 36  # of real text measured (without --quick)
+
+
+def real_text_sample(docs: list[dict], target_bytes: int) -> list[dict]:
+    """Every k-th document (sorted by id) so that about ``target_bytes`` of text remain: the
+    same documents on every run, spread over all sources."""
+    docs = sorted(docs, key=lambda d: d["id"])
+    total = sum(len(d["text"].encode("utf-8")) for d in docs)
+    every = max(1, round(total / max(target_bytes, 1)))
+    return docs[::every]
+
+
+def real_text_throughput(corpus: Path, cfg: TokenizeConfig, quick: bool) -> dict | None:
+    """Section 5: the throughput comparison on the corpus' English and Chinese documents."""
+    from bench.bench_clean_real import read_inputs, realtext_manifest
+
+    manifest = realtext_manifest(corpus, "tokenize real text")
+    if manifest is None:
+        return None
+    docs = [
+        {"id": doc_id, "text": d["text"], "lang": manifest["sources"][name]["lang"]}
+        for name, by_id in read_inputs(corpus, manifest).items()
+        if manifest["sources"][name]["lang"] in REAL_LANGS and manifest["sources"][name]["kind"] != "junk"
+        for doc_id, d in by_id.items()
+        if d["text"].strip()
+    ]
+    # real text encodes ~10x faster than the generated text: more of it, so that each timing
+    # runs for seconds and the pipeline's start-up does not decide the ratio
+    picked = real_text_sample(docs, 3_000_000 if quick else REAL_MB * 1_000_000)
+    by_lang = {
+        lang: round(mb(sum(len(d["text"].encode("utf-8")) for d in picked if d["lang"] == lang)), 2)
+        for lang in REAL_LANGS
+    }
+    measured = {d["id"] for d in picked}
+    train = real_text_sample([d for d in docs if d["id"] not in measured], 2_000_000 if quick else 6_000_000)
+    print(f"real text: training a BPE on {len(train)} documents, measuring on {len(picked)} ...", flush=True)
+    tok_json = bpe.train_bpe([d["text"] for d in train], cfg)
+    with tempfile.TemporaryDirectory(prefix="bench-tokenize-real-") as tmp:
+        path = Path(tmp) / "real.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for d in picked:
+                f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
+        tp = throughput(tok_json, path, cfg, 1 if quick else 2)
+    return {
+        "corpus": shown(corpus),
+        "mode": "quick" if quick else "full",
+        "mb_by_lang": by_lang,
+        "train_docs": len(train),
+        "vocab_size": cfg.vocab_size,
+        "throughput": tp,
+        "command": "python -m bench.bench_tokenize --only real" + (" --quick" if quick else ""),
+    }
+
+
 def long_text_guard(tok_json: str, n_chars: int, piece: int) -> dict:
     tok = bpe.load_tokenizer(tok_json)
     text = "".join(random.Random(1).choice("abcdefghij天地玄黄") for _ in range(n_chars))
@@ -189,9 +291,23 @@ def run_stage(inp: Path, out: Path, text_bytes: int, config: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small version (< 1 min)")
+    ap.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections (default: all of {','.join(SECTIONS)})",
+    )
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_OUT, help="the real-text corpus (make bench-data)")
     args = ap.parse_args(argv)
     quick = args.quick
-    results: dict = {"quick": quick, "cpu_count": os.cpu_count(), "note": "2 shared cores; other jobs ran"}
+    sections = set(args.only.split(","))
+    if sections - set(SECTIONS):
+        ap.error(f"unknown sections {sorted(sections - set(SECTIONS))}; known: {', '.join(SECTIONS)}")
+    results: dict = {"cpu_count": os.cpu_count(), "note": "2 shared cores; other jobs ran"}
+    if sections & {"throughput", "long_text", "end_to_end"}:
+        results["quick"] = quick
+    if sections == {"real"}:
+        cfg = TokenizeConfig(vocab_size=8192)
+        return finish({"real_text": real} if (real := real_text_throughput(args.corpus, cfg, quick)) else {})
 
     recs = sample_records()
     cfg = TokenizeConfig(vocab_size=8192)
@@ -200,48 +316,27 @@ def main(argv: list[str] | None = None) -> int:
     tok_json = bpe.train_bpe([r["text"] for r in recs], cfg)
     results["train_sample_s"] = round(time.perf_counter() - start, 2)
 
-    # 1-2: same texts, plain loop vs in the pipeline; interleaved rounds, best of each
-    # (the machine is shared, so single timings are noisy)
-    with tempfile.TemporaryDirectory(prefix="bench-tokenize-") as tmp:
-        gen = Path(tmp) / "gen.jsonl"
-        generate_corpus(gen, 3_000_000 if quick else 12_000_000, seed=7)
-        bench_recs = [json.loads(line) for line in gen.open(encoding="utf-8")]
-        chunks = chunks_of(bench_recs)
-        nbytes = sum(len(r["text"].encode("utf-8")) for r in bench_recs)
-        times: dict[str, list[float]] = {"plain": [], "fast": [], "dofn": [], "pipe": [], "read_only": []}
-        pipe_tokens = 0
-        for _ in range(1 if quick else 2):
-            times["plain"].append(plain_loop(tok_json, chunks, fast=False))
-            times["fast"].append(plain_loop(tok_json, chunks, fast=True))
-            times["dofn"].append(dofn_direct(tok_json, chunks, cfg))
-            t, pipe_tokens = in_pipeline(tok_json, gen, cfg)
-            times["pipe"].append(t)
-            times["read_only"].append(in_pipeline(tok_json, gen, cfg, tokenize=False)[0])
-    best = {k: min(v) for k, v in times.items()}
-    steady = max(best["pipe"] - best["read_only"], 1e-9)
-    results["throughput"] = {
-        "text_mb": round(mb(nbytes), 2),
-        "docs": len(bench_recs),
-        "tokens": pipe_tokens,
-        "plain_encode_batch_mb_s": round(mb(nbytes) / best["plain"], 3),
-        "plain_encode_batch_fast_mb_s": round(mb(nbytes) / best["fast"], 3),
-        "tokenize_fn_direct_mb_s": round(mb(nbytes) / best["dofn"], 3),
-        "beam_pipeline_mb_s": round(mb(nbytes) / best["pipe"], 3),
-        "beam_read_only_pipeline_s": round(best["read_only"], 2),
-        "beam_pipeline_steady_mb_s": round(mb(nbytes) / steady, 3),
-        "pipeline_vs_encode_batch": round(best["plain"] / best["pipe"], 3),
-        "pipeline_steady_vs_encode_batch": round(best["plain"] / steady, 3),
-        "pipeline_vs_encode_batch_fast": round(best["fast"] / best["pipe"], 3),
-        "dofn_vs_encode_batch": round(best["plain"] / best["dofn"], 3),
-        "all_times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
-        "goal": ">= 0.8 of encode_batch",
-    }
+    if "throughput" in sections:
+        # 1-2: same texts, plain loop vs in the pipeline
+        with tempfile.TemporaryDirectory(prefix="bench-tokenize-") as tmp:
+            gen = Path(tmp) / "gen.jsonl"
+            generate_corpus(gen, 3_000_000 if quick else 12_000_000, seed=7)
+            results["throughput"] = throughput(tok_json, gen, cfg, 1 if quick else 2)
 
-    # 3: long text without whitespace
-    results["long_text_guard"] = long_text_guard(
-        tok_json, 200_000 if quick else 2_000_000, cfg.max_piece_chars
-    )
+    if "long_text" in sections:
+        # 3: long text without whitespace
+        results["long_text_guard"] = long_text_guard(
+            tok_json, 200_000 if quick else 2_000_000, cfg.max_piece_chars
+        )
 
+    if "real" in sections:
+        # 5: the same comparison on real English and Chinese text
+        real = real_text_throughput(args.corpus, cfg, quick)
+        if real is not None:
+            results["real_text"] = real
+
+    if "end_to_end" not in sections:
+        return finish(results)
     # 4: end to end
     with tempfile.TemporaryDirectory(prefix="bench-tokenize-") as tmp:
         tmpd = Path(tmp)
@@ -266,8 +361,27 @@ def main(argv: list[str] | None = None) -> int:
             "tokenizer_sample_fraction": 0.05,
         }
 
+    return finish(results)
+
+
+def finish(results: dict) -> int:
+    """Write the results (sections not re-measured kept from the file) and print them."""
+    path = RESULTS / "tokenize.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    merged = {**previous, **results}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tokenize.json").write_text(json.dumps(results, indent=2) + "\n")
+    path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+    results = merged
+    if "real_text" in results:
+        r = results["real_text"]
+        tp = r["throughput"]
+        print(
+            f"real text {tp['text_mb']} MB ({r['mb_by_lang']}): encode_batch_fast "
+            f"{tp['plain_encode_batch_fast_mb_s']} MB/s, pipeline {tp['beam_pipeline_mb_s']} MB/s "
+            f"= {tp['pipeline_vs_encode_batch_fast']:.0%} (goal >= 80 %)"
+        )
+    if "throughput" not in results:
+        return 0
     tp = results["throughput"]
     print(
         f"\ntokenize throughput on {tp['text_mb']} MB ({tp['docs']} docs):\n"
@@ -279,9 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         f"  ... minus the {tp['beam_read_only_pipeline_s']}s of a read-only pipeline (start-up + JSONL): "
         f"{tp['beam_pipeline_steady_mb_s']:.3f} MB/s ({tp['pipeline_steady_vs_encode_batch']:.0%})"
     )
-    g = results["long_text_guard"]
+    g = results.get("long_text_guard", {"chars": 0, "whole_s": None, "split_s": None})
     print(f"long text ({g['chars']:,} chars, no spaces): whole {g['whole_s']}s, split {g['split_s']}s")
     for key in ("end_to_end_sample", "end_to_end_generated"):
+        if key not in results:
+            continue
         r = results[key]
         print(
             f"{key}: {r['text_mb']} MB, {r['docs']:,} docs, {r['tokens']:,} tokens, {r['shards']} shards: "

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import pipelines_speed
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
 
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         result_file = RESULTS / f"{area}.json"
         if result_file.exists():
             collected[area] = json.loads(result_file.read_text())
+    if any(area in pipelines_speed.SOURCES for area in collected):
+        # the issue #21 speed goals of clean / dedup / tokenize / prepare as one table
+        collected["pipelines_speed"] = pipelines_speed.write(RESULTS)
     (RESULTS / "SUMMARY.md").write_text(summarise(collected), encoding="utf-8")
     print(f"\nresults in {RESULTS}/ (SUMMARY.md); failed: {failed or 'none'}")
     return 1 if failed else 0
