@@ -224,7 +224,7 @@ def real_text_throughput(corpus: Path, cfg: TokenizeConfig, quick: bool) -> dict
         with path.open("w", encoding="utf-8") as f:
             for d in picked:
                 f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
-        tp = throughput(tok_json, path, cfg, 1 if quick else 2)
+        tp = throughput(tok_json, path, cfg, 1 if quick else 3)
     return {
         "corpus": shown(corpus),
         "mode": "quick" if quick else "full",

@@ -208,8 +208,12 @@ def build(results: dict[str, dict]) -> dict[str, Any]:
         if r["met"] is False
     ]
     met = sum(1 for r in rows if r["met"])
-    headline = f"pipelines speed goals: {met} of {len(rows)} rows met" + (
-        f"; short: {'; '.join(short)}" if short else ""
+    judged = sum(1 for r in rows if r["met"] is not None)
+    compared = len(rows) - judged
+    headline = (
+        f"pipelines speed goals: {met} of {judged} rows met"
+        + (f" (+{compared} comparison row{'s' if compared > 1 else ''} without a goal)" if compared else "")
+        + (f"; short: {'; '.join(short)}" if short else "")
     )
     return {"headline": headline, "rows": rows, "from": [f"bench/results/{s}.json" for s in SOURCES]}
 

@@ -64,13 +64,14 @@ def encode_texts(
     per_doc: list[list[list[int]]] = [[] for _ in texts]
     for owner, enc in zip(owners, encodings, strict=True):
         per_doc[owner].append(enc.ids)
-    eos = [eos_id]
     out: list[np.ndarray] = []
     for parts in per_doc:
-        ids = parts[0] if len(parts) == 1 else [t for p in parts for t in p]
-        arr = np.empty(len(ids) + 1, dtype=dtype)
-        arr[:-1] = ids
-        arr[-1:] = eos
+        arr = np.empty(sum(map(len, parts)) + 1, dtype=dtype)
+        at = 0
+        for ids in parts:  # piece by piece into the array: no Python list of a long document's ids
+            arr[at : at + len(ids)] = ids
+            at += len(ids)
+        arr[at] = eos_id
         out.append(arr)
     return out
 
