@@ -176,8 +176,13 @@ def chunk_starts(start: int, stop: int | None, chunk: int, worker: int, workers:
 
 
 def handover_chunk(rows: int, seq_len: int) -> int:
-    """Micro-batches per DataLoader item: about 64 k tokens' worth, 1 to 16."""
-    return max(1, min(16, 65536 // max(1, rows * seq_len)))
+    """Micro-batches per DataLoader item: about 256 k tokens' worth, 1 to 16.
+
+    Each item costs the training process a few thread wake-ups; on crowded cores each can
+    wait milliseconds for a CPU, so items must be few enough that those waits hide behind
+    the steps. The ring then holds ``6 × chunk`` batches per worker, at most about 60 MB.
+    """
+    return max(1, min(16, 262144 // max(1, rows * seq_len)))
 
 
 def _worker_init(_wid: int) -> None:
