@@ -79,8 +79,7 @@ def default_partitions(worker_threads: int, requested: int | None = None) -> int
 
     Four, not one: the weights only roughly predict a chunk's cost (HTML costs more per
     character to clean than plain text), and with several partitions per thread a worker that
-    finishes early takes queued ones. On prepare, 115 MB, 2 workers: CPU split 0.79 with
-    two per thread, 0.93 with four (wall 87 s -> 77 s).
+    finishes early takes queued ones (``bench/bench_dask.py`` measures the split).
     """
     if requested:
         return max(1, int(requested))
