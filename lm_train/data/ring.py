@@ -108,8 +108,8 @@ class Handoff:
     without a lock or a wake-up.
 
     ``queue.Queue.get`` notifies the waiting producer on every item, and the thread switch
-    that follows costs the training thread tens of microseconds per batch, about 1 % of a
-    5 ms step. Here ``get`` is a ``deque.popleft`` (atomic under the GIL); the producer is
+    that follows costs the training thread a noticeable share of a short step. Here
+    ``get`` is a ``deque.popleft`` (atomic under the GIL); the producer is
     woken only when the buffer has drained to half, and the consumer waits only when it
     is empty.
     """
