@@ -114,3 +114,19 @@ def test_read_write_documents_is_deterministic_and_accounted(tmp_path):
         "duplicates": {},
         "quarantined": {"bad_json": 1, "wrong_type": 1},
     }
+
+
+@pytest.mark.parametrize(
+    ("flags", "warned"),
+    [
+        (["--direct_running_mode=multi_threading", "--direct_num_workers=2"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], False),
+        ([], False),
+    ],
+)
+def test_the_multi_threaded_local_mode_is_warned_about(flags, warned, caplog):
+    from pipelines.stage.runner import MULTI_THREADING_WARNING, make_pipeline
+
+    with caplog.at_level("WARNING", logger="lmforge"):
+        make_pipeline(PipelineOptions(flags))
+    assert (MULTI_THREADING_WARNING in caplog.text) is warned

@@ -43,12 +43,33 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
     runner = options.view_as(StandardOptions).runner
     if runner is None:
+        warn_multi_threading(options)
         return beam.Pipeline(runner=FnApiRunner(), options=options)
     if is_dask_runner(runner):
         from pipelines.stage.dask_runner import DaskRunner
 
         return beam.Pipeline(runner=DaskRunner(), options=options)
     return beam.Pipeline(options=options)
+
+
+# Seen in lmforge's runs (not yet explained): on crowded cores, Beam's multi-threaded local
+# mode now and then lost documents between stages; the count check then refused the commit.
+MULTI_THREADING_WARNING = (
+    "--direct_running_mode=multi_threading: on busy machines this mode has lost documents between "
+    "stages in lmforge's runs (the count check then refuses to commit the run); "
+    "--direct_running_mode=multi_processing gives the same outputs"
+)
+
+
+def warn_multi_threading(options: PipelineOptions) -> bool:
+    """Warn (and say so) when the local runner is asked for several threads in one process."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode == "multi_threading" and direct.direct_num_workers != 1:
+        log.warning(MULTI_THREADING_WARNING)
+        return True
+    return False
 
 
 def setup_logging() -> None:
