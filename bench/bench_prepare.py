@@ -119,13 +119,10 @@ REAL_QUICK_DOCS = 40  # --quick: the first documents of each real-text source
 PREPARE_GOAL = "reported (issue #21: end-to-end MB/s on >= 100 MB of real text)"
 
 
-def children_cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def timed(cmd: list[str]) -> tuple[float, float]:
     """Run a pipeline subprocess (one BLAS thread, as ``run_prepare``); (wall, CPU seconds)."""
+    from bench.bench_clean_real import children_cpu_s
+
     cpu0, start = children_cpu_s(), time.perf_counter()
     proc = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
